@@ -1,0 +1,338 @@
+"""One typed configuration schema for a training run, loaded from YAML.
+
+Every field is documented where it is declared (the `doc` metadata) and the README's
+configuration reference is generated from these docs (`python config.py --markdown`).
+
+Loading is strict: an unknown key, a wrong type or an impossible combination raises
+`ConfigError`, whose message names the file, the key, the value and the fix. Derived sizes
+(batch size, segment length, number of segments) are properties computed from the fields and
+are never written back into the config.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used. The message says where and how to fix it."""
+
+
+def _doc(text: str, **kwargs):
+    return field(metadata={"doc": text}, **kwargs)
+
+
+ENVIRONMENT_TYPES = ("proof_of_memory", "cartpole_masked", "minigrid", "memory_gym", "gymnasium")
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    type: Literal["proof_of_memory", "cartpole_masked", "minigrid", "memory_gym", "gymnasium"] = _doc(
+        "Which environment family to build: proof_of_memory, cartpole_masked, minigrid, "
+        "memory_gym or gymnasium (any registered id with Box observations and Discrete or "
+        "MultiDiscrete actions).", default="proof_of_memory")
+    name: str = _doc("Environment id within the family, e.g. MiniGrid-MemoryS9-v0, "
+                     "MortarMayhem-Grid-v0, CartPole-v1. Ignored for proof_of_memory.",
+                     default="ProofOfMemory-v0")
+    reset_params: dict = _doc("Environment-specific reset parameters (Memory Gym: its reset "
+                              "options; proof_of_memory: corridor_length, freeze_steps, "
+                              "max_episode_steps). Passed through unchanged.",
+                              default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Polynomial decay from `initial` to `final` over `max_decay_steps` updates, as the
+    original episodic-transformer-memory-ppo did; constant `final` afterwards."""
+    initial: float = _doc("Value at update 0.", default=3.0e-4)
+    final: float = _doc("Value from update `max_decay_steps` on.", default=3.0e-4)
+    power: float = _doc("Exponent of the decay (1.0 = linear).", default=1.0)
+    max_decay_steps: int = _doc("Number of updates over which the value decays.", default=1)
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    num_blocks: int = _doc("Number of transformer blocks.", default=2)
+    embed_dim: int = _doc("Width D of the embedding and of every cached hidden state.", default=64)
+    num_heads: int = _doc("Attention heads H; embed_dim must be divisible by num_heads.", default=4)
+    memory_length: int = _doc(
+        "Steps each query attends to, the current step included: 1 means no memory, L means "
+        "the current step and the L-1 steps before it of the same episode.", default=16)
+    positional_encoding: Literal["none", "absolute", "learned", "relative"] = _doc(
+        "none; absolute = sinusoid of the step's index in its episode added to the "
+        "observation embedding; learned = a learned vector per distance in the window used as "
+        "a relative position term; relative = Transformer-XL relative attention (sinusoid "
+        "per distance, content and position terms with u/v biases, Dai et al. 2019).",
+        default="relative")
+    layer_norm: Literal["none", "pre", "post"] = _doc(
+        "Where LayerNorm goes: pre = before attention and feed-forward (identity-map "
+        "reordering, Parisotto et al. 2019); post = after each residual; none.", default="pre")
+    gtrxl: bool = _doc("Replace both residual connections by GRU-type gates (GTrXL).", default=False)
+    gtrxl_bias: float = _doc("Gate bias b_g; larger starts the gates closer to the identity "
+                             "map (the GTrXL paper uses 2).", default=2.0)
+
+
+@dataclass(frozen=True)
+class Config:
+    environment: EnvironmentConfig = _doc("The environment to train on.",
+                                          default_factory=EnvironmentConfig)
+    gamma: float = _doc("Discount factor.", default=0.99)
+    gae_lambda: float = _doc("GAE lambda.", default=0.95)
+    updates: int = _doc("Number of PPO updates (rollout + optimisation) to run.", default=50)
+    epochs: int = _doc("Passes over each rollout per update.", default=4)
+    n_workers: int = _doc("Parallel environments.", default=16)
+    worker_steps: int = _doc("Steps each environment takes per rollout.", default=64)
+    n_mini_batch: int = _doc("Minibatches per epoch (each a set of whole segments).", default=4)
+    segment_length: Optional[int] = _doc(
+        "Steps per training segment (Transformer-XL style): a segment is recomputed with "
+        "gradient and attends to the cached states before it. Must divide worker_steps. "
+        "null = the largest divisor of worker_steps not above 64.", default=None)
+    value_loss_coefficient: float = _doc("Weight of the value loss.", default=0.5)
+    reconstruction_loss_coefficient: float = _doc(
+        "Weight of the observation-reconstruction loss (image observations only; 0 = no "
+        "decoder). Memory Gym reports TrXL needs it on the finite tasks.", default=0.0)
+    hidden_layer_size: int = _doc("Width of the layer after the transformer.", default=128)
+    max_grad_norm: float = _doc("Gradient norm clipping threshold.", default=0.5)
+    learning_rate_schedule: ScheduleConfig = _doc(
+        "AdamW learning rate per update.", default_factory=ScheduleConfig)
+    entropy_coefficient_schedule: ScheduleConfig = _doc(
+        "Entropy bonus weight per update.",
+        default_factory=lambda: ScheduleConfig(initial=1e-3, final=1e-3))
+    clip_range_schedule: ScheduleConfig = _doc(
+        "PPO clip range per update.", default_factory=lambda: ScheduleConfig(initial=0.2, final=0.2))
+    transformer: TransformerConfig = _doc("The episodic memory.", default_factory=TransformerConfig)
+    seed: int = _doc("Run seed: torch, numpy and every worker's environment seed derive from it.",
+                     default=0)
+    device: Literal["auto", "cpu", "cuda"] = _doc("auto = cuda when available, else cpu.",
+                                                  default="auto")
+    torch_threads: Optional[int] = _doc(
+        "Threads torch may use; null = the number of CPU cores this process may run on.",
+        default=None)
+    env_processes: Optional[int] = _doc(
+        "Processes that step the environments (each steps n_workers/env_processes of them); "
+        "null = min(n_workers, CPU cores).", default=None)
+
+    # ----- derived sizes: computed, never stored -----
+    @property
+    def batch_size(self) -> int:
+        return self.n_workers * self.worker_steps
+
+    @property
+    def segment_len(self) -> int:
+        if self.segment_length is not None:
+            return self.segment_length
+        return max(d for d in range(1, min(64, self.worker_steps) + 1) if self.worker_steps % d == 0)
+
+    @property
+    def n_segments(self) -> int:
+        return self.batch_size // self.segment_len
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------------------
+# Loading and validation
+# --------------------------------------------------------------------------------------
+
+def _type_name(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _type_name(args[0]) + " or null"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+            dict: "a mapping"}[tp]
+
+
+def _convert(value: Any, tp, where: str, source: str):
+    """Check `value` against the annotation `tp`; return the typed value or raise ConfigError."""
+    def fail(problem: str, fix: str):
+        raise ConfigError(f"{source}: {where} = {value!r}: {problem}. Fix: {fix}.")
+
+    origin = typing.get_origin(tp)
+    if origin is Union:
+        if value is None:
+            return None
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _convert(value, inner, where, source)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices or isinstance(value, bool):
+            fail("not an allowed value", "use " + _type_name(tp))
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            fail("expected a mapping of keys to values", f"write {where} as a YAML mapping")
+        return _build(tp, value, where, source)
+    if tp is bool:
+        if not isinstance(value, bool):
+            fail("expected true or false", "write true or false without quotes")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            fail("expected an integer", "write a whole number such as 4")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            fail("expected a number", "write a number such as 0.5 or 3.0e-4")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            fail("expected a string", "quote the value")
+        return value
+    if tp is dict:
+        if not isinstance(value, dict):
+            fail("expected a mapping", "write a YAML mapping (or {} for none)")
+        return dict(value)
+    raise AssertionError(f"unhandled annotation {tp}")
+
+
+def _build(cls, data: dict, prefix: str, source: str):
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        where = f"{prefix}.{key}" if prefix else str(key)
+        if key not in fields:
+            import difflib
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else \
+                f"known keys here: {', '.join(sorted(fields))}"
+            raise ConfigError(f"{source}: {where} = {value!r}: unknown key. Fix: remove it; {hint}")
+        kwargs[key] = _convert(value, hints[key], where, source)
+    return cls(**kwargs)
+
+
+def _check_combinations(c: Config, source: str) -> None:
+    """Constraints between fields; each message names key, value and fix."""
+    def fail(key: str, value, problem: str, fix: str):
+        raise ConfigError(f"{source}: {key} = {value!r}: {problem}. Fix: {fix}.")
+
+    t = c.transformer
+    positive = {"updates": c.updates, "epochs": c.epochs, "n_workers": c.n_workers,
+                "worker_steps": c.worker_steps, "n_mini_batch": c.n_mini_batch,
+                "hidden_layer_size": c.hidden_layer_size,
+                "transformer.num_blocks": t.num_blocks, "transformer.embed_dim": t.embed_dim,
+                "transformer.num_heads": t.num_heads, "transformer.memory_length": t.memory_length}
+    for key, value in positive.items():
+        if value < 1:
+            fail(key, value, "must be at least 1", "use a positive integer")
+    if t.embed_dim % t.num_heads:
+        fail("transformer.embed_dim", t.embed_dim,
+             f"not divisible by transformer.num_heads = {t.num_heads}",
+             f"use an embed_dim that is a multiple of {t.num_heads}, e.g. "
+             f"{t.num_heads * max(1, round(t.embed_dim / t.num_heads))}")
+    if t.positional_encoding in ("relative", "absolute") and t.embed_dim % 2:
+        fail("transformer.embed_dim", t.embed_dim, "sinusoidal encodings need an even width",
+             "use an even embed_dim or positional_encoding: learned")
+    if t.gtrxl and t.layer_norm == "post":
+        fail("transformer.layer_norm", t.layer_norm,
+             "GTrXL gates need the identity-map reordering (Parisotto et al. 2019)",
+             "set layer_norm: pre (or none), or gtrxl: false")
+    for key, value in (("gamma", c.gamma), ("gae_lambda", c.gae_lambda)):
+        if not 0.0 <= value <= 1.0:
+            fail(key, value, "must lie in [0, 1]", "use e.g. 0.99 for gamma, 0.95 for gae_lambda")
+    for key, value in (("value_loss_coefficient", c.value_loss_coefficient),
+                       ("reconstruction_loss_coefficient", c.reconstruction_loss_coefficient),
+                       ("max_grad_norm", c.max_grad_norm)):
+        if value < 0:
+            fail(key, value, "must not be negative", "use 0 or a positive number")
+    for name in ("learning_rate_schedule", "entropy_coefficient_schedule", "clip_range_schedule"):
+        s: ScheduleConfig = getattr(c, name)
+        if s.max_decay_steps < 1:
+            fail(f"{name}.max_decay_steps", s.max_decay_steps, "must be at least 1",
+                 "use the number of updates to decay over, e.g. the value of updates")
+        if min(s.initial, s.final) < 0:
+            fail(f"{name}.initial", s.initial, "schedule values must not be negative",
+                 "use non-negative initial and final values")
+        if s.power <= 0:
+            fail(f"{name}.power", s.power, "must be positive", "use 1.0 for a linear decay")
+    if c.learning_rate_schedule.initial <= 0:
+        fail("learning_rate_schedule.initial", c.learning_rate_schedule.initial,
+             "must be positive", "use e.g. 3.0e-4")
+    if c.segment_length is not None:
+        if c.segment_length < 1 or c.worker_steps % c.segment_length:
+            divisors = [d for d in range(1, c.worker_steps + 1) if c.worker_steps % d == 0]
+            fail("segment_length", c.segment_length,
+                 f"must divide worker_steps = {c.worker_steps}",
+                 f"use one of {divisors[-8:]} or null for automatic")
+    if c.n_segments < c.n_mini_batch:
+        fail("n_mini_batch", c.n_mini_batch,
+             f"more minibatches than training segments ({c.n_segments} = n_workers x "
+             f"worker_steps / segment_length {c.segment_len})",
+             f"use n_mini_batch <= {c.n_segments} or a shorter segment_length")
+    if c.torch_threads is not None and c.torch_threads < 1:
+        fail("torch_threads", c.torch_threads, "must be at least 1", "use null for automatic")
+    if c.env_processes is not None and not 1 <= c.env_processes <= c.n_workers:
+        fail("env_processes", c.env_processes, f"must lie in [1, n_workers = {c.n_workers}]",
+             "use null for automatic")
+    if c.environment.type == "minigrid" and not c.environment.name.startswith("MiniGrid-Memory"):
+        fail("environment.name", c.environment.name, "the minigrid type wraps the Memory tasks",
+             "use MiniGrid-MemoryS9-v0 (or S7, S11, S13...), or type: gymnasium")
+
+
+def config_from_dict(data: dict, source: str = "<dict>") -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the file must hold a YAML mapping of keys to values, "
+                          f"found {type(data).__name__}. Fix: start from configs/proof_of_memory.yaml.")
+    config = _build(Config, data, "", source)
+    _check_combinations(config, source)
+    return config
+
+
+def load_config(path: str | os.PathLike, overrides: Optional[dict] = None) -> Config:
+    """Read a YAML file into a validated Config; `overrides` (flat dotted keys) win."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file. Fix: pass an existing file, "
+                          f"e.g. configs/proof_of_memory.yaml.") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e}). Fix: correct the syntax.") from None
+    data = {} if data is None else data
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return config_from_dict(data, path)
+
+
+def markdown_reference() -> str:
+    """The README's configuration reference, generated from the field docs."""
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+
+    def walk(cls, prefix):
+        hints = typing.get_type_hints(cls)
+        default_obj = cls()
+        for f in dataclasses.fields(cls):
+            key = prefix + f.name
+            if dataclasses.is_dataclass(hints[f.name]):
+                lines.append(f"| `{key}` | | {f.metadata['doc']} |")
+                walk(hints[f.name], key + ".")
+                continue
+            default = getattr(default_obj, f.name)
+            lines.append(f"| `{key}` | `{default!r}` | {f.metadata['doc']} |")
+    walk(Config, "")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--markdown"]:
+        print(markdown_reference())
+    else:
+        for p in sys.argv[1:]:
+            print(p, "OK" if load_config(p) else "")
