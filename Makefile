@@ -1,0 +1,28 @@
+# The README's commands. `make setup` is idempotent.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: setup test test-slow train benchmark clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+setup: $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+
+test: setup
+	SDL_VIDEODRIVER=dummy $(BIN)/python -m pytest -q
+
+test-slow: setup
+	SDL_VIDEODRIVER=dummy $(BIN)/python -m pytest -q -m slow
+
+train: setup
+	$(BIN)/python train.py --config configs/proof_of_memory.yaml --run-id proof_of_memory
+
+benchmark: setup
+	$(BIN)/python benchmarks/throughput.py --config configs/proof_of_memory.yaml --updates 5
+
+clean:
+	rm -rf $(VENV) summaries .pytest_cache

@@ -1,0 +1,68 @@
+"""A trained agent acting in live environments: one sliding memory window per environment.
+
+Used by enjoy.py (and evaluation). Unlike the training sampler it keeps no rollout, only the
+last M keys and values per block, so it can play episodes of any length.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from config import Config
+from environments import SpaceSpec
+from model import ActorCritic, sample_actions
+from trainer import build_model
+from transformer import KV
+from utils import load_model_file
+
+
+class MemoryAgent:
+    def __init__(self, model: ActorCritic, n_envs: int, device: torch.device):
+        self.model, self.device = model.eval(), device
+        cfg = model.memory.cfg
+        N, H, M = cfg.num_blocks, cfg.num_heads, cfg.memory_length - 1
+        shape = (n_envs, H, M, cfg.embed_dim // H)
+        self.k = [torch.zeros(shape, device=device) for _ in range(N)]   # per block (W, H, M, dh)
+        self.v = [torch.zeros(shape, device=device) for _ in range(N)]
+        self.valid = torch.zeros(n_envs, M, dtype=torch.bool, device=device)  # (W, M)
+        self.episode_step = torch.zeros(n_envs, dtype=torch.long, device=device)
+
+    def reset(self, env: int) -> None:
+        """Forget everything of env's episode: its next step starts a new one."""
+        self.valid[env] = False
+        self.episode_step[env] = 0
+
+    def _keys_for(self, b: int) -> Callable[[KV], KV]:
+        def window(own: KV) -> KV:                                          # own (W, H, 1, dh)
+            k = torch.cat([self.k[b], own.k], dim=2)                        # (W, H, L, dh)
+            v = torch.cat([self.v[b], own.v], dim=2)
+            self.k[b], self.v[b] = k[:, :, 1:], v[:, :, 1:]                 # slide by one
+            return KV(k, v)
+        return window
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        """obs (W, *obs_shape) -> actions (W, A)."""
+        x = torch.as_tensor(obs, device=self.device)
+        own = torch.ones_like(self.valid[:, :1])
+        key_valid = torch.cat([self.valid, own], dim=1)                      # (W, L)
+        keys_for = [self._keys_for(b) for b in range(len(self.k))]
+        out = self.model.step(x, keys_for, key_valid, self.episode_step)
+        self.valid = key_valid[:, 1:]
+        self.episode_step += 1
+        return sample_actions(out.policy.logits, deterministic=deterministic).cpu().numpy()
+
+
+def load_agent(path: str, n_envs: int, device: torch.device) -> tuple[MemoryAgent, Config, SpaceSpec]:
+    """Rebuild the network from a model file (weights_only) and wrap it as an agent."""
+    payload, config = load_model_file(path, device)
+    spec = SpaceSpec.from_dict(payload["spec"])
+    model = build_model(config, spec, device)
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as e:
+        raise ValueError(f"{path}: its weights do not fit the architecture its config describes: "
+                         f"{str(e).splitlines()[0]}") from None
+    return MemoryAgent(model, n_envs, device), config, spec

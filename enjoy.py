@@ -1,0 +1,147 @@
+"""Watch a trained agent play: a live window, or a video file.
+
+    python enjoy.py --model models/RUN.nn
+    python enjoy.py --model models/RUN.nn --episodes 5 --video run.mp4
+
+Without a display (no DISPLAY or WAYLAND_DISPLAY) the episodes go to videos/RUN.mp4.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+# Held-out by default: training workers get seeds derived through numpy's SeedSequence, never
+# this range on purpose (see utils.worker_seeds).
+DEFAULT_SEED = 1_000_000
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a model file written by train.py")
+    parser.add_argument("--episodes", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                        help="environment seed of the first episode (then +1 per episode)")
+    parser.add_argument("--video", help="write the episodes to this .mp4 or .gif file")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="take the most probable action instead of sampling")
+    parser.add_argument("--fps", type=int, default=8)
+    args = parser.parse_args(argv)
+    if args.episodes < 1:
+        parser.error(f"--episodes {args.episodes}: must be at least 1")
+    if args.video and not args.video.lower().endswith((".mp4", ".gif")):
+        parser.error(f"--video {args.video}: the file name must end in .mp4 or .gif")
+    if args.fps < 1:
+        parser.error(f"--fps {args.fps}: must be at least 1")
+    return args
+
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+class Window:
+    """A pygame window showing frames scaled up to at least 512 px."""
+
+    def __init__(self, title: str):
+        import pygame
+        self.pygame = pygame
+        pygame.init()
+        pygame.display.set_caption(title)
+        self.screen = None
+        self.clock = pygame.time.Clock()
+
+    def show(self, frame: np.ndarray, fps: int) -> bool:
+        pg = self.pygame
+        scale = max(1, 512 // max(frame.shape[:2]))
+        size = (frame.shape[1] * scale, frame.shape[0] * scale)
+        if self.screen is None:
+            self.screen = pg.display.set_mode(size)
+        surface = pg.surfarray.make_surface(np.ascontiguousarray(frame.transpose(1, 0, 2)))
+        self.screen.blit(pg.transform.scale(surface, size), (0, 0))
+        pg.display.flip()
+        self.clock.tick(fps)
+        return not any(e.type == pg.QUIT for e in pg.event.get())
+
+    def close(self) -> None:
+        self.pygame.quit()
+
+
+def upscale(frame: np.ndarray, minimum: int = 256) -> np.ndarray:
+    """Nearest-neighbour upscaling so tiny frames stay visible in a video."""
+    scale = max(1, minimum // max(frame.shape[:2]))
+    return frame.repeat(scale, axis=0).repeat(scale, axis=1) if scale > 1 else frame
+
+
+def play(args: argparse.Namespace) -> list[dict]:
+    import torch
+    from agent import load_agent
+    from environments import make_env, space_spec
+
+    agent, config, spec = load_agent(args.model, 1, torch.device("cpu"))
+    env = make_env(config.environment, render=True)
+    if space_spec(env) != spec:
+        raise ValueError(f"{args.model}: trained on observations/actions {spec}, but "
+                         f"{config.environment.name} gives {space_spec(env)}.")
+    video_path = args.video
+    if video_path is None and not has_display():
+        stem = os.path.splitext(os.path.basename(args.model))[0]
+        video_path = os.path.join("videos", f"{stem}.mp4")
+    window = None if video_path else Window(f"{config.environment.name} - {args.model}")
+    frames, results = [], []
+    try:
+        for episode in range(args.episodes):
+            obs, _ = env.reset(seed=args.seed + episode)
+            agent.reset(0)
+            total, length, done, info = 0.0, 0, False, {}
+            while not done:
+                frame = env.render()
+                if window is None:
+                    frames.append(upscale(frame))
+                elif not window.show(frame, args.fps):
+                    return results
+                action = agent.act(obs[None], args.deterministic)[0]
+                obs, reward, terminated, truncated, info = env.step(
+                    action if len(spec.action_nvec) > 1 else int(action[0]))
+                total, length, done = total + float(reward), length + 1, terminated or truncated
+            result = {"episode": episode, "seed": args.seed + episode, "return": total,
+                      "length": length, "success": info.get("success")}
+            results.append(result)
+            print(f"episode {episode}  seed {result['seed']}  return {total:.3f}  "
+                  f"length {length}  success {result['success']}", flush=True)
+    finally:
+        env.close()
+        if window is not None:
+            window.close()
+    if video_path:
+        write_video(video_path, frames, args.fps)
+        print(f"wrote {video_path} ({len(frames)} frames)")
+    return results
+
+
+def write_video(path: str, frames: list[np.ndarray], fps: int) -> None:
+    import imageio
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if path.lower().endswith(".gif"):
+        imageio.mimsave(path, frames, duration=1000 / fps, loop=0)
+        return
+    with imageio.get_writer(path, fps=fps, macro_block_size=1) as writer:
+        for frame in frames:
+            writer.append_data(frame)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        play(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""The actor-critic network: encoder -> TrXL/GTrXL memory -> policy and value heads.
+
+Only the forward pass lives here; storage is in buffer.py, the loop in trainer.py.
+Shape legend in memory.py.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from config import Config
+from environments import SpaceSpec
+from transformer import KV, TransformerMemory
+
+
+def _orthogonal(layer: nn.Module, gain: float = math.sqrt(2)) -> nn.Module:
+    nn.init.orthogonal_(layer.weight, gain)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class ImageEncoder(nn.Module):
+    """The Nature-DQN CNN (Mnih et al. 2015): uint8 (..., H, W, C) -> (..., D)."""
+
+    def __init__(self, obs_shape: tuple[int, ...], embed_dim: int):
+        super().__init__()
+        h, w, c = obs_shape
+        self.conv = nn.Sequential(
+            _orthogonal(nn.Conv2d(c, 32, 8, 4)), nn.ReLU(),
+            _orthogonal(nn.Conv2d(32, 64, 4, 2)), nn.ReLU(),
+            _orthogonal(nn.Conv2d(64, 64, 3, 1)), nn.ReLU(), nn.Flatten())
+        with torch.no_grad():
+            flat = self.conv(torch.zeros(1, c, h, w)).shape[1]
+        self.project = nn.Sequential(_orthogonal(nn.Linear(flat, embed_dim)), nn.ReLU())
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        lead = obs.shape[:-3]
+        x = obs.reshape(-1, *obs.shape[-3:]).permute(0, 3, 1, 2)          # (B*, C, H, W)
+        # Observations stay uint8 until here: 4x less storage and transfer than float32.
+        x = x.to(torch.float32) / 255.0
+        return self.project(self.conv(x)).reshape(*lead, -1)              # (..., D)
+
+
+class VectorEncoder(nn.Module):
+    def __init__(self, obs_shape: tuple[int, ...], embed_dim: int):
+        super().__init__()
+        self.project = nn.Sequential(_orthogonal(nn.Linear(int(np.prod(obs_shape)), embed_dim)),
+                                     nn.ReLU())
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.project(obs.to(torch.float32))
+
+
+class ImageDecoder(nn.Module):
+    """Transposed Nature CNN for the observation-reconstruction loss: (..., D) -> (..., 84, 84, C)
+    in [0, 1]. Memory Gym (Pleines et al. 2025) reports TrXL needs it on the finite tasks."""
+
+    def __init__(self, embed_dim: int, channels: int):
+        super().__init__()
+        self.project = nn.Sequential(nn.Linear(embed_dim, 64 * 7 * 7), nn.ReLU())
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(64, 64, 3, 1), nn.ReLU(),
+            nn.ConvTranspose2d(64, 32, 4, 2), nn.ReLU(),
+            nn.ConvTranspose2d(32, channels, 8, 4), nn.Sigmoid())
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        lead = h.shape[:-1]
+        x = self.project(h).view(-1, 64, 7, 7)                             # (B*, 64, 7, 7)
+        x = self.deconv(x)                                                 # (B*, C, 84, 84)
+        return x.permute(0, 2, 3, 1).reshape(*lead, 84, 84, -1)           # (..., 84, 84, C)
+
+
+@dataclass
+class PolicyOutput:
+    logits: list[torch.Tensor]         # per action dimension (..., n_i)
+    value: torch.Tensor                # (...)
+    reconstruction: Optional[torch.Tensor] = None  # (..., 84, 84, C) when the decoder is on
+
+
+@dataclass
+class StepOutput:
+    policy: PolicyOutput               # (B, ...) for B workers
+    block_inputs: torch.Tensor         # (N, B, D) to cache
+
+
+class ActorCritic(nn.Module):
+    def __init__(self, config: Config, spec: SpaceSpec):
+        super().__init__()
+        D, hidden = config.transformer.embed_dim, config.hidden_layer_size
+        self.is_image = spec.obs_dtype == "uint8" and len(spec.obs_shape) == 3
+        self.encoder = ImageEncoder(spec.obs_shape, D) if self.is_image else \
+            VectorEncoder(spec.obs_shape, D)
+        self.memory = TransformerMemory(config.transformer)
+        self.hidden = nn.Sequential(_orthogonal(nn.Linear(D, hidden)), nn.ReLU())
+        self.policy_branch = nn.Sequential(_orthogonal(nn.Linear(hidden, hidden)), nn.ReLU())
+        self.value_branch = nn.Sequential(_orthogonal(nn.Linear(hidden, hidden)), nn.ReLU())
+        # Small initial policy logits: near-uniform actions at the start (Andrychowicz et al. 2021).
+        self.policy_heads = nn.ModuleList(
+            _orthogonal(nn.Linear(hidden, n), gain=0.01) for n in spec.action_nvec)
+        self.value_head = _orthogonal(nn.Linear(hidden, 1), gain=1.0)
+        self.decoder = ImageDecoder(D, spec.obs_shape[-1]) \
+            if config.reconstruction_loss_coefficient > 0 else None
+
+    def _heads(self, h: torch.Tensor) -> PolicyOutput:
+        z = self.hidden(h)
+        logits = [head(self.policy_branch(z)) for head in self.policy_heads]
+        value = self.value_head(self.value_branch(z)).squeeze(-1)
+        reconstruction = self.decoder(h) if self.decoder is not None else None
+        return PolicyOutput(logits, value, reconstruction)
+
+    def forward(self, obs: torch.Tensor, memory: torch.Tensor, key_episode: torch.Tensor,
+                query_step: torch.Tensor) -> PolicyOutput:
+        """Training: obs (B, G, *obs_shape) of B segments; memory (N, B, M, D);
+        key_episode (B, M+G); query_step (B, G). Outputs are (B, G, ...)."""
+        x = self.encoder(obs)                                              # (B, G, D)
+        return self._heads(self.memory.segments(x, memory, key_episode, query_step))
+
+    @torch.no_grad()
+    def step(self, obs: torch.Tensor, keys_for: list[Callable[[KV], KV]], key_valid: torch.Tensor,
+             episode_step: torch.Tensor) -> StepOutput:
+        """Acting: obs (B, *obs_shape), one per worker; see TransformerMemory.step."""
+        h, block_inputs = self.memory.step(self.encoder(obs), keys_for, key_valid, episode_step)
+        return StepOutput(self._heads(h), block_inputs)
+
+
+def log_prob_entropy(logits: list[torch.Tensor], actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Joint log-probability and entropy of multi-discrete actions.
+    logits per dimension (..., n_i); actions (..., A). Returns two tensors (...)."""
+    log_prob = torch.zeros(actions.shape[:-1], device=actions.device)
+    entropy = torch.zeros_like(log_prob)
+    for i, lg in enumerate(logits):
+        logp = F.log_softmax(lg, dim=-1)                                   # (..., n_i)
+        log_prob = log_prob + logp.gather(-1, actions[..., i:i + 1]).squeeze(-1)
+        entropy = entropy - (logp.exp() * logp).sum(-1)
+    return log_prob, entropy
+
+
+def sample_actions(logits: list[torch.Tensor], generator: Optional[torch.Generator] = None,
+                   deterministic: bool = False) -> torch.Tensor:
+    """One action per dimension: (B, n_i) logits -> (B, A) long."""
+    if deterministic:
+        return torch.stack([lg.argmax(-1) for lg in logits], dim=-1)
+    return torch.stack([torch.multinomial(F.softmax(lg, -1), 1, generator=generator).squeeze(-1)
+                        for lg in logits], dim=-1)

@@ -1,0 +1,137 @@
+"""Collects rollouts: batched inference over all workers with cached keys and values.
+
+Shape legend and stream picture in memory.py. The buffer's stream holds the block inputs
+(what training needs); the KV cache here holds their projected keys and values with the
+current weights, so that one step costs O(L x D) attention plus O(D^2) projections instead
+of re-projecting the whole window (the original implementation's main sampling cost).
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from buffer import RolloutBuffer
+from model import ActorCritic, PolicyOutput, log_prob_entropy, sample_actions
+from transformer import KV
+from worker_pool import EpisodeInfo, WorkerPool
+
+
+class KVCache:
+    """Keys and values of every stream slot, per block: k, v each (N, W, H, S, dh)."""
+
+    def __init__(self, buffer: RolloutBuffer, num_heads: int):
+        N, W, S, D = buffer.stream.shape
+        shape = (N, W, num_heads, S, D // num_heads)
+        self.k = torch.zeros(shape, device=buffer.stream.device)
+        self.v = torch.zeros(shape, device=buffer.stream.device)
+        self.memory_slots = buffer.memory_slots
+
+    def refresh(self, model: ActorCritic, stream: torch.Tensor) -> None:
+        """Re-project the carried-over slots (N, W, M, D) with the current weights, exactly as
+        training will (TransformerMemory.segments projects the cached block inputs)."""
+        M = self.memory_slots
+        if M == 0:
+            return
+        with torch.no_grad():
+            for b, kv in enumerate(model.memory.project_memory(stream[:, :, :M])):
+                self.k[b, :, :, :M] = kv.k                                 # (W, H, M, dh)
+                self.v[b, :, :, :M] = kv.v
+
+    def windows(self, first: int, write: bool) -> list[Callable[[KV], KV]]:
+        """keys_for per block for a step whose window starts at slot `first`: the M cached
+        slots first .. first+M-1, then the step itself (slot first+M). With `write` the step's
+        own keys/values are stored in that slot and the window is a view of the cache;
+        without, they are only appended (for values of observations that get no slot)."""
+        M = self.memory_slots
+
+        def keys_for(b: int) -> Callable[[KV], KV]:
+            def window(own: KV) -> KV:                                    # own (W, H, 1, dh)
+                if not write:
+                    return KV(torch.cat([self.k[b, :, :, first:first + M], own.k], dim=2),
+                              torch.cat([self.v[b, :, :, first:first + M], own.v], dim=2))
+                self.k[b, :, :, first + M] = own.k[:, :, 0]
+                self.v[b, :, :, first + M] = own.v[:, :, 0]
+                return KV(self.k[b, :, :, first:first + M + 1],
+                          self.v[b, :, :, first:first + M + 1])            # (W, H, L, dh)
+            return window
+        return [keys_for(b) for b in range(self.k.shape[0])]
+
+    def nbytes(self) -> int:
+        return 2 * self.k.numel() * self.k.element_size()
+
+
+class Sampler:
+    """Steps the worker pool for one rollout and fills the buffer."""
+
+    def __init__(self, pool: WorkerPool, buffer: RolloutBuffer, num_heads: int,
+                 device: torch.device):
+        self.pool, self.buffer, self.device = pool, buffer, device
+        W = buffer.workers
+        self.cache = KVCache(buffer, num_heads)
+        # Episode ids only need to differ between consecutive episodes of one worker.
+        self.episode = torch.zeros(W, dtype=torch.long, device=device)
+        self.episode_step = torch.zeros(W, dtype=torch.long, device=device)
+        self.next_obs = self._to_device(pool.reset())
+
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        # One host-to-device copy per step; on CPU a copy too, since the shared array is
+        # overwritten by the next step.
+        return torch.from_numpy(array).to(self.device, copy=True)
+
+    def _forward(self, model: ActorCritic, obs: torch.Tensor, first: int, write: bool,
+                 episode: torch.Tensor, episode_step: torch.Tensor):
+        M = self.buffer.memory_slots
+        cached_valid = self.buffer.slot_episode[:, first:first + M] == episode.unsqueeze(1)  # (W, M)
+        own = torch.ones_like(cached_valid[:, :1])                                         # (W, 1)
+        key_valid = torch.cat([cached_valid, own], dim=1)                                  # (W, L)
+        return model.step(obs, self.cache.windows(first, write), key_valid, episode_step)
+
+    def collect(self, model: ActorCritic) -> tuple[list[EpisodeInfo], torch.Tensor]:
+        """One rollout of T steps per worker. Returns the finished episodes' statistics and the
+        bootstrap value (W,) of the observation after the rollout."""
+        buf, M = self.buffer, self.buffer.memory_slots
+        buf.carry_over()
+        self.cache.refresh(model, buf.stream)
+        episodes: list[EpisodeInfo] = []
+        for t in range(buf.steps):
+            episodes += self._step(model, t)
+        # The observation after the rollout sits in slot T + M, just past the stream; its
+        # window is the stream's last M slots: exactly what step 0 of the next rollout sees.
+        out = self._forward(model, self.next_obs, buf.steps, False, self.episode, self.episode_step)
+        return episodes, out.policy.value
+
+    def _step(self, model: ActorCritic, t: int) -> list[EpisodeInfo]:
+        buf, M = self.buffer, self.buffer.memory_slots
+        slot = M + t
+        obs = self.next_obs
+        buf.obs[:, t] = obs
+        buf.slot_episode[:, slot] = self.episode
+        buf.slot_step[:, slot] = self.episode_step
+        out = self._forward(model, obs, t, True, self.episode, self.episode_step)
+        buf.stream[:, :, slot] = out.block_inputs
+        actions = sample_actions(out.policy.logits)                         # (W, A)
+        buf.actions[:, t] = actions
+        buf.log_probs[:, t], _ = log_prob_entropy(out.policy.logits, actions)
+        buf.values[:, t] = out.policy.value
+        result = self.pool.step(actions.cpu().numpy())                      # the one device-to-host copy
+        terminated = torch.from_numpy(result.terminated).to(self.device)
+        truncated = torch.from_numpy(result.truncated).to(self.device)
+        buf.rewards[:, t] = torch.from_numpy(result.rewards).to(self.device)
+        buf.terminated[:, t], buf.truncated[:, t] = terminated, truncated
+        buf.truncation_values[:, t] = self._truncation_values(model, t, truncated)
+        ended = terminated | truncated
+        self.episode_step = torch.where(ended, 0, self.episode_step + 1)
+        self.episode = self.episode + ended.long()
+        self.next_obs = self._to_device(result.obs)
+        return result.episodes
+
+    def _truncation_values(self, model: ActorCritic, t: int, truncated: torch.Tensor) -> torch.Tensor:
+        """Value of the observation a time limit cut off, seen with its own episode's window
+        (slots t+1 .. t+M, then itself): truncation is not termination (Pardo et al. 2018)."""
+        if not bool(truncated.any()):
+            return torch.zeros_like(truncated, dtype=torch.float32)
+        final_obs = self._to_device(self.pool.final_obs)
+        out = self._forward(model, final_obs, t + 1, False, self.episode, self.episode_step + 1)
+        return torch.where(truncated, out.policy.value, 0.0)

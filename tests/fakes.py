@@ -1,0 +1,65 @@
+"""Test doubles: a scripted worker pool with known episode boundaries, and tiny configs."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+
+from config import Config, EnvironmentConfig, TransformerConfig, config_from_dict
+from environments import SpaceSpec
+from worker_pool import EpisodeInfo, StepResult
+
+
+def tiny_config(**transformer) -> Config:
+    data = {"n_workers": 3, "worker_steps": 12, "segment_length": 4, "n_mini_batch": 3,
+            "epochs": 1, "hidden_layer_size": 16,
+            "transformer": {"num_blocks": 2, "embed_dim": 16, "num_heads": 2,
+                            "memory_length": 5, **transformer}}
+    return config_from_dict(data)
+
+
+class ScriptedPool:
+    """Vector observations of random numbers; worker w's episodes last episode_lengths[w]
+    steps, ending alternately in termination and truncation."""
+
+    def __init__(self, n_envs: int, episode_lengths: list[int], obs_dim: int = 5,
+                 action_nvec=(3, 2), seed: int = 0):
+        self.spec = SpaceSpec((obs_dim,), "float32", tuple(action_nvec))
+        self.rng = np.random.default_rng(seed)
+        self.lengths = episode_lengths
+        self.obs = np.zeros((n_envs, obs_dim), np.float32)
+        self.final_obs = np.zeros_like(self.obs)
+        self.t = np.zeros(n_envs, int)
+        self.episodes_done = np.zeros(n_envs, int)
+        self.calls = 0
+        self.truncations = []   # (call index, worker, cut-off observation)
+
+    def reset(self) -> np.ndarray:
+        self.obs[:] = self.rng.standard_normal(self.obs.shape)
+        return self.obs
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        n = len(self.obs)
+        self.calls += 1
+        assert actions.shape == (n, len(self.spec.action_nvec))
+        self.t += 1
+        new = self.rng.standard_normal(self.obs.shape).astype(np.float32)
+        ended = self.t >= np.asarray(self.lengths)
+        truncated = ended & (self.episodes_done % 2 == 1)
+        terminated = ended & ~truncated
+        rewards = self.rng.standard_normal(n).astype(np.float32)
+        episodes = []
+        for w in np.flatnonzero(ended):
+            self.final_obs[w] = new[w]
+            if truncated[w]:
+                self.truncations.append((self.calls - 1, int(w), new[w].copy()))
+            new[w] = self.rng.standard_normal(self.obs.shape[1])
+            episodes.append(EpisodeInfo(int(w), 0.0, int(self.t[w]), None, {}))
+            self.t[w] = 0
+            self.episodes_done[w] += 1
+        self.obs[:] = new
+        return StepResult(self.obs, rewards, terminated, truncated, episodes)
+
+    def close(self) -> None:
+        pass

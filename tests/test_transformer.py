@@ -1,0 +1,138 @@
+"""The memory's known answers: cached step-by-step inference equals recomputation, episodes
+never see each other, GTrXL starts near the identity."""
+import itertools
+
+import pytest
+import torch
+
+from buffer import RolloutBuffer
+from model import ActorCritic, log_prob_entropy
+from sampler import Sampler
+from tests.fakes import ScriptedPool, tiny_config
+from transformer import TransformerBlock, prepend, KV
+
+CPU = torch.device("cpu")
+VARIANTS = [(pos, gtrxl, norm) for pos, (gtrxl, norm) in itertools.product(
+    ["none", "absolute", "learned", "relative"],
+    [(False, "pre"), (False, "post"), (False, "none"), (True, "pre"), (True, "none")])]
+
+
+def randomised_model(cfg, spec, seed=0):
+    """A model whose every weight matters: default init leaves u/v biases at zero and the
+    policy heads near uniform, which would hide errors."""
+    torch.manual_seed(seed)
+    model = ActorCritic(cfg, spec)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return model.eval()
+
+
+def rollout_setup(cfg, lengths, seed=0):
+    pool = ScriptedPool(cfg.n_workers, lengths, seed=seed)
+    model = randomised_model(cfg, pool.spec, seed)
+    buffer = RolloutBuffer(cfg, pool.spec, CPU)
+    return pool, model, buffer, Sampler(pool, buffer, cfg.transformer.num_heads, CPU)
+
+
+@pytest.mark.parametrize("pos,gtrxl,norm", VARIANTS)
+def test_training_recomputation_equals_rollout(pos, gtrxl, norm):
+    """Before any optimiser step, segment-wise training recomputes exactly the log-probs and
+    values the cached rollout produced, over several rollouts (carried memory, episode
+    starts and ends mid-segment, an episode longer than the window)."""
+    cfg = tiny_config(positional_encoding=pos, gtrxl=gtrxl, layer_norm=norm, gtrxl_bias=0.5)
+    pool, model, buffer, sampler = rollout_setup(cfg, [3, 7, 50])
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        sampler.collect(model)
+        seen = 0
+        for batch in buffer.minibatches(cfg.n_mini_batch, generator):
+            with torch.no_grad():
+                out = model(batch.obs, batch.memory, batch.key_episode, batch.query_step)
+            log_probs, _ = log_prob_entropy(out.logits, batch.actions)
+            torch.testing.assert_close(log_probs, batch.log_probs, atol=2e-5, rtol=1e-5)
+            torch.testing.assert_close(out.value, batch.values, atol=2e-5, rtol=1e-5)
+            seen += batch.obs.shape[0] * batch.obs.shape[1]
+        assert seen == cfg.batch_size
+
+
+def test_bootstrap_value_uses_the_next_steps_window():
+    """The value bootstrapped at a rollout's end is what step 0 of the next rollout computes
+    (the original computed it with the wrong window)."""
+    cfg = tiny_config()
+    _, model, buffer, sampler = rollout_setup(cfg, [5, 9, 40])
+    for _ in range(3):
+        _, last_value = sampler.collect(model)
+        sampler.collect(model)
+        torch.testing.assert_close(buffer.values[:, 0], last_value, atol=1e-5, rtol=1e-5)
+
+
+def test_truncation_value_sees_its_own_episode():
+    """The value of an observation a time limit cut off is computed with that episode's
+    window, equal to a full recomputation of the episode's last steps plus that observation."""
+    cfg = tiny_config(positional_encoding="relative")
+    pool, model, buffer, sampler = rollout_setup(cfg, [3, 4, 5])
+    sampler.collect(model)
+    M = buffer.memory_slots
+    assert pool.truncations, "the script must truncate some episodes"
+    for call, w, final_obs in pool.truncations:
+        t = call
+        memory = buffer.stream[:, w:w + 1, t + 1:t + 1 + M]                  # (N, 1, M, D)
+        episode = buffer.slot_episode[w, M + t]
+        key_episode = torch.cat([buffer.slot_episode[w, t + 1:t + 1 + M], episode.view(1)])
+        with torch.no_grad():
+            out = model(torch.from_numpy(final_obs).view(1, 1, -1), memory,
+                        key_episode.view(1, -1), buffer.slot_step[w, M + t].view(1, 1) + 1)
+        torch.testing.assert_close(buffer.truncation_values[w, t], out.value[0, 0],
+                                   atol=1e-5, rtol=1e-5)
+        assert buffer.truncated[w, t]
+
+
+@pytest.mark.parametrize("pos", ["none", "absolute", "learned", "relative"])
+def test_no_attention_across_episode_boundary(pos):
+    """Changing everything about the previous episode changes nothing in the current one."""
+    cfg = tiny_config(positional_encoding=pos)
+    pool = ScriptedPool(1, [100])
+    model = randomised_model(cfg, pool.spec)
+    N, M, G, D = cfg.transformer.num_blocks, 4, 6, cfg.transformer.embed_dim
+    key_episode = torch.tensor([[1, 1, 1, 2, 2, 2, 2, 2, 3, 3]])           # M + G = 10 slots
+    obs = torch.randn(1, G, 5)
+    memory = torch.randn(N, 1, M, D)
+    query_step = torch.tensor([[1, 2, 3, 4, 0, 1]])
+    out = model(obs, memory, key_episode, query_step)
+    obs2, memory2 = obs.clone(), memory.clone()
+    memory2[:, :, :3] = torch.randn(N, 1, 3, D)        # episode 1, entirely in memory
+    obs2[:, 4:] = torch.randn(1, 2, 5)                 # episode 3: a later episode
+    memory2[:, :, 3:] = torch.randn(N, 1, 1, D)        # episode 2's own memory does matter
+    out2 = model(obs2, memory2, key_episode, query_step)
+    assert not torch.allclose(out.value[0, :4], out2.value[0, :4])
+    memory2[:, :, 3:] = memory[:, :, 3:]
+    out3 = model(obs2, memory2, key_episode, query_step)
+    torch.testing.assert_close(out3.value[0, :4], out.value[0, :4], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("norm", ["pre", "none"])
+def test_gtrxl_with_large_gate_bias_is_near_identity(norm):
+    cfg = tiny_config(gtrxl=True, gtrxl_bias=20.0, layer_norm=norm)
+    torch.manual_seed(0)
+    block = TransformerBlock(cfg.transformer)
+    x = torch.randn(2, 3, cfg.transformer.embed_dim)
+    past = KV(*(torch.randn(2, cfg.transformer.num_heads, 4, 8) for _ in range(2)))
+    mask = torch.ones(2, 3, 7, dtype=torch.bool)
+    out = block(x, prepend(past), mask, torch.zeros(3, 7, dtype=torch.long))
+    torch.testing.assert_close(out, x, atol=1e-6, rtol=0)
+    # ... while an ordinary residual block changes its input.
+    plain = TransformerBlock(tiny_config(layer_norm=norm).transformer)
+    assert not torch.allclose(plain(x, prepend(past), mask, torch.zeros(3, 7, dtype=torch.long)), x)
+
+
+def test_buffer_memory_does_not_grow_with_episode_length():
+    """An endless episode costs the same buffer and cache memory as a short one."""
+    sizes = []
+    for length in (100, 10_000):
+        cfg = tiny_config()
+        _, model, buffer, sampler = rollout_setup(cfg, [length] * cfg.n_workers)
+        for _ in range(3):
+            sampler.collect(model)
+        sizes.append(buffer.nbytes() + sampler.cache.nbytes())
+    assert sizes[0] == sizes[1]

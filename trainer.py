@@ -1,0 +1,216 @@
+"""The PPO training loop: sample a rollout, compute advantages, optimise, log, save."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+import yaml
+from torch.nn import functional as F
+from torch.utils.tensorboard import SummaryWriter
+
+from buffer import Minibatch, RolloutBuffer
+from config import Config
+from environments import SpaceSpec
+from losses import LossTerms, ppo_loss
+from model import ActorCritic, log_prob_entropy
+from sampler import Sampler
+from utils import (explained_variance, polynomial_decay, resolve_device, save_model_file,
+                   seed_everything, set_torch_threads, worker_seeds)
+from worker_pool import EpisodeInfo, WorkerPool
+
+
+@dataclass
+class Schedules:
+    learning_rate: float
+    entropy_coefficient: float
+    clip_range: float
+
+    @staticmethod
+    def at(config: Config, update: int) -> "Schedules":
+        return Schedules(polynomial_decay(config.learning_rate_schedule, update),
+                         polynomial_decay(config.entropy_coefficient_schedule, update),
+                         polynomial_decay(config.clip_range_schedule, update))
+
+
+@dataclass
+class TrainingStats:
+    """Means over every minibatch of one update, by name."""
+    losses: dict[str, float]
+    grad_norm: float
+    explained_variance: float
+    value_mean: float
+    advantage_mean: float
+
+
+@dataclass
+class UpdateTimes:
+    sampling: float
+    optimisation: float
+
+
+def episode_summary(episodes: list[EpisodeInfo]) -> dict[str, float]:
+    """Means of the finished episodes' return, length, success and env metrics."""
+    if not episodes:
+        return {}
+    summary = {"return": float(np.mean([e.reward for e in episodes])),
+               "length": float(np.mean([e.length for e in episodes]))}
+    successes = [e.success for e in episodes if e.success is not None]
+    if successes:
+        summary["success"] = float(np.mean(successes))
+    for key in sorted({k for e in episodes for k in e.metrics}):
+        summary[key] = float(np.mean([e.metrics[key] for e in episodes if key in e.metrics]))
+    return summary
+
+
+def build_model(config: Config, spec: SpaceSpec, device: torch.device) -> ActorCritic:
+    if config.reconstruction_loss_coefficient > 0 and not (
+            spec.obs_dtype == "uint8" and tuple(spec.obs_shape[:2]) == (84, 84)):
+        raise ValueError(f"reconstruction_loss_coefficient = {config.reconstruction_loss_coefficient}"
+                         f": the decoder reconstructs 84x84 images, but this environment observes "
+                         f"{spec.obs_dtype} {tuple(spec.obs_shape)}. Fix: set it to 0.0.")
+    return ActorCritic(config, spec).to(device)
+
+
+class Trainer:
+    def __init__(self, config: Config, run_id: str, models_dir: str = "models",
+                 summaries_dir: str = "summaries"):
+        self.config, self.run_id = config, run_id
+        self.threads = set_torch_threads(config.torch_threads)
+        self.generator = seed_everything(config.seed)
+        self.device = resolve_device(config.device)
+        self.model_path = os.path.join(models_dir, f"{run_id}.nn")
+        processes = config.env_processes or min(config.n_workers, len(os.sched_getaffinity(0)))
+        self.pool = WorkerPool(config.environment, config.n_workers, processes,
+                               worker_seeds(config.seed, config.n_workers))
+        try:
+            self.spec = self.pool.spec
+            self.model = build_model(config, self.spec, self.device)
+            self.optimizer = torch.optim.AdamW(self.model.parameters(),
+                                               lr=config.learning_rate_schedule.initial)
+            self.buffer = RolloutBuffer(config, self.spec, self.device)
+            self.sampler = Sampler(self.pool, self.buffer, config.transformer.num_heads, self.device)
+        except BaseException:
+            self.pool.close()
+            raise
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.writer = SummaryWriter(os.path.join(summaries_dir, run_id, stamp))
+        self.writer.add_text("config", "```yaml\n" + yaml.safe_dump(config.to_dict()) + "```")
+        self.update, self.steps = 0, 0
+        self.last_stats: Optional[TrainingStats] = None
+
+    # ----- the loop -----
+    def run(self, updates: Optional[int] = None) -> None:
+        """Train until `updates` updates (default: the config's) are done."""
+        target = self.config.updates if updates is None else updates
+        start = time.time()
+        while self.update < target:
+            episodes, times = self.train_one_update()
+            self._report(episodes, times, start, target)
+
+    def train_one_update(self) -> tuple[list[EpisodeInfo], UpdateTimes]:
+        schedules = Schedules.at(self.config, self.update)
+        t0 = time.time()
+        self.model.eval()
+        episodes, last_value = self.sampler.collect(self.model)
+        self.buffer.compute_advantages(last_value, self.config.gamma, self.config.gae_lambda)
+        t1 = time.time()
+        self.model.train()
+        self.last_stats = self.optimise(schedules)
+        t2 = time.time()
+        self.steps += self.config.batch_size
+        self._log(episodes, self.last_stats, schedules, UpdateTimes(t1 - t0, t2 - t1))
+        self.update += 1
+        return episodes, UpdateTimes(t1 - t0, t2 - t1)
+
+    def optimise(self, schedules: Schedules) -> TrainingStats:
+        for group in self.optimizer.param_groups:
+            group["lr"] = schedules.learning_rate
+        sums: dict[str, float] = {}
+        grad_norms = []
+        for _ in range(self.config.epochs):
+            for batch in self.buffer.minibatches(self.config.n_mini_batch, self.generator):
+                terms = self.minibatch_loss(batch, schedules)
+                self.optimizer.zero_grad(set_to_none=True)
+                terms.total.backward()
+                grad_norms.append(float(torch.nn.utils.clip_grad_norm_(
+                    self.model.parameters(), self.config.max_grad_norm)))
+                self.optimizer.step()
+                for key, value in terms.detached().items():
+                    sums[key] = sums.get(key, 0.0) + value
+        n = len(grad_norms)
+        b = self.buffer
+        return TrainingStats({k: v / n for k, v in sums.items()}, float(np.mean(grad_norms)),
+                             explained_variance(b.values, b.returns), float(b.values.mean()),
+                             float(b.advantages.mean()))
+
+    def minibatch_loss(self, batch: Minibatch, schedules: Schedules) -> LossTerms:
+        out = self.model(batch.obs, batch.memory, batch.key_episode, batch.query_step)
+        log_probs, entropy = log_prob_entropy(out.logits, batch.actions)
+        reconstruction = None
+        if out.reconstruction is not None:
+            reconstruction = F.mse_loss(out.reconstruction, batch.obs.to(torch.float32) / 255.0)
+        return ppo_loss(log_probs, batch.log_probs, batch.advantages, out.value, batch.values,
+                        batch.returns, entropy, schedules.clip_range,
+                        self.config.value_loss_coefficient, schedules.entropy_coefficient,
+                        reconstruction, self.config.reconstruction_loss_coefficient)
+
+    # ----- output -----
+    def _log(self, episodes: list[EpisodeInfo], stats: TrainingStats, schedules: Schedules,
+             times: UpdateTimes) -> None:
+        w, step = self.writer, self.steps
+        for key, value in episode_summary(episodes).items():
+            w.add_scalar(f"episode/{key}", value, step)
+        for key, value in stats.losses.items():
+            group = "loss" if key in ("total", "policy", "value", "entropy", "reconstruction") \
+                else "policy"
+            w.add_scalar(f"{group}/{key}", value, step)
+        w.add_scalar("optim/grad_norm", stats.grad_norm, step)
+        w.add_scalar("value/explained_variance", stats.explained_variance, step)
+        w.add_scalar("value/mean", stats.value_mean, step)
+        w.add_scalar("advantage/mean", stats.advantage_mean, step)
+        for key, value in dataclasses.asdict(schedules).items():
+            w.add_scalar(f"schedule/{key}", value, step)
+        w.add_scalar("speed/steps_per_second",
+                     self.config.batch_size / (times.sampling + times.optimisation), step)
+        w.add_scalar("speed/sampling_seconds", times.sampling, step)
+        w.add_scalar("speed/optimisation_seconds", times.optimisation, step)
+
+    def _report(self, episodes: list[EpisodeInfo], times: UpdateTimes, start: float,
+                target: int) -> None:
+        elapsed = time.time() - start
+        done = self.update
+        sps = self.config.batch_size / (times.sampling + times.optimisation)
+        eta = elapsed / max(done, 1) * (target - done)
+        summary = episode_summary(episodes)
+        parts = [f"update {done:>5}/{target}", f"steps {self.steps:>10,}", f"{sps:7.0f} steps/s"]
+        for key in ("return", "success", "length"):
+            if key in summary:
+                parts.append(f"{key} {summary[key]:7.3f}")
+        parts.append(f"loss {self.last_stats.losses['total']:8.4f}")
+        parts.append(f"ETA {_duration(eta)}")
+        print("  ".join(parts), flush=True)
+
+    def checkpoint(self) -> dict:
+        return {"config": self.config.to_dict(), "spec": self.spec.to_dict(),
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "update": self.update, "steps": self.steps}
+
+    def save(self) -> str:
+        save_model_file(self.model_path, self.checkpoint())
+        return self.model_path
+
+    def close(self) -> None:
+        self.pool.close()
+        self.writer.close()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"

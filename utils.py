@@ -1,0 +1,98 @@
+"""Small helpers: schedules, seeding, threads, devices, model files."""
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import tempfile
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from config import Config, ScheduleConfig, config_from_dict
+
+MODEL_FORMAT = "trxl-ppo-model"
+MODEL_VERSION = 1
+
+
+def polynomial_decay(schedule: ScheduleConfig, update: int) -> float:
+    """(initial - final) * (1 - update / max_decay_steps) ** power + final, then final."""
+    if update >= schedule.max_decay_steps:
+        return schedule.final
+    remaining = 1.0 - update / schedule.max_decay_steps
+    return (schedule.initial - schedule.final) * remaining ** schedule.power + schedule.final
+
+
+def worker_seeds(run_seed: int, n_workers: int) -> list[int]:
+    """Distinct, reproducible environment seeds for each worker, derived from the run seed.
+    (Forked workers that shared one RNG state played identical episodes in the original.)"""
+    children = np.random.SeedSequence([run_seed, 0]).spawn(n_workers)
+    return [int(c.generate_state(1)[0] % (2**31 - 1)) for c in children]
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def set_torch_threads(requested: Optional[int]) -> int:
+    """Pin torch's intra-op threads to the cores we may use: the default may oversubscribe
+    shared machines, which stalled some updates of the original 25x (shared/README.md)."""
+    threads = requested or len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
+    return threads
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: cuda was asked for but torch sees no CUDA GPU. "
+                           "Fix: use --device cpu (or auto).")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
+    var = target.var()
+    return float("nan") if var == 0 else float(1 - (target - predicted).var() / var)
+
+
+def save_model_file(path: str, payload: dict[str, Any]) -> None:
+    """Write atomically: a temporary file in the same folder, flushed, then renamed, so a kill
+    during the save leaves the previous file intact."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".nn")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format": MODEL_FORMAT, "version": MODEL_VERSION, **payload}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_model_file(path: str, map_location: str | torch.device = "cpu") -> tuple[dict, Config]:
+    """Load a model file without unpickling arbitrary objects (weights_only=True) and check it
+    is ours. Returns the raw payload and its validated config."""
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such model file. Fix: pass a file written by train.py, "
+                         f"e.g. models/RUN.nn.")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
+        raise ValueError(f"{path}: not a loadable TrXL-PPO model file (truncated, corrupt, or "
+                         f"carrying objects other than tensors, which are refused for safety): "
+                         f"{str(e).splitlines()[0]}") from None
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{path}: not a TrXL-PPO model file (no '{MODEL_FORMAT}' marker).")
+    if payload.get("version") != MODEL_VERSION:
+        raise ValueError(f"{path}: model file version {payload.get('version')!r}, this code "
+                         f"reads version {MODEL_VERSION}.")
+    config = config_from_dict(payload["config"], source=f"{path} (embedded config)")
+    return payload, config
