@@ -1,0 +1,68 @@
+"""MiniGrid tasks (meant for the Memory ones) seen through a 3x3 RGB window with 3 actions.
+
+Observation: the agent's partial view rendered at 28 pixels per tile, uint8 (84, 84, 3) for
+the default agent_view_size of 3; the mission text is dropped (constant within a task).
+Actions: Discrete(3), 0 = turn left, 1 = turn right, 2 = forward (MiniGrid's own numbers);
+pickup, drop, toggle and done are never needed in the Memory tasks.
+info at the end of an episode holds "success": 1.0 if the final reward is positive (MiniGrid
+rewards only reaching the goal), else 0.0.
+environment.reset_params go to gym.make as keyword arguments (e.g. max_steps) and override
+the defaults here (agent_view_size=3).
+render(): the full grid as an RGB frame (MiniGrid's render_mode="rgb_array").
+"""
+from __future__ import annotations
+
+import gymnasium as gym
+import minigrid  # noqa: F401  (importing registers the MiniGrid ids with gymnasium)
+import numpy as np
+
+from environments.gym_env import make_registered
+
+TILE_PIXELS = 28
+DEFAULT_KWARGS = {"agent_view_size": 3}
+N_ACTIONS = 3
+
+
+class AgentViewImage(gym.ObservationWrapper):
+    """Replaces the observation dict by the RGB rendering of the agent's partial view."""
+
+    def __init__(self, env: gym.Env, tile_pixels: int = TILE_PIXELS):
+        super().__init__(env)
+        self.tile_pixels = tile_pixels
+        side = env.unwrapped.agent_view_size * tile_pixels
+        self.observation_space = gym.spaces.Box(0, 255, (side, side, 3), dtype=np.uint8)
+
+    def observation(self, observation) -> np.ndarray:
+        # get_frame on the unwrapped env: reaching it through the wrapper chain is deprecated.
+        return self.env.unwrapped.get_frame(tile_size=self.tile_pixels, agent_pov=True)
+
+
+class TurnAndForward(gym.ActionWrapper):
+    """Only the navigation actions 0, 1 and 2, which keep their MiniGrid numbers."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.action_space = gym.spaces.Discrete(N_ACTIONS)
+
+    def action(self, action) -> int:
+        value = np.asarray(action).reshape(-1)
+        if value.size != 1 or value[0] not in range(N_ACTIONS):
+            raise ValueError(f"minigrid: action {action!r} is not 0 (left), 1 (right) or "
+                             f"2 (forward).")
+        return int(value[0])
+
+
+class SuccessFromFinalReward(gym.Wrapper):
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        if terminated or truncated:
+            info = {**info, "success": float(reward > 0)}
+        return observation, reward, terminated, truncated, info
+
+
+def make(env_config, render: bool = False) -> gym.Env:
+    if not env_config.name.startswith("MiniGrid-"):
+        raise ValueError(f"minigrid: environment.name = {env_config.name!r} is not a MiniGrid "
+                         f"id. Fix: use e.g. MiniGrid-MemoryS9-v0.")
+    env = make_registered(env_config.name, {**DEFAULT_KWARGS, **env_config.reset_params}, render)
+    return SuccessFromFinalReward(TurnAndForward(AgentViewImage(env)))

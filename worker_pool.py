@@ -1,0 +1,477 @@
+"""Steps `n_envs` environments in `n_processes` spawned processes.
+
+Each process owns a contiguous slice of the environments and steps them one after another.
+Observations travel through shared memory; per step the main process sends one message (the
+actions of its slice) to every process and then collects one reply (rewards, flags, finished
+episodes) from each, so the processes step in parallel and there is no per-env round trip.
+
+This module must not import torch: the worker processes import it, and they should start fast.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import time
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing import shared_memory
+from multiprocessing.connection import Connection
+from typing import Any, NamedTuple, Optional
+
+import numpy as np
+
+from environments import SpaceSpec, make_env, space_spec
+from environments.spec import takes_scalar_action
+
+# How often a waiting side checks that the other side is still alive.
+POLL_SECONDS = 1.0
+# How long close() waits for the processes to exit before terminating them.
+JOIN_SECONDS = 5.0
+# Info keys that EpisodeInfo carries in its own fields rather than in `metrics`.
+_EPISODE_FIELDS = ("reward", "length", "success")
+
+
+@dataclass(frozen=True)
+class EpisodeInfo:
+    """One finished episode. `worker` is the environment's index in the pool; reward and length
+    are counted by the pool; success comes from info["success"] when the env reports it;
+    metrics are the other numeric scalars of the env's final info (e.g. Memory Gym's)."""
+    worker: int
+    reward: float
+    length: int
+    success: Optional[float]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class StepResult(NamedTuple):
+    obs: np.ndarray          # the pool's shared observation array, to act on next
+    rewards: np.ndarray      # float32 (n_envs,)
+    terminated: np.ndarray   # bool (n_envs,)
+    truncated: np.ndarray    # bool (n_envs,)
+    episodes: list[EpisodeInfo]
+
+
+# --------------------------------------------------------------------------------------
+# Shared memory
+# --------------------------------------------------------------------------------------
+
+class _SharedArray:
+    """numpy's view of a shared memory block that keeps the block mapped while it is used.
+
+    Arrays made by np.asarray(self) have this object as their base, so the mapping lives
+    until the last of them (slices a caller kept included) is gone. Arrays that exported the
+    SharedMemory's own buffer would instead make closing it raise BufferError for as long as
+    a caller holds, say, the array that reset() returned.
+    """
+
+    def __init__(self, shm: shared_memory.SharedMemory, shape: tuple[int, ...], dtype: str):
+        self._shm = shm
+        # The temporary array only reads the block's address; it is released at once.
+        address = np.frombuffer(shm.buf, dtype=np.uint8).__array_interface__["data"][0]
+        self.__array_interface__ = {"shape": tuple(shape), "typestr": np.dtype(dtype).str,
+                                    "data": (address, False), "version": 3}
+
+
+def _shared_array(shm: shared_memory.SharedMemory, shape: tuple[int, ...],
+                  dtype: str) -> np.ndarray:
+    array = np.asarray(_SharedArray(shm, shape, dtype))
+    assert array.nbytes <= shm.size, "shared memory block smaller than the array"
+    return array
+
+
+# --------------------------------------------------------------------------------------
+# Worker process
+# --------------------------------------------------------------------------------------
+
+def _scalar_metrics(info: dict) -> dict[str, float]:
+    numeric = (bool, int, float, np.bool_, np.integer, np.floating)
+    return {str(key): float(value) for key, value in info.items()
+            if key not in _EPISODE_FIELDS and isinstance(value, numeric)}
+
+
+def _success(info: dict) -> Optional[float]:
+    return float(info["success"]) if "success" in info else None
+
+
+class _Worker:
+    """The environments of one process and the commands the pool sends them."""
+
+    def __init__(self, conn: Connection, env_config, first_env: int, seeds: list[int]):
+        self.conn = conn
+        self.env_config = env_config
+        self.first_env = first_env
+        self.seeds = seeds
+        self.envs: list = []
+        self.discrete: list[bool] = []
+        # Index (within this slice) of the env being worked on, for error reports.
+        self.current: Optional[int] = None
+        self.seeded = [False] * len(seeds)
+        self.episode_reward = np.zeros(len(seeds), dtype=np.float64)
+        self.episode_length = np.zeros(len(seeds), dtype=np.int64)
+        self.obs: Optional[np.ndarray] = None
+        self.final_obs: Optional[np.ndarray] = None
+
+    def serve(self) -> None:
+        """Create the envs, report their spec, then answer commands until told to close."""
+        try:
+            self.conn.send(("ok", self._create_envs()))
+            while (message := self._next_message()) is not None and message[0] != "close":
+                self.current = None
+                self.conn.send(("ok", self._handle(message)))
+        except Exception:
+            self._report(("error", self.current, traceback.format_exc()))
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+        self.envs = []
+
+    def _report(self, message: tuple) -> None:
+        try:
+            self.conn.send(message)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the pool is gone; there is nobody left to tell
+
+    def _next_message(self) -> Optional[tuple]:
+        """The next command, or None once the parent process has gone away."""
+        parent = mp.parent_process()
+        while not self.conn.poll(POLL_SECONDS):
+            if parent is not None and not parent.is_alive():
+                return None
+        try:
+            return self.conn.recv()
+        except EOFError:
+            return None
+
+    def _handle(self, message: tuple) -> Any:
+        kind, *args = message
+        handlers = {"attach": self._attach, "reset": self._reset_all, "step": self._step}
+        assert kind in handlers, f"unknown command {kind!r}"
+        return handlers[kind](*args)
+
+    def _create_envs(self) -> dict:
+        for j in range(len(self.seeds)):
+            self.current = j
+            self.envs.append(make_env(self.env_config))
+        self.current = None
+        # pygame (Memory Gym) lets SDL catch SIGTERM, which would make Process.terminate()
+        # unable to stop this process.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        self.discrete = [takes_scalar_action(env.action_space) for env in self.envs]
+        specs = {space_spec(env) for env in self.envs}
+        if len(specs) != 1:
+            raise RuntimeError(f"the environments of one config have different spaces: {specs}")
+        return specs.pop().to_dict()
+
+    def _attach(self, obs_name: str, final_obs_name: str, shape: tuple, dtype: str) -> None:
+        mine = slice(self.first_env, self.first_env + len(self.envs))
+        self.obs, self.final_obs = (
+            _shared_array(shared_memory.SharedMemory(name=name), shape, dtype)[mine]
+            for name in (obs_name, final_obs_name))
+
+    def _reset_all(self) -> None:
+        for j in range(len(self.envs)):
+            self.obs[j] = self._reset_env(j)
+
+    def _reset_env(self, j: int) -> np.ndarray:
+        """Reset env j: with its seed the first time, afterwards continuing its own RNG."""
+        self.current = j
+        seed = None if self.seeded[j] else self.seeds[j]
+        self.seeded[j] = True
+        observation, _ = self.envs[j].reset(seed=seed)
+        self.episode_reward[j] = 0.0
+        self.episode_length[j] = 0
+        return observation
+
+    def _step(self, actions: np.ndarray) -> tuple:
+        n = len(self.envs)
+        rewards = np.zeros(n, dtype=np.float32)
+        terminated = np.zeros(n, dtype=bool)
+        truncated = np.zeros(n, dtype=bool)
+        episodes = []
+        for j, env in enumerate(self.envs):
+            self.current = j
+            action = int(actions[j][0]) if self.discrete[j] else actions[j]
+            observation, reward, terminated[j], truncated[j], info = env.step(action)
+            rewards[j] = reward
+            self.episode_reward[j] += reward
+            self.episode_length[j] += 1
+            if terminated[j] or truncated[j]:
+                self.final_obs[j] = observation
+                episodes.append(self._episode_info(j, info))
+                observation = self._reset_env(j)
+            self.obs[j] = observation
+        return rewards, terminated, truncated, episodes
+
+    def _episode_info(self, j: int, info: dict) -> EpisodeInfo:
+        return EpisodeInfo(worker=self.first_env + j, reward=float(self.episode_reward[j]),
+                           length=int(self.episode_length[j]), success=_success(info),
+                           metrics=_scalar_metrics(info))
+
+
+def _worker_main(conn: Connection, env_config, first_env: int, seeds: list[int]) -> None:
+    # Ctrl-C reaches the whole process group; the trainer handles it and closes the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ["SDL_VIDEODRIVER"] = "dummy"
+    worker = _Worker(conn, env_config, first_env, seeds)
+    try:
+        worker.serve()
+    finally:
+        worker.close()
+
+
+# --------------------------------------------------------------------------------------
+# Main process
+# --------------------------------------------------------------------------------------
+
+class _WorkerFailed(Exception):
+    """A process reported an error or died; the message says which and why."""
+
+
+def _check_arguments(n_envs: int, n_processes: int, seeds: list[int]) -> None:
+    if n_envs < 1:
+        raise ValueError(f"WorkerPool: n_envs = {n_envs}: needs at least one environment.")
+    if not 1 <= n_processes <= n_envs:
+        raise ValueError(f"WorkerPool: n_processes = {n_processes}: must lie in [1, n_envs = "
+                         f"{n_envs}].")
+    if len(seeds) != n_envs:
+        raise ValueError(f"WorkerPool: got {len(seeds)} seeds for {n_envs} environments; pass "
+                         f"one seed per environment.")
+    for i, seed in enumerate(seeds):
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"WorkerPool: seeds[{i}] = {seed!r}: seeds must be non-negative "
+                             f"integers.")
+
+
+def _contiguous_slices(n_envs: int, n_processes: int) -> list[slice]:
+    """Split range(n_envs) into n_processes contiguous slices whose sizes differ by at most 1."""
+    base, extra = divmod(n_envs, n_processes)
+    slices, start = [], 0
+    for p in range(n_processes):
+        stop = start + base + (1 if p < extra else 0)
+        slices.append(slice(start, stop))
+        start = stop
+    return slices
+
+
+def _describe_exit(exitcode: Optional[int]) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"was killed by signal {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
+
+
+class WorkerPool:
+    """`n_envs` environments stepped in `n_processes` processes; see the module docstring.
+
+    seeds[i] seeds env i's first reset; later resets continue that env's RNG. `obs` is the
+    shared (n_envs, *obs_shape) array of observations to act on next. When an episode ends,
+    `final_obs[i]` receives its last observation and `obs[i]` the first of the next episode;
+    final_obs[i] is meaningful only where terminated[i] or truncated[i] of that step.
+    Use as a context manager or call close().
+    """
+    spec: SpaceSpec
+    obs: np.ndarray
+    final_obs: np.ndarray
+
+    def __init__(self, env_config, n_envs: int, n_processes: int, seeds: list[int]):
+        _check_arguments(n_envs, n_processes, seeds)
+        self.env_config = env_config
+        self.n_envs = n_envs
+        self.seeds = [int(seed) for seed in seeds]
+        self._slices = _contiguous_slices(n_envs, n_processes)
+        self._processes: list[mp.process.BaseProcess] = []
+        self._conns: list[Connection] = []
+        self._shared: list[shared_memory.SharedMemory] = []
+        self._closed = False
+        self._failure: Optional[str] = None
+        try:
+            self._start_processes()
+            self.spec = self._agreed_spec(self._collect())
+            self.obs, self.final_obs = self._create_shared_arrays()
+            self._send_all(("attach", self._shared[0].name, self._shared[1].name,
+                            self.obs.shape, self.spec.obs_dtype))
+            self._collect()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def n_processes(self) -> int:
+        return len(self._slices)
+
+    def reset(self) -> np.ndarray:
+        """Reset every environment; returns the shared observation array. Episodes still
+        running are dropped without an EpisodeInfo; only the first reset uses the seeds."""
+        self._check_usable()
+        self._send_all(("reset",))
+        self._collect()
+        return self.obs
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        """Apply actions[i] (integers, one per action dimension) to env i."""
+        self._check_usable()
+        actions = self._checked_actions(actions)
+        for p, envs in enumerate(self._slices):
+            self._send(p, ("step", actions[envs]))
+        replies = self._collect()
+        return StepResult(obs=self.obs,
+                          rewards=np.concatenate([reply[0] for reply in replies]),
+                          terminated=np.concatenate([reply[1] for reply in replies]),
+                          truncated=np.concatenate([reply[2] for reply in replies]),
+                          episodes=[episode for reply in replies for episode in reply[3]])
+
+    def close(self) -> None:
+        """Stop the processes (terminating those that do not exit) and free the shared memory."""
+        if self._closed:
+            return
+        self._closed = True
+        self._send_all(("close",))
+        deadline = time.monotonic() + JOIN_SECONDS
+        for process in self._processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in self._processes:
+            if process.is_alive():
+                process.terminate()
+                process.join(JOIN_SECONDS)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for conn in self._conns:
+            conn.close()
+        for shm in self._shared:
+            # The mapping itself goes away with the last array that uses it (_SharedArray).
+            shm.unlink()
+        self._shared = []
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # ----- setup -----
+
+    def _start_processes(self) -> None:
+        context = mp.get_context("spawn")
+        for p, envs in enumerate(self._slices):
+            parent_end, child_end = context.Pipe()
+            process = context.Process(
+                target=_worker_main, name=f"env-process-{p}", daemon=True,
+                args=(child_end, self.env_config, envs.start, self.seeds[envs]))
+            process.start()
+            child_end.close()
+            self._processes.append(process)
+            self._conns.append(parent_end)
+
+    def _agreed_spec(self, spec_dicts: list[dict]) -> SpaceSpec:
+        specs = [SpaceSpec.from_dict(d) for d in spec_dicts]
+        if any(spec != specs[0] for spec in specs):
+            raise RuntimeError(f"WorkerPool: the env processes of {self._env_name()} report "
+                               f"different spaces: {specs}. The environment's spaces must not "
+                               f"depend on its seed or process.")
+        return specs[0]
+
+    def _create_shared_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        shape = (self.n_envs, *self.spec.obs_shape)
+        nbytes = int(np.prod(shape)) * np.dtype(self.spec.obs_dtype).itemsize
+        arrays = []
+        for _ in range(2):
+            shm = shared_memory.SharedMemory(create=True, size=nbytes)
+            self._shared.append(shm)
+            arrays.append(_shared_array(shm, shape, self.spec.obs_dtype))
+        return arrays[0], arrays[1]
+
+    # ----- messaging -----
+
+    def _send(self, p: int, message: tuple) -> None:
+        try:
+            self._conns[p].send(message)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the process is dead; _receive reports that with its exit code
+
+    def _send_all(self, message: tuple) -> None:
+        for p in range(len(self._conns)):
+            self._send(p, message)
+
+    def _collect(self) -> list:
+        """One reply from every process; RuntimeError if any of them failed."""
+        replies, failures = [], []
+        for p in range(len(self._conns)):
+            try:
+                replies.append(self._receive(p))
+            except _WorkerFailed as failure:
+                failures.append(str(failure))
+        if failures:
+            self._failure = failures[0]
+            others = f"\n({len(failures) - 1} more env process(es) failed as well.)" \
+                if len(failures) > 1 else ""
+            raise RuntimeError(failures[0] + others)
+        return replies
+
+    def _receive(self, p: int) -> Any:
+        conn, process = self._conns[p], self._processes[p]
+        # Poll with a timeout so that a process that died without replying cannot hang us.
+        while not conn.poll(POLL_SECONDS):
+            if not process.is_alive() and not conn.poll(0):
+                raise _WorkerFailed(self._death_message(p))
+        try:
+            message = conn.recv()
+        except EOFError:
+            raise _WorkerFailed(self._death_message(p)) from None
+        if message[0] == "error":
+            _, env_in_slice, traceback_text = message
+            raise _WorkerFailed(self._error_message(p, env_in_slice, traceback_text))
+        return message[1]
+
+    # ----- errors -----
+
+    def _env_name(self) -> str:
+        return f"{self.env_config.type}/{self.env_config.name}"
+
+    def _process_description(self, p: int) -> str:
+        envs = self._slices[p]
+        return (f"env process {p} (pid {self._processes[p].pid}, workers {envs.start}.."
+                f"{envs.stop - 1}, seeds {self.seeds[envs]})")
+
+    def _error_message(self, p: int, env_in_slice: Optional[int], traceback_text: str) -> str:
+        if env_in_slice is None:
+            where = f"{self._process_description(p)} of environment {self._env_name()}"
+        else:
+            i = self._slices[p].start + env_in_slice
+            where = (f"environment {self._env_name()}, worker {i} (seed {self.seeds[i]}), in "
+                     f"env process {p} (pid {self._processes[p].pid})")
+        return f"WorkerPool: {where} raised an exception:\n{traceback_text}"
+
+    def _death_message(self, p: int) -> str:
+        process = self._processes[p]
+        process.join(POLL_SECONDS)  # let the exit code arrive
+        return (f"WorkerPool: {self._process_description(p)} of environment {self._env_name()} "
+                f"{_describe_exit(process.exitcode)} without replying (a crash in the "
+                f"environment's native code, a kill, or running out of memory).")
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise RuntimeError("WorkerPool: used after close(); create a new pool.")
+        if self._failure is not None:
+            first_line = self._failure.splitlines()[0]
+            raise RuntimeError(f"WorkerPool: unusable after an earlier failure ({first_line}). "
+                               f"Fix: close it and create a new pool.")
+
+    def _checked_actions(self, actions: np.ndarray) -> np.ndarray:
+        actions = np.asarray(actions)
+        nvec = np.asarray(self.spec.action_nvec)
+        expected = (self.n_envs, len(nvec))
+        if actions.shape != expected or not np.issubdtype(actions.dtype, np.integer):
+            raise ValueError(f"WorkerPool.step: actions have shape {actions.shape} and dtype "
+                             f"{actions.dtype}; expected integers of shape {expected} (one row "
+                             f"per environment, one column per action dimension).")
+        out_of_range = np.argwhere((actions < 0) | (actions >= nvec))
+        if len(out_of_range):
+            i = int(out_of_range[0][0])
+            raise ValueError(f"WorkerPool.step: actions[{i}] = {actions[i].tolist()} is outside "
+                             f"the action space (choices per dimension {list(nvec)}).")
+        return actions.astype(np.int64, copy=False)
