@@ -107,6 +107,8 @@ def play(args: argparse.Namespace) -> list[dict]:
                 obs, reward, terminated, truncated, info = env.step(
                     action if len(spec.action_nvec) > 1 else int(action[0]))
                 total, length, done = total + float(reward), length + 1, terminated or truncated
+            if window is None:
+                frames.append(upscale(env.render()))   # the final state, too
             result = {"episode": episode, "seed": args.seed + episode, "return": total,
                       "length": length, "success": info.get("success")}
             results.append(result)
