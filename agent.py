@@ -58,6 +58,10 @@ class MemoryAgent:
 def load_agent(path: str, n_envs: int, device: torch.device) -> tuple[MemoryAgent, Config, SpaceSpec]:
     """Rebuild the network from a model file (weights_only) and wrap it as an agent."""
     payload, config = load_model_file(path, device)
+    missing = [key for key in ("spec", "model") if key not in payload]
+    if missing:
+        raise ValueError(f"{path}: the model file lacks {', '.join(missing)}; it was not "
+                         f"written by train.py.")
     spec = SpaceSpec.from_dict(payload["spec"])
     model = build_model(config, spec, device)
     try:

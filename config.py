@@ -11,6 +11,7 @@ are never written back into the config.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 import typing
@@ -185,6 +186,10 @@ def _convert(value: Any, tp, where: str, source: str):
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             fail("expected a number", "write a number such as 0.5 or 3.0e-4")
+        if isinstance(value, int) and abs(value) > sys.float_info.max:
+            fail("too large for a floating-point number", "write a number such as 0.5 or 3.0e-4")
+        if math.isnan(value):   # NaN would slip through every range check below
+            fail("not a number", "write a number such as 0.5 or 3.0e-4")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -301,13 +306,20 @@ def load_config(path: str | os.PathLike, overrides: Optional[dict] = None) -> Co
                           f"e.g. configs/proof_of_memory.yaml.") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({e}). Fix: correct the syntax.") from None
+    except (OSError, UnicodeDecodeError) as e:   # a folder, no permission, a binary file
+        raise ConfigError(f"{path}: cannot be read as a UTF-8 text file ({e}). Fix: pass a "
+                          f"YAML config file, e.g. configs/proof_of_memory.yaml.") from None
     data = {} if data is None else data
-    for dotted, value in (overrides or {}).items():
+    # A non-mapping file or section gets no overrides: config_from_dict reports it.
+    for dotted, value in (overrides or {}).items() if isinstance(data, dict) else ():
         node = data
         *parents, leaf = dotted.split(".")
         for p in parents:
+            if not isinstance(node.get(p, {}), dict):
+                break
             node = node.setdefault(p, {})
-        node[leaf] = value
+        else:
+            node[leaf] = value
     return config_from_dict(data, path)
 
 

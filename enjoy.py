@@ -11,6 +11,8 @@ import argparse
 import os
 import sys
 
+import process_setup  # noqa: F401  (before torch)
+
 import numpy as np
 
 # Held-out by default: training workers get seeds derived through numpy's SeedSequence, never

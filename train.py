@@ -11,6 +11,8 @@ import os
 import sys
 import time
 
+import process_setup  # noqa: F401  (before torch)
+
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs",
                               "proof_of_memory.yaml")
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import pickle
 import random
 import tempfile
 from typing import Any, Optional
@@ -71,6 +70,10 @@ def save_model_file(path: str, payload: dict[str, Any]) -> None:
             torch.save({"format": MODEL_FORMAT, "version": MODEL_VERSION, **payload}, f)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates 0600; give the file the mode any new file would get.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -85,14 +88,19 @@ def load_model_file(path: str, map_location: str | torch.device = "cpu") -> tupl
                          f"e.g. models/RUN.nn.")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
+    except Exception as e:   # noqa: BLE001 - corrupt bytes make torch/pickle raise OSError,
+        # IndexError, KeyError, struct.error, bare EOFError... besides UnpicklingError.
+        reason = str(e).strip().split("\n")[0] or type(e).__name__
         raise ValueError(f"{path}: not a loadable TrXL-PPO model file (truncated, corrupt, or "
                          f"carrying objects other than tensors, which are refused for safety): "
-                         f"{str(e).splitlines()[0]}") from None
+                         f"{reason}") from None
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ValueError(f"{path}: not a TrXL-PPO model file (no '{MODEL_FORMAT}' marker).")
     if payload.get("version") != MODEL_VERSION:
         raise ValueError(f"{path}: model file version {payload.get('version')!r}, this code "
                          f"reads version {MODEL_VERSION}.")
+    if "config" not in payload:
+        raise ValueError(f"{path}: the model file holds no config. Fix: use a file written by "
+                         f"train.py.")
     config = config_from_dict(payload["config"], source=f"{path} (embedded config)")
     return payload, config

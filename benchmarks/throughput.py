@@ -1,0 +1,147 @@
+"""Throughput and memory of the training loop, one figure a line.
+
+    python benchmarks/throughput.py --config configs/minigrid_memory.yaml --updates 3
+
+Prints: steps/s of the whole loop; seconds in sampling and in optimisation; steps/s of the
+environments alone (random actions, same pool) and sampling's overhead over it; the compute
+floor (the network's forward and backward passes over one update's data, alone) and the
+optimisation's overhead over it; peak memory of the whole process tree (sum of proportional
+set sizes of the trainer and its workers); bytes held by the buffer and the KV cache.
+The first update is a warm-up and is not timed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import process_setup  # noqa: E402,F401  (before torch)
+
+
+class PeakMemory:
+    """Samples the summed PSS of this process and its children in a background thread."""
+
+    def __init__(self, interval: float = 0.5):
+        import psutil
+        self.psutil, self.interval, self.peak = psutil, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> int:
+        me = self.psutil.Process()
+        total = 0
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                total += proc.memory_full_info().pss
+            except (self.psutil.NoSuchProcess, self.psutil.AccessDenied):
+                pass
+        self.peak = max(self.peak, total)
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def env_only_steps_per_second(trainer, steps_per_worker: int) -> float:
+    """Random actions through the same pool: the sampling floor."""
+    import numpy as np
+    pool = trainer.pool
+    rng = np.random.default_rng(0)
+    nvec = np.asarray(pool.spec.action_nvec)
+    start = time.perf_counter()
+    for _ in range(steps_per_worker):
+        pool.step((rng.random((pool.n_envs, len(nvec))) * nvec).astype(np.int64))
+    return pool.n_envs * steps_per_worker / (time.perf_counter() - start)
+
+
+def compute_floor_seconds(trainer) -> float:
+    """Forward and backward passes over one update's minibatches (all epochs), nothing else:
+    no optimiser step, no logging, the batches gathered beforehand."""
+    import torch
+    from trainer import Schedules
+    schedules = Schedules.at(trainer.config, 0)
+    # One epoch's batches, gathered beforehand and replayed for every epoch.
+    batches = list(trainer.buffer.minibatches(trainer.config.n_mini_batch, trainer.generator))
+    trainer.model.train()
+    start = time.perf_counter()
+    for batch in batches * trainer.config.epochs:
+        trainer.minibatch_loss(batch, schedules).total.backward()
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - start
+    trainer.model.zero_grad(set_to_none=True)
+    return elapsed
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--updates", type=int, default=3, help="timed updates after a warm-up")
+    parser.add_argument("--device", choices=["cpu", "cuda", "auto"])
+    parser.add_argument("--n-workers", type=int, help="overrides the config's n_workers")
+    args = parser.parse_args(argv)
+    if args.updates < 1:
+        parser.error("--updates must be at least 1")
+    import torch
+    from config import load_config
+    from trainer import Trainer
+
+    overrides = {k: v for k, v in (("device", args.device), ("n_workers", args.n_workers))
+                 if v is not None}
+    config = load_config(args.config, overrides)
+    out = tempfile.mkdtemp(prefix="trxl-benchmark-")
+    with PeakMemory() as memory:
+        trainer = Trainer(config, "benchmark", os.path.join(out, "models"),
+                          os.path.join(out, "summaries"))
+        try:
+            trainer.train_one_update()                     # warm-up: allocations, first episodes
+            sampling = optimisation = 0.0
+            for _ in range(args.updates):
+                _, times = trainer.train_one_update()
+                sampling += times.sampling
+                optimisation += times.optimisation
+            memory.sample()
+            peak_training = memory.peak
+            env_sps = env_only_steps_per_second(trainer, min(config.worker_steps, 256))
+            floor = compute_floor_seconds(trainer) * args.updates
+            buffer_bytes, cache_bytes = trainer.buffer.nbytes(), trainer.sampler.cache.nbytes()
+            gpu_peak = torch.cuda.max_memory_allocated() if trainer.device.type == "cuda" else None
+        finally:
+            trainer.close()
+    steps = config.batch_size * args.updates
+    sampling_sps = steps / sampling
+    print(f"config                      {args.config} ({args.updates} timed updates of "
+          f"{config.batch_size} steps, device {trainer.device}, {trainer.threads} threads)")
+    print(f"steps/s whole loop          {steps / (sampling + optimisation):.1f}")
+    print(f"sampling seconds            {sampling:.2f}  ({sampling_sps:.1f} steps/s)")
+    print(f"optimisation seconds        {optimisation:.2f}")
+    print(f"env-only steps/s            {env_sps:.1f}  (sampling takes {env_sps / sampling_sps:.2f}x "
+          f"the env-only time)")
+    print(f"compute floor seconds       {floor:.2f}  (optimisation is {optimisation / floor:.2f}x it)")
+    print(f"peak memory (PSS, tree)     {peak_training / 2**20:.0f} MiB during training "
+          f"({memory.peak / 2**20:.0f} MiB with this benchmark's own measurements)")
+    print(f"buffer bytes                {buffer_bytes / 2**20:.1f} MiB (+ KV cache "
+          f"{cache_bytes / 2**20:.1f} MiB); fixed by memory_length + worker_steps, "
+          f"not by episode length")
+    if gpu_peak is not None:
+        print(f"peak GPU memory             {gpu_peak / 2**20:.0f} MiB "
+              f"({torch.cuda.get_device_name()})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""train.py and enjoy.py end to end on a tiny proof-of-memory run, seeded reproducibility, and
+bad command lines: exit status 2 with a message that says what is wrong."""
+import copy
+import glob
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+import enjoy
+import train
+from config import load_config
+from trainer import Trainer
+from utils import load_model_file
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# 4 workers x 16 steps = 64 steps per update, 8 segments of 8 in 2 minibatches: seconds to run.
+TINY = {"n_workers": 4, "worker_steps": 16, "segment_length": 8, "n_mini_batch": 2,
+        "updates": 2}
+EPISODE_LINE = re.compile(r"^episode (\d+)  seed (\d+)  return (-?\d+\.\d{3})  length (\d+)  "
+                          r"success (\S+)$", re.MULTILINE)
+
+
+def write_config(folder, **changes) -> str:
+    with open(os.path.join(REPO_ROOT, "configs", "proof_of_memory.yaml"), encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    data.update(copy.deepcopy(TINY), **changes)
+    path = os.path.join(folder, "tiny.yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(data, f)
+    return path
+
+
+def run_script(*args, timeout=120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
+    return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One real `train.py` run, shared by the tests that need a model file."""
+    folder = tmp_path_factory.mktemp("train")
+    models, summaries = folder / "models", folder / "summaries"
+    result = run_script("train.py", "--config", write_config(str(folder)), "--run-id", "smoke",
+                        "--models-dir", str(models), "--summaries-dir", str(summaries))
+    return result, str(models / "smoke.nn"), summaries
+
+
+# ----- train.py -----
+
+def test_train_smoke_run_saves_model_and_summaries(trained):
+    result, model_path, summaries = trained
+    assert result.returncode == 0, result.stderr
+    # The model file records the run: 2 updates of 4 workers x 16 steps.
+    payload, config = load_model_file(model_path)
+    assert (payload["update"], payload["steps"]) == (2, 2 * 4 * 16)
+    assert config.n_workers == 4 and config.updates == 2
+    # summaries/RUN/<timestamp>/events.out.tfevents.*
+    runs = os.listdir(summaries / "smoke")
+    assert len(runs) == 1 and re.fullmatch(r"\d{8}-\d{6}", runs[0])
+    assert glob.glob(str(summaries / "smoke" / runs[0] / "events.out.tfevents.*"))
+
+
+def test_train_prints_progress_with_speed_and_eta(trained):
+    result, model_path, _ = trained
+    progress = [line for line in result.stdout.splitlines() if line.startswith("update ")]
+    assert [line.split()[1] for line in progress] == ["1/2", "2/2"]
+    assert all("steps/s" in line and "ETA" in line for line in progress)
+    assert f"saved {model_path} after 2 updates, 128 steps" in result.stdout
+
+
+# ----- enjoy.py -----
+
+@pytest.mark.parametrize("suffix,magic,offset", [(".gif", b"GIF8", 0), (".mp4", b"ftyp", 4)])
+def test_enjoy_writes_a_video(trained, tmp_path, suffix, magic, offset):
+    _, model_path, _ = trained
+    video = tmp_path / "out" / f"episodes{suffix}"
+    result = run_script("enjoy.py", "--model", model_path, "--episodes", "2", "--video",
+                        str(video))
+    assert result.returncode == 0, result.stderr
+    episodes = EPISODE_LINE.findall(result.stdout)
+    assert [int(e[0]) for e in episodes] == [0, 1]
+    assert [int(e[1]) for e in episodes] == [enjoy.DEFAULT_SEED, enjoy.DEFAULT_SEED + 1]
+    assert all(e[4] in ("0.0", "1.0") for e in episodes)   # the task reports success
+    # One frame per step plus each episode's final state.
+    frames = sum(int(e[3]) + 1 for e in episodes)
+    assert f"wrote {video} ({frames} frames)" in result.stdout
+    data = video.read_bytes()
+    assert data[offset:offset + len(magic)] == magic
+
+
+# ----- reproducibility -----
+
+def train_in_process(tmp_path, seed: int) -> Trainer:
+    tmp_path.mkdir()
+    config = load_config(write_config(str(tmp_path)), {"seed": seed})
+    trainer = Trainer(config, f"seed{seed}", str(tmp_path / "models"), str(tmp_path / "summaries"))
+    try:
+        trainer.run()
+    finally:
+        trainer.close()
+    return trainer
+
+
+def test_same_seed_same_results_different_seed_different_results(tmp_path):
+    first = train_in_process(tmp_path / "a", seed=3)
+    second = train_in_process(tmp_path / "b", seed=3)
+    assert first.last_stats.losses == second.last_stats.losses   # exactly, not approximately
+    weights, again = first.model.state_dict(), second.model.state_dict()
+    assert weights.keys() == again.keys()
+    assert all(torch.equal(weights[k], again[k]) for k in weights)
+
+    other = train_in_process(tmp_path / "c", seed=4)
+    assert other.last_stats.losses != first.last_stats.losses
+    assert not torch.equal(other.model.state_dict()["value_head.weight"],
+                           weights["value_head.weight"])
+
+
+# ----- bad command lines -----
+
+def exit_status(main, argv, capsys) -> tuple[int, str]:
+    """What `sys.exit(main(argv))` would exit with, and stderr. In-process: no torch start-up."""
+    try:
+        status = main(argv)
+    except SystemExit as e:   # argparse errors
+        status = e.code
+    return status, capsys.readouterr().err
+
+
+def train_argv(tmp_path, *args) -> list[str]:
+    return [*args, "--models-dir", str(tmp_path / "models"),
+            "--summaries-dir", str(tmp_path / "summaries")]
+
+
+def test_train_missing_config_exits_2_naming_the_path(tmp_path):
+    # As a real process: the exit status the shell sees.
+    missing = str(tmp_path / "missing.yaml")
+    result = run_script("train.py", "--config", missing, "--run-id", "x",
+                        "--models-dir", str(tmp_path / "m"), "--summaries-dir", str(tmp_path / "s"))
+    assert result.returncode == 2
+    assert missing in result.stderr and "no such config file" in result.stderr
+    assert not os.path.exists(tmp_path / "m") and not os.path.exists(tmp_path / "s")
+
+
+def test_train_unknown_key_exits_2_naming_the_key(tmp_path, capsys):
+    config = write_config(str(tmp_path), transformer={"num_head": 2})
+    status, err = exit_status(train.main, train_argv(tmp_path, "--config", config), capsys)
+    assert status == 2
+    assert "transformer.num_head = 2: unknown key" in err and config in err
+
+
+@pytest.mark.parametrize("run_id", ["a/b", "a\\b", "..", ".hidden", ""])
+def test_train_run_id_must_be_a_plain_name(tmp_path, capsys, run_id):
+    status, err = exit_status(train.main, train_argv(tmp_path, "--run-id", run_id), capsys)
+    assert status == 2 and "--run-id" in err and "plain name" in err
+
+
+@pytest.mark.parametrize("updates", ["0", "-3"])
+def test_train_updates_must_be_positive(tmp_path, capsys, updates):
+    status, err = exit_status(train.main, train_argv(tmp_path, "--updates", updates), capsys)
+    assert status == 2 and f"--updates {updates}: must be at least 1" in err
+
+
+def test_enjoy_missing_model_exits_2_naming_the_path(tmp_path, capsys):
+    missing = str(tmp_path / "missing.nn")
+    status, err = exit_status(enjoy.main, ["--model", missing, "--video", str(tmp_path / "v.gif")],
+                              capsys)
+    assert status == 2 and missing in err and "no such model file" in err
+
+
+@pytest.mark.parametrize("content", [b"", b"not a model\n", b"PK\x03\x04 truncated zip"])
+def test_enjoy_on_a_file_that_is_not_a_model_exits_2(tmp_path, capsys, content):
+    path = tmp_path / "config.nn"
+    path.write_bytes(content)
+    status, err = exit_status(enjoy.main, ["--model", str(path), "--video",
+                                           str(tmp_path / "v.gif")], capsys)
+    assert status == 2 and str(path) in err and "not a loadable TrXL-PPO model file" in err
+    assert not (tmp_path / "v.gif").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--video", "out.avi"], "--video out.avi: the file name must end in .mp4 or .gif"),
+    (["--episodes", "0"], "--episodes 0: must be at least 1"),
+    (["--fps", "0"], "--fps 0: must be at least 1"),
+    ([], "the following arguments are required: --model"),
+])
+def test_enjoy_bad_arguments_exit_2(capsys, args, message):
+    argv = ["--model", "whatever.nn", *args] if args else args
+    status, err = exit_status(enjoy.main, argv, capsys)
+    assert status == 2 and message in err
