@@ -31,10 +31,12 @@ class ImageEncoder(nn.Module):
     def __init__(self, obs_shape: tuple[int, ...], embed_dim: int):
         super().__init__()
         h, w, c = obs_shape
+        # In-place ReLUs: a convolution's backward needs its input, not its output, so the
+        # activations can be overwritten; this saves one copy of each (~175 MB at 2,048 images).
         self.conv = nn.Sequential(
-            _orthogonal(nn.Conv2d(c, 32, 8, 4)), nn.ReLU(),
-            _orthogonal(nn.Conv2d(32, 64, 4, 2)), nn.ReLU(),
-            _orthogonal(nn.Conv2d(64, 64, 3, 1)), nn.ReLU(), nn.Flatten())
+            _orthogonal(nn.Conv2d(c, 32, 8, 4)), nn.ReLU(inplace=True),
+            _orthogonal(nn.Conv2d(32, 64, 4, 2)), nn.ReLU(inplace=True),
+            _orthogonal(nn.Conv2d(64, 64, 3, 1)), nn.ReLU(inplace=True), nn.Flatten())
         with torch.no_grad():
             flat = self.conv(torch.zeros(1, c, h, w)).shape[1]
         self.project = nn.Sequential(_orthogonal(nn.Linear(flat, embed_dim)), nn.ReLU())
@@ -43,7 +45,7 @@ class ImageEncoder(nn.Module):
         lead = obs.shape[:-3]
         x = obs.reshape(-1, *obs.shape[-3:]).permute(0, 3, 1, 2)          # (B*, C, H, W)
         # Observations stay uint8 until here: 4x less storage and transfer than float32.
-        x = x.to(torch.float32) / 255.0
+        x = x.to(torch.float32).div_(255.0)
         return self.project(self.conv(x)).reshape(*lead, -1)              # (..., D)
 
 

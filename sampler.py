@@ -19,19 +19,29 @@ from worker_pool import EpisodeInfo, WorkerPool
 
 
 class KVCache:
-    """Keys and values of every stream slot, per block: k, v each (N, W, H, S, dh)."""
+    """Keys and values of the most recent stream slots, per block: k, v each (N, W, H, C, dh).
+
+    It holds C = 2M + 1 slots, not the whole stream: a step needs only the M slots before it.
+    When full, the newest M slots are moved to the front (once every M + 1 steps), so windows
+    stay contiguous views and the cache is ~3x smaller than the stream for long rollouts.
+
+        cache index   0 ....... M-1 | M ........ 2M
+        stream slot   base ...      |      ... base + 2M       (then base += M + 1)
+    """
 
     def __init__(self, buffer: RolloutBuffer, num_heads: int):
-        N, W, S, D = buffer.stream.shape
-        shape = (N, W, num_heads, S, D // num_heads)
+        N, W, _, D = buffer.stream.shape
+        self.memory_slots = M = buffer.memory_slots
+        shape = (N, W, num_heads, 2 * M + 1, D // num_heads)
         self.k = torch.zeros(shape, device=buffer.stream.device)
         self.v = torch.zeros(shape, device=buffer.stream.device)
-        self.memory_slots = buffer.memory_slots
+        self.base = 0          # stream slot held at cache index 0
 
     def refresh(self, model: ActorCritic, stream: torch.Tensor) -> None:
         """Re-project the carried-over slots (N, W, M, D) with the current weights, exactly as
         training will (TransformerMemory.segments projects the cached block inputs)."""
         M = self.memory_slots
+        self.base = 0
         if M == 0:
             return
         with torch.no_grad():
@@ -39,23 +49,43 @@ class KVCache:
                 self.k[b, :, :, :M] = kv.k                                 # (W, H, M, dh)
                 self.v[b, :, :, :M] = kv.v
 
-    def windows(self, first: int, write: bool) -> list[Callable[[KV], KV]]:
-        """keys_for per block for a step whose window starts at slot `first`: the M cached
-        slots first .. first+M-1, then the step itself (slot first+M). With `write` the step's
-        own keys/values are stored in that slot and the window is a view of the cache;
-        without, they are only appended (for values of observations that get no slot)."""
-        M = self.memory_slots
+    def _index(self, slot: int) -> int:
+        """Cache index of stream slot `slot`, sliding the newest M slots to the front first
+        when `slot` would fall past the end."""
+        M, C = self.memory_slots, self.k.shape[3]
+        if slot - self.base >= C:
+            keep = slice(slot - self.base - M, slot - self.base)
+            self.k[:, :, :, :M] = self.k[:, :, :, keep].clone()
+            self.v[:, :, :, :M] = self.v[:, :, :, keep].clone()
+            self.base = slot - M
+        return slot - self.base
 
-        def keys_for(b: int) -> Callable[[KV], KV]:
-            def window(own: KV) -> KV:                                    # own (W, H, 1, dh)
-                if not write:
-                    return KV(torch.cat([self.k[b, :, :, first:first + M], own.k], dim=2),
-                              torch.cat([self.v[b, :, :, first:first + M], own.v], dim=2))
-                self.k[b, :, :, first + M] = own.k[:, :, 0]
-                self.v[b, :, :, first + M] = own.v[:, :, 0]
-                return KV(self.k[b, :, :, first:first + M + 1],
-                          self.v[b, :, :, first:first + M + 1])            # (W, H, L, dh)
-            return window
+    def windows(self, first: int, write: bool) -> list[Callable[[KV], KV]]:
+        """keys_for per block for a step whose window starts at stream slot `first`: the M
+        cached slots first .. first+M-1, then the step itself (slot first+M). With `write` the
+        step's own keys/values are stored in that slot and the window is a view of the cache;
+        without, they are only appended (for observations that get no slot)."""
+        M = self.memory_slots
+        if write:
+            own_index = self._index(first + M)
+            start = own_index - M
+
+            def keys_for(b: int) -> Callable[[KV], KV]:
+                def window(own: KV) -> KV:                                # own (W, H, 1, dh)
+                    self.k[b, :, :, own_index] = own.k[:, :, 0]
+                    self.v[b, :, :, own_index] = own.v[:, :, 0]
+                    return KV(self.k[b, :, :, start:own_index + 1],
+                              self.v[b, :, :, start:own_index + 1])        # (W, H, L, dh)
+                return window
+        else:
+            start = first - self.base
+            assert 0 <= start and start + M <= self.k.shape[3], "window left the cache"
+
+            def keys_for(b: int) -> Callable[[KV], KV]:
+                def window(own: KV) -> KV:
+                    return KV(torch.cat([self.k[b, :, :, start:start + M], own.k], dim=2),
+                              torch.cat([self.v[b, :, :, start:start + M], own.v], dim=2))
+                return window
         return [keys_for(b) for b in range(self.k.shape[0])]
 
     def nbytes(self) -> int:
