@@ -46,7 +46,7 @@ class MemoryAgent:
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         """obs (W, *obs_shape) -> actions (W, A)."""
         x = torch.as_tensor(obs, device=self.device)
-        own = torch.ones_like(self.valid[:, :1])
+        own = torch.ones(len(self.valid), 1, dtype=torch.bool, device=self.device)
         key_valid = torch.cat([self.valid, own], dim=1)                      # (W, L)
         keys_for = [self._keys_for(b) for b in range(len(self.k))]
         out = self.model.step(x, keys_for, key_valid, self.episode_step)

@@ -6,6 +6,7 @@ whatever the episode length (tests/test_buffer.py shows it for long episodes).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -29,6 +30,20 @@ class Minibatch:
     memory: torch.Tensor         # (N, B, M, D) cached block inputs before each segment
     key_episode: torch.Tensor    # (B, M + G) episode id of every key slot
     query_step: torch.Tensor     # (B, G) index of each step in its episode
+
+    @property
+    def steps(self) -> int:
+        return self.obs.shape[0] * self.obs.shape[1]
+
+    def split(self, segments: int) -> list["Minibatch"]:
+        """Parts of at most `segments` segments each, for gradient accumulation."""
+        parts = []
+        for start in range(0, self.obs.shape[0], segments):
+            part = slice(start, start + segments)
+            fields = {f.name: getattr(self, f.name)[part] for f in dataclasses.fields(self)}
+            fields["memory"] = self.memory[:, part]                         # (N, b, M, D)
+            parts.append(Minibatch(**fields))
+        return parts
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, terminated: torch.Tensor,

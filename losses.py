@@ -26,13 +26,17 @@ class LossTerms:
         return {f.name: float(getattr(self, f.name).detach()) for f in fields(self)}
 
 
+def normalize_advantages(advantages: torch.Tensor) -> torch.Tensor:
+    """Zero mean, unit variance over a whole minibatch (before it is split into parts)."""
+    return (advantages - advantages.mean()) / (advantages.std(unbiased=False) + 1e-8)
+
+
 def ppo_loss(log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor,
              values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
              entropy: torch.Tensor, clip_range: float, value_coefficient: float,
              entropy_coefficient: float, reconstruction_loss: Optional[torch.Tensor] = None,
              reconstruction_coefficient: float = 0.0) -> LossTerms:
-    """All inputs share one shape (any); advantages are normalised here, per minibatch."""
-    advantages = (advantages - advantages.mean()) / (advantages.std(unbiased=False) + 1e-8)
+    """All inputs share one shape (any); advantages already normalised per minibatch."""
     log_ratio = log_probs - old_log_probs
     ratio = log_ratio.exp()
     surrogate = torch.min(ratio * advantages,

@@ -114,7 +114,7 @@ class Sampler:
                  episode: torch.Tensor, episode_step: torch.Tensor):
         M = self.buffer.memory_slots
         cached_valid = self.buffer.slot_episode[:, first:first + M] == episode.unsqueeze(1)  # (W, M)
-        own = torch.ones_like(cached_valid[:, :1])                                         # (W, 1)
+        own = torch.ones(len(episode), 1, dtype=torch.bool, device=episode.device)         # (W, 1)
         key_valid = torch.cat([cached_valid, own], dim=1)                                  # (W, L)
         return model.step(obs, self.cache.windows(first, write), key_valid, episode_step)
 

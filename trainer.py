@@ -16,7 +16,7 @@ from torch.utils.tensorboard import SummaryWriter
 from buffer import Minibatch, RolloutBuffer
 from config import Config
 from environments import SpaceSpec
-from losses import LossTerms, ppo_loss
+from losses import LossTerms, normalize_advantages, ppo_loss
 from model import ActorCritic, log_prob_entropy
 from sampler import Sampler
 from utils import (explained_variance, polynomial_decay, resolve_device, save_model_file,
@@ -74,6 +74,37 @@ def build_model(config: Config, spec: SpaceSpec, device: torch.device) -> ActorC
                          f": the decoder reconstructs 84x84 images, but this environment observes "
                          f"{spec.obs_dtype} {tuple(spec.obs_shape)}. Fix: set it to 0.0.")
     return ActorCritic(config, spec).to(device)
+
+
+def minibatch_loss(model: ActorCritic, batch: Minibatch, config: Config,
+                   schedules: Schedules) -> LossTerms:
+    """Forward a minibatch (advantages already normalised) and evaluate the PPO loss."""
+    out = model(batch.obs, batch.memory, batch.key_episode, batch.query_step)
+    log_probs, entropy = log_prob_entropy(out.logits, batch.actions)
+    reconstruction = None
+    if out.reconstruction is not None:
+        reconstruction = F.mse_loss(out.reconstruction, batch.obs.to(torch.float32) / 255.0)
+    return ppo_loss(log_probs, batch.log_probs, batch.advantages, out.value, batch.values,
+                    batch.returns, entropy, schedules.clip_range, config.value_loss_coefficient,
+                    schedules.entropy_coefficient, reconstruction,
+                    config.reconstruction_loss_coefficient)
+
+
+def accumulate_gradients(model: ActorCritic, batch: Minibatch, config: Config,
+                         schedules: Schedules) -> dict[str, float]:
+    """Add the minibatch loss's gradients to the parameters' .grad, computed in parts of at
+    most micro_batch_size steps (whole segments); each part's mean loss is weighted by its
+    share, so the sum is the minibatch mean. Returns the minibatch's loss terms."""
+    batch = dataclasses.replace(batch, advantages=normalize_advantages(batch.advantages))
+    size = config.micro_batch_size or batch.steps
+    terms: dict[str, float] = {}
+    for part in batch.split(max(1, size // config.segment_len)):
+        share = part.steps / batch.steps
+        part_terms = minibatch_loss(model, part, config, schedules)
+        (part_terms.total * share).backward()
+        for key, value in part_terms.detached().items():
+            terms[key] = terms.get(key, 0.0) + value * share
+    return terms
 
 
 class Trainer:
@@ -134,30 +165,18 @@ class Trainer:
         grad_norms = []
         for _ in range(self.config.epochs):
             for batch in self.buffer.minibatches(self.config.n_mini_batch, self.generator):
-                terms = self.minibatch_loss(batch, schedules)
                 self.optimizer.zero_grad(set_to_none=True)
-                terms.total.backward()
+                terms = accumulate_gradients(self.model, batch, self.config, schedules)
+                for key, value in terms.items():
+                    sums[key] = sums.get(key, 0.0) + value
                 grad_norms.append(float(torch.nn.utils.clip_grad_norm_(
                     self.model.parameters(), self.config.max_grad_norm)))
                 self.optimizer.step()
-                for key, value in terms.detached().items():
-                    sums[key] = sums.get(key, 0.0) + value
         n = len(grad_norms)
         b = self.buffer
         return TrainingStats({k: v / n for k, v in sums.items()}, float(np.mean(grad_norms)),
                              explained_variance(b.values, b.returns), float(b.values.mean()),
                              float(b.advantages.mean()))
-
-    def minibatch_loss(self, batch: Minibatch, schedules: Schedules) -> LossTerms:
-        out = self.model(batch.obs, batch.memory, batch.key_episode, batch.query_step)
-        log_probs, entropy = log_prob_entropy(out.logits, batch.actions)
-        reconstruction = None
-        if out.reconstruction is not None:
-            reconstruction = F.mse_loss(out.reconstruction, batch.obs.to(torch.float32) / 255.0)
-        return ppo_loss(log_probs, batch.log_probs, batch.advantages, out.value, batch.values,
-                        batch.returns, entropy, schedules.clip_range,
-                        self.config.value_loss_coefficient, schedules.entropy_coefficient,
-                        reconstruction, self.config.reconstruction_loss_coefficient)
 
     # ----- output -----
     def _log(self, episodes: list[EpisodeInfo], stats: TrainingStats, schedules: Schedules,

@@ -71,14 +71,14 @@ def compute_floor_seconds(trainer) -> float:
     """Forward and backward passes over one update's minibatches (all epochs), nothing else:
     no optimiser step, no logging, the batches gathered beforehand."""
     import torch
-    from trainer import Schedules
+    from trainer import Schedules, accumulate_gradients
     schedules = Schedules.at(trainer.config, 0)
     # One epoch's batches, gathered beforehand and replayed for every epoch.
     batches = list(trainer.buffer.minibatches(trainer.config.n_mini_batch, trainer.generator))
     trainer.model.train()
     start = time.perf_counter()
     for batch in batches * trainer.config.epochs:
-        trainer.minibatch_loss(batch, schedules).total.backward()
+        accumulate_gradients(trainer.model, batch, trainer.config, schedules)
     if trainer.device.type == "cuda":
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - start

@@ -35,12 +35,14 @@ def rollout_setup(cfg, lengths, seed=0):
     return pool, model, buffer, Sampler(pool, buffer, cfg.transformer.num_heads, CPU)
 
 
-@pytest.mark.parametrize("pos,gtrxl,norm", VARIANTS)
-def test_training_recomputation_equals_rollout(pos, gtrxl, norm):
+@pytest.mark.parametrize("pos,gtrxl,norm,memory_length",
+                         [(*v, 5) for v in VARIANTS] + [("relative", False, "pre", 1)])
+def test_training_recomputation_equals_rollout(pos, gtrxl, norm, memory_length):
     """Before any optimiser step, segment-wise training recomputes exactly the log-probs and
     values the cached rollout produced, over several rollouts (carried memory, episode
     starts and ends mid-segment, an episode longer than the window)."""
-    cfg = tiny_config(positional_encoding=pos, gtrxl=gtrxl, layer_norm=norm, gtrxl_bias=0.5)
+    cfg = tiny_config(positional_encoding=pos, gtrxl=gtrxl, layer_norm=norm, gtrxl_bias=0.5,
+                      memory_length=memory_length)
     pool, model, buffer, sampler = rollout_setup(cfg, [3, 7, 50])
     generator = torch.Generator().manual_seed(0)
     for _ in range(3):
