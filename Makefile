@@ -13,6 +13,7 @@ setup: $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 
 test: setup
+	$(BIN)/ruff check .
 	SDL_VIDEODRIVER=dummy $(BIN)/python -m pytest -q
 
 test-slow: setup

@@ -10,7 +10,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Iterator
 
-import numpy as np
 import torch
 
 from config import Config
@@ -113,7 +112,7 @@ class RolloutBuffer:
 
     def minibatches(self, n_mini_batch: int, generator: torch.Generator) -> Iterator[Minibatch]:
         """Shuffled whole segments, split into n_mini_batch nearly equal groups."""
-        W, T, G, M = self.workers, self.steps, self.segment, self.memory_slots
+        W, T, G = self.workers, self.steps, self.segment
         per_worker = T // G
         order = torch.randperm(W * per_worker, generator=generator)
         for chunk in torch.tensor_split(order, n_mini_batch):

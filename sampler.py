@@ -7,13 +7,13 @@ of re-projecting the whole window (the original implementation's main sampling c
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 import torch
 
 from buffer import RolloutBuffer
-from model import ActorCritic, PolicyOutput, log_prob_entropy, sample_actions
+from model import ActorCritic, log_prob_entropy, sample_actions
 from transformer import KV
 from worker_pool import EpisodeInfo, WorkerPool
 
@@ -121,7 +121,7 @@ class Sampler:
     def collect(self, model: ActorCritic) -> tuple[list[EpisodeInfo], torch.Tensor]:
         """One rollout of T steps per worker. Returns the finished episodes' statistics and the
         bootstrap value (W,) of the observation after the rollout."""
-        buf, M = self.buffer, self.buffer.memory_slots
+        buf = self.buffer
         buf.carry_over()
         self.cache.refresh(model, buf.stream)
         episodes: list[EpisodeInfo] = []

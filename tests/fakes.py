@@ -1,12 +1,10 @@
 """Test doubles: a scripted worker pool with known episode boundaries, and tiny configs."""
 from __future__ import annotations
 
-import dataclasses
-from typing import Optional
 
 import numpy as np
 
-from config import Config, EnvironmentConfig, TransformerConfig, config_from_dict
+from config import Config, config_from_dict
 from environments import SpaceSpec
 from worker_pool import EpisodeInfo, StepResult
 

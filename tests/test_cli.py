@@ -74,6 +74,26 @@ def test_train_prints_progress_with_speed_and_eta(trained):
     assert f"saved {model_path} after 2 updates, 128 steps" in result.stdout
 
 
+REQUIRED_TAGS = {
+    "episode/return", "episode/length", "episode/success",
+    "loss/policy", "loss/value", "loss/entropy", "loss/reconstruction", "loss/total",
+    "policy/approx_kl", "policy/approx_kl_old", "policy/clip_fraction",
+    "value/explained_variance", "value/mean", "advantage/mean", "optim/grad_norm",
+    "schedule/learning_rate", "schedule/entropy_coefficient", "schedule/clip_range",
+    "speed/steps_per_second", "speed/sampling_seconds", "speed/optimisation_seconds"}
+
+
+def test_train_writes_every_summary_and_the_config(trained):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    _, _, summaries = trained
+    (run,) = os.listdir(summaries / "smoke")
+    events = EventAccumulator(str(summaries / "smoke" / run)).Reload()
+    assert REQUIRED_TAGS <= set(events.Tags()["scalars"])
+    # One point per update, at the environment step count.
+    assert [e.step for e in events.Scalars("loss/total")] == [64, 128]
+    assert "config/text_summary" in events.Tags()["tensors"]
+
+
 # ----- enjoy.py -----
 
 @pytest.mark.parametrize("suffix,magic,offset", [(".gif", b"GIF8", 0), (".mp4", b"ftyp", 4)])
