@@ -80,6 +80,16 @@ class TransformerConfig:
 
 
 @dataclass(frozen=True)
+class EvaluationConfig:
+    """How evaluate.py plays a checkpoint: on held-out environment seeds that no training
+    episode uses (worker_pool.HELD_OUT_SEED_START onwards)."""
+    n_seeds: int = _doc("Held-out environment seeds per checkpoint.", default=50)
+    repetitions: int = _doc("Episodes per seed (differ by the sampled actions).", default=3)
+    deterministic: bool = _doc("Take the most probable action instead of sampling.",
+                               default=False)
+
+
+@dataclass(frozen=True)
 class Config:
     environment: EnvironmentConfig = _doc("The environment to train on.",
                                           default_factory=EnvironmentConfig)
@@ -115,10 +125,20 @@ class Config:
     transformer: TransformerConfig = _doc("The episodic memory.", default_factory=TransformerConfig)
     seed: int = _doc("Run seed: torch, numpy and every worker's environment seed derive from it.",
                      default=0)
+    on_nonfinite: Literal["stop", "skip"] = _doc(
+        "When a loss or gradient is not finite: stop (saving the last good checkpoint) or "
+        "skip that minibatch's optimiser step and count it (optim/skipped_steps).",
+        default="stop")
+    checkpoint_interval: int = _doc(
+        "Also save models/RUN/update_NNNNNN.nn every this many updates, for learning curves "
+        "evaluated after the fact; 0 = only the final models/RUN.nn.", default=0)
+    evaluation: EvaluationConfig = _doc("Evaluation on held-out seeds (evaluate.py).",
+                                        default_factory=EvaluationConfig)
     device: Literal["auto", "cpu", "cuda"] = _doc("auto = cuda when available, else cpu.",
                                                   default="auto")
     torch_threads: Optional[int] = _doc(
-        "Threads torch may use; null = the number of CPU cores this process may run on.",
+        "Threads torch may use; null = 1 for models under a million parameters (their ops "
+        "are too small to pay for a second thread), else the CPU cores this process may use.",
         default=None)
     env_processes: Optional[int] = _doc(
         "Processes that step the environments (each steps n_workers/env_processes of them); "
@@ -281,6 +301,13 @@ def _check_combinations(c: Config, source: str) -> None:
              f"more minibatches than training segments ({c.n_segments} = n_workers x "
              f"worker_steps / segment_length {c.segment_len})",
              f"use n_mini_batch <= {c.n_segments} or a shorter segment_length")
+    if c.checkpoint_interval < 0:
+        fail("checkpoint_interval", c.checkpoint_interval, "must not be negative",
+             "use the number of updates between checkpoints, or 0 for none")
+    for key in ("n_seeds", "repetitions"):
+        if getattr(c.evaluation, key) < 1:
+            fail(f"evaluation.{key}", getattr(c.evaluation, key), "must be at least 1",
+                 "use a positive integer, e.g. 50 seeds x 3 repetitions")
     if c.micro_batch_size is not None and c.micro_batch_size < 1:
         fail("micro_batch_size", c.micro_batch_size, "must be at least 1",
              "use e.g. 512, or null for whole minibatches")

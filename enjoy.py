@@ -12,12 +12,12 @@ import os
 import sys
 
 import process_setup  # noqa: F401  (before torch)
+from worker_pool import HELD_OUT_SEED_START
 
 import numpy as np
 
-# Held-out by default: training workers get seeds derived through numpy's SeedSequence, never
-# this range on purpose (see utils.worker_seeds).
-DEFAULT_SEED = 1_000_000
+# Held-out by default: training episodes never use seeds from here on (worker_pool.episode_seed).
+DEFAULT_SEED = HELD_OUT_SEED_START
 
 
 def parse_args(argv=None) -> argparse.Namespace:

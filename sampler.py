@@ -105,6 +105,30 @@ class Sampler:
         self.episode_step = torch.zeros(W, dtype=torch.long, device=device)
         self.next_obs = self._to_device(pool.reset())
 
+    def state(self) -> dict:
+        """What a resumed run needs to continue the running episodes exactly (at an update
+        boundary): episode bookkeeping, the carried memory slots, the envs' replay record."""
+        episodes, actions = self.pool.running_episodes()
+        T = self.buffer.steps
+        return {"episode": self.episode.cpu().clone(), "episode_step": self.episode_step.cpu().clone(),
+                "stream": self.buffer.stream[:, :, T:].cpu().clone(),
+                "slot_episode": self.buffer.slot_episode[:, T:].cpu().clone(),
+                "slot_step": self.buffer.slot_step[:, T:].cpu().clone(),
+                "env_episodes": torch.from_numpy(episodes),
+                "env_actions": [torch.from_numpy(a) for a in actions]}
+
+    def restore(self, state: dict) -> None:
+        """Undo state(): envs replay their running episodes; memory slots come back."""
+        obs = self.pool.restore(state["env_episodes"].numpy(),
+                                [a.numpy() for a in state["env_actions"]])
+        self.next_obs = self._to_device(obs)
+        self.episode = state["episode"].to(self.device)
+        self.episode_step = state["episode_step"].to(self.device)
+        T = self.buffer.steps
+        self.buffer.stream[:, :, T:] = state["stream"].to(self.device)
+        self.buffer.slot_episode[:, T:] = state["slot_episode"].to(self.device)
+        self.buffer.slot_step[:, T:] = state["slot_step"].to(self.device)
+
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         # One host-to-device copy per step; on CPU a copy too, since the shared array is
         # overwritten by the next step.

@@ -107,32 +107,79 @@ def accumulate_gradients(model: ActorCritic, batch: Minibatch, config: Config,
     return terms
 
 
+def count_parameters(config: Config, spec: SpaceSpec) -> int:
+    """Parameters of the network `config` describes, without allocating or initialising it."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in ActorCritic(config, spec).parameters())
+
+
+class NonFiniteError(RuntimeError):
+    """A loss term or the gradient norm became NaN or infinite."""
+
+
+def _cloned(tree):
+    """A deep copy of a state (dicts, lists, tensors, numbers) whose tensors are on the CPU."""
+    if isinstance(tree, torch.Tensor):
+        return tree.detach().to("cpu", copy=True)
+    if isinstance(tree, dict):
+        return {k: _cloned(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_cloned(v) for v in tree)
+    return tree
+
+
 class Trainer:
+    """Runs PPO updates. With `resume` (a payload written by save()) it continues that run
+    exactly: weights, optimiser, counters, RNG states, the running episodes and memory."""
+
     def __init__(self, config: Config, run_id: str, models_dir: str = "models",
-                 summaries_dir: str = "summaries"):
+                 summaries_dir: str = "summaries", resume: Optional[dict] = None):
         self.config, self.run_id = config, run_id
-        self.threads = set_torch_threads(config.torch_threads)
         self.generator = seed_everything(config.seed)
         self.device = resolve_device(config.device)
+        self.models_dir = models_dir
         self.model_path = os.path.join(models_dir, f"{run_id}.nn")
         processes = config.env_processes or min(config.n_workers, len(os.sched_getaffinity(0)))
         self.pool = WorkerPool(config.environment, config.n_workers, processes,
                                worker_seeds(config.seed, config.n_workers))
         try:
             self.spec = self.pool.spec
+            # Threads first: the initialisation (orthogonal_ uses a QR decomposition) must run
+            # with the same thread count every time for seeded runs to be bit-identical.
+            self.threads = set_torch_threads(config.torch_threads, count_parameters(config, self.spec))
             self.model = build_model(config, self.spec, self.device)
             self.optimizer = torch.optim.AdamW(self.model.parameters(),
                                                lr=config.learning_rate_schedule.initial)
             self.buffer = RolloutBuffer(config, self.spec, self.device)
             self.sampler = Sampler(self.pool, self.buffer, config.transformer.num_heads, self.device)
+            self.update, self.steps, self.skipped_steps = 0, 0, 0
+            self.log_dir = os.path.join(summaries_dir, run_id, time.strftime("%Y%m%d-%H%M%S"))
+            if resume is not None:
+                self._restore(resume)
         except BaseException:
             self.pool.close()
             raise
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        self.writer = SummaryWriter(os.path.join(summaries_dir, run_id, stamp))
-        self.writer.add_text("config", "```yaml\n" + yaml.safe_dump(config.to_dict()) + "```")
-        self.update, self.steps = 0, 0
+        # On resume the same folder continues; events after the checkpoint are purged.
+        self.writer = SummaryWriter(self.log_dir, purge_step=self.steps if resume else None)
+        if resume is None:
+            self.writer.add_text("config", "```yaml\n" + yaml.safe_dump(config.to_dict()) + "```")
         self.last_stats: Optional[TrainingStats] = None
+        self.snapshot = _cloned(self.checkpoint())
+
+    def _restore(self, payload: dict) -> None:
+        if payload["spec"] != self.spec.to_dict():
+            raise ValueError(f"cannot resume: the checkpoint was trained on {payload['spec']}, "
+                             f"the environment now gives {self.spec.to_dict()}.")
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.update, self.steps = payload["update"], payload["steps"]
+        self.skipped_steps = payload["skipped_steps"]
+        self.log_dir = payload["log_dir"]
+        torch.set_rng_state(payload["rng"]["torch"])
+        self.generator.set_state(payload["rng"]["shuffle"])
+        if self.device.type == "cuda":
+            torch.cuda.set_rng_state(payload["rng"]["cuda"])
+        self.sampler.restore(payload["sampler"])
 
     # ----- the loop -----
     def run(self, updates: Optional[int] = None) -> None:
@@ -156,6 +203,7 @@ class Trainer:
         self.steps += self.config.batch_size
         self._log(episodes, self.last_stats, schedules, UpdateTimes(t1 - t0, t2 - t1))
         self.update += 1
+        self._after_update()
         return episodes, UpdateTimes(t1 - t0, t2 - t1)
 
     def optimise(self, schedules: Schedules) -> TrainingStats:
@@ -167,16 +215,33 @@ class Trainer:
             for batch in self.buffer.minibatches(self.config.n_mini_batch, self.generator):
                 self.optimizer.zero_grad(set_to_none=True)
                 terms = accumulate_gradients(self.model, batch, self.config, schedules)
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(),
+                                                                 self.config.max_grad_norm))
+                if not self._finite(terms, grad_norm):
+                    continue
                 for key, value in terms.items():
                     sums[key] = sums.get(key, 0.0) + value
-                grad_norms.append(float(torch.nn.utils.clip_grad_norm_(
-                    self.model.parameters(), self.config.max_grad_norm)))
+                grad_norms.append(grad_norm)
                 self.optimizer.step()
-        n = len(grad_norms)
+        n = max(1, len(grad_norms))
         b = self.buffer
-        return TrainingStats({k: v / n for k, v in sums.items()}, float(np.mean(grad_norms)),
+        return TrainingStats({k: v / n for k, v in sums.items()}, float(np.mean(grad_norms)) if grad_norms else float("nan"),
                              explained_variance(b.values, b.returns), float(b.values.mean()),
                              float(b.advantages.mean()))
+
+    def _finite(self, terms: dict[str, float], grad_norm: float) -> bool:
+        """False (and counted) when a step must be skipped; NonFiniteError when the run stops."""
+        bad = [key for key, value in terms.items() if not np.isfinite(value)]
+        if not bad and np.isfinite(grad_norm):
+            return True
+        what = f"loss term(s) {', '.join(bad)}" if bad else "gradient norm"
+        if self.config.on_nonfinite == "stop":
+            raise NonFiniteError(
+                f"update {self.update + 1}: the {what} became NaN or infinite. The last good "
+                f"checkpoint (update {self.update}) is kept. Fix: lower the learning rate or "
+                f"max_grad_norm, or set on_nonfinite: skip.")
+        self.skipped_steps += 1
+        return False
 
     # ----- output -----
     def _log(self, episodes: list[EpisodeInfo], stats: TrainingStats, schedules: Schedules,
@@ -189,6 +254,7 @@ class Trainer:
                 else "policy"
             w.add_scalar(f"{group}/{key}", value, step)
         w.add_scalar("optim/grad_norm", stats.grad_norm, step)
+        w.add_scalar("optim/skipped_steps", self.skipped_steps, step)
         w.add_scalar("value/explained_variance", stats.explained_variance, step)
         w.add_scalar("value/mean", stats.value_mean, step)
         w.add_scalar("advantage/mean", stats.advantage_mean, step)
@@ -210,18 +276,32 @@ class Trainer:
         for key in ("return", "success", "length"):
             if key in summary:
                 parts.append(f"{key} {summary[key]:7.3f}")
-        parts.append(f"loss {self.last_stats.losses['total']:8.4f}")
+        parts.append(f"loss {self.last_stats.losses.get('total', float('nan')):8.4f}")
         parts.append(f"ETA {_duration(eta)}")
         print("  ".join(parts), flush=True)
 
     def checkpoint(self) -> dict:
+        """Everything needed to play the model, and to resume the run exactly."""
+        rng = {"torch": torch.get_rng_state(), "shuffle": self.generator.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state()
         return {"config": self.config.to_dict(), "spec": self.spec.to_dict(),
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "update": self.update, "steps": self.steps}
+                "update": self.update, "steps": self.steps, "skipped_steps": self.skipped_steps,
+                "log_dir": self.log_dir, "rng": rng, "sampler": self.sampler.state()}
 
     def save(self) -> str:
-        save_model_file(self.model_path, self.checkpoint())
+        """Write the last completed update's checkpoint (never a half-done update's)."""
+        save_model_file(self.model_path, self.snapshot)
         return self.model_path
+
+    def _after_update(self) -> None:
+        self.snapshot = _cloned(self.checkpoint())
+        interval = self.config.checkpoint_interval
+        if interval and self.update % interval == 0:
+            save_model_file(os.path.join(self.models_dir, self.run_id,
+                                         f"update_{self.update:06d}.nn"), self.snapshot)
+            self.save()
 
     def close(self) -> None:
         self.pool.close()

@@ -94,6 +94,20 @@ def _success(info: dict) -> Optional[float]:
     return float(info["success"]) if "success" in info else None
 
 
+# Training episodes use seeds below this; held-out evaluation seeds start here, so the two
+# sets never overlap (issue 4).
+HELD_OUT_SEED_START = 2**30
+
+
+def episode_seed(worker_seed: int, episode: int) -> int:
+    """The seed of a worker's `episode`-th episode: reproducible, distinct per (worker,
+    episode), always a training seed (< HELD_OUT_SEED_START). Seeding every episode, rather
+    than only the first, makes an episode a function of (seed, actions): a run can be resumed
+    exactly by replaying the actions of the episodes it was in (WorkerPool.restore)."""
+    state = np.random.SeedSequence([worker_seed, episode]).generate_state(1)[0]
+    return int(state % HELD_OUT_SEED_START)
+
+
 class _Worker:
     """The environments of one process and the commands the pool sends them."""
 
@@ -106,7 +120,7 @@ class _Worker:
         self.discrete: list[bool] = []
         # Index (within this slice) of the env being worked on, for error reports.
         self.current: Optional[int] = None
-        self.seeded = [False] * len(seeds)
+        self.episode = np.zeros(len(seeds), dtype=np.int64)   # resets so far, per env
         self.episode_reward = np.zeros(len(seeds), dtype=np.float64)
         self.episode_length = np.zeros(len(seeds), dtype=np.int64)
         self.obs: Optional[np.ndarray] = None
@@ -146,7 +160,8 @@ class _Worker:
 
     def _handle(self, message: tuple) -> Any:
         kind, *args = message
-        handlers = {"attach": self._attach, "reset": self._reset_all, "step": self._step}
+        handlers = {"attach": self._attach, "reset": self._reset_all, "step": self._step,
+                    "restore": self._restore}
         assert kind in handlers, f"unknown command {kind!r}"
         return handlers[kind](*args)
 
@@ -175,14 +190,29 @@ class _Worker:
             self.obs[j] = self._reset_env(j)
 
     def _reset_env(self, j: int) -> np.ndarray:
-        """Reset env j: with its seed the first time, afterwards continuing its own RNG."""
+        """Start env j's next episode with that episode's own seed."""
         self.current = j
-        seed = None if self.seeded[j] else self.seeds[j]
-        self.seeded[j] = True
-        observation, _ = self.envs[j].reset(seed=seed)
+        observation, _ = self.envs[j].reset(seed=episode_seed(self.seeds[j], self.episode[j]))
+        self.episode[j] += 1
         self.episode_reward[j] = 0.0
         self.episode_length[j] = 0
         return observation
+
+    def _restore(self, episodes: list[int], actions: list[np.ndarray]) -> None:
+        """Rebuild each env's running episode: reset with that episode's seed, replay its
+        actions. episodes[j] is the number of resets env j had done (its episode's index + 1)."""
+        for j, env in enumerate(self.envs):
+            self.episode[j] = episodes[j] - 1
+            self.obs[j] = self._reset_env(j)
+            for action in actions[j]:
+                observation, reward, terminated, truncated, _ = env.step(
+                    int(action[0]) if self.discrete[j] else action)
+                if terminated or truncated:
+                    raise RuntimeError("the replayed episode ended early: the environment is "
+                                       "not deterministic given its seed and actions")
+                self.episode_reward[j] += reward
+                self.episode_length[j] += 1
+                self.obs[j] = observation
 
     def _step(self, actions: np.ndarray) -> tuple:
         n = len(self.envs)
@@ -267,7 +297,7 @@ def _describe_exit(exitcode: Optional[int]) -> str:
 class WorkerPool:
     """`n_envs` environments stepped in `n_processes` processes; see the module docstring.
 
-    seeds[i] seeds env i's first reset; later resets continue that env's RNG. `obs` is the
+    Env i's k-th episode is seeded with episode_seed(seeds[i], k). `obs` is the
     shared (n_envs, *obs_shape) array of observations to act on next. When an episode ends,
     `final_obs[i]` receives its last observation and `obs[i]` the first of the next episode;
     final_obs[i] is meaningful only where terminated[i] or truncated[i] of that step.
@@ -288,6 +318,11 @@ class WorkerPool:
         self._shared: list[shared_memory.SharedMemory] = []
         self._closed = False
         self._failure: Optional[str] = None
+        # What restore() needs: resets per env, and the actions of each running episode
+        # (compact and growing by doubling: endless episodes stay cheap).
+        self.episodes = np.zeros(n_envs, dtype=np.int64)
+        self._actions = np.zeros((n_envs, 0, 0), dtype=np.int16)
+        self._episode_steps = np.zeros(n_envs, dtype=np.int64)
         try:
             self._start_processes()
             self.spec = self._agreed_spec(self._collect())
@@ -295,6 +330,7 @@ class WorkerPool:
             self._send_all(("attach", self._shared[0].name, self._shared[1].name,
                             self.obs.shape, self.spec.obs_dtype))
             self._collect()
+            self._actions = np.zeros((n_envs, 64, len(self.spec.action_nvec)), dtype=np.int16)
         except BaseException:
             self.close()
             raise
@@ -305,10 +341,26 @@ class WorkerPool:
 
     def reset(self) -> np.ndarray:
         """Reset every environment; returns the shared observation array. Episodes still
-        running are dropped without an EpisodeInfo; only the first reset uses the seeds."""
+        running are dropped without an EpisodeInfo."""
         self._check_usable()
         self._send_all(("reset",))
         self._collect()
+        self.episodes += 1
+        self._episode_steps[:] = 0
+        return self.obs
+
+    def restore(self, episodes: np.ndarray, actions: list[np.ndarray]) -> np.ndarray:
+        """Put every env back into the episode a checkpoint recorded: env i's episodes[i]-th
+        episode after the actions actions[i] (shape (n, action dims)). Returns obs."""
+        self._check_usable()
+        for p, envs in enumerate(self._slices):
+            self._send(p, ("restore", [int(e) for e in episodes[envs]], actions[envs]))
+        self._collect()
+        self.episodes = np.asarray(episodes, dtype=np.int64).copy()
+        self._episode_steps[:] = 0
+        for i, a in enumerate(actions):
+            for row in a:
+                self._record(i, row)
         return self.obs
 
     def step(self, actions: np.ndarray) -> StepResult:
@@ -318,11 +370,32 @@ class WorkerPool:
         for p, envs in enumerate(self._slices):
             self._send(p, ("step", actions[envs]))
         replies = self._collect()
+        self._track(actions, replies)
         return StepResult(obs=self.obs,
                           rewards=np.concatenate([reply[0] for reply in replies]),
                           terminated=np.concatenate([reply[1] for reply in replies]),
                           truncated=np.concatenate([reply[2] for reply in replies]),
                           episodes=[episode for reply in replies for episode in reply[3]])
+
+    def _record(self, i: int, action: np.ndarray) -> None:
+        if self._episode_steps[i] == self._actions.shape[1]:
+            self._actions = np.concatenate([self._actions, np.zeros_like(self._actions)], axis=1)
+        self._actions[i, self._episode_steps[i]] = action
+        self._episode_steps[i] += 1
+
+    def _track(self, actions: np.ndarray, replies: list) -> None:
+        ended = np.concatenate([reply[1] | reply[2] for reply in replies])
+        for i in range(self.n_envs):
+            if ended[i]:
+                self.episodes[i] += 1
+                self._episode_steps[i] = 0
+            else:
+                self._record(i, actions[i])
+
+    def running_episodes(self) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(resets per env, actions of each running episode as (n, A) int64): restore()'s input."""
+        return self.episodes.copy(), [self._actions[i, :n].astype(np.int64)
+                                      for i, n in enumerate(self._episode_steps)]
 
     def close(self) -> None:
         """Stop the processes (terminating those that do not exit) and free the shared memory."""

@@ -10,8 +10,9 @@ from agent import MemoryAgent
 from config import load_config
 from environments import make_env
 from trainer import Trainer
+from worker_pool import HELD_OUT_SEED_START
 
-HELD_OUT_SEEDS = range(1_000_000, 1_000_050)
+HELD_OUT_SEEDS = range(HELD_OUT_SEED_START, HELD_OUT_SEED_START + 50)
 
 
 def train_and_evaluate(tmp_path, memory_length: int) -> float:

@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 
 from config import EnvironmentConfig  # noqa: E402
 from environments import make_env  # noqa: E402
-from worker_pool import WorkerPool  # noqa: E402
+from worker_pool import HELD_OUT_SEED_START, episode_seed, WorkerPool  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEEDS = [10, 11, 12, 13]
@@ -33,21 +33,24 @@ def random_actions(n_steps: int, n_envs: int, seed: int = 0) -> np.ndarray:
 
 def record(pool: WorkerPool, actions: np.ndarray) -> np.ndarray:
     """Observations of every step (copies: the shared array is overwritten in place)."""
-    observations = [pool.reset().copy()]
-    for step_actions in actions:
-        observations.append(pool.step(step_actions).obs.copy())
-    return np.array(observations)
+    return np.concatenate([pool.reset().copy()[None], record_steps(pool, actions)])
+
+
+def record_steps(pool: WorkerPool, actions: np.ndarray) -> np.ndarray:
+    return np.array([pool.step(step_actions).obs.copy() for step_actions in actions])
 
 
 def record_single_env(config, seed: int, actions: np.ndarray) -> np.ndarray:
-    """What the pool should produce for one env: seeded first reset, unseeded later ones."""
+    """What the pool should produce for one env: episode k reset with episode_seed(seed, k)."""
     env = make_env(config)
-    observation, _ = env.reset(seed=seed)
+    episode = 0
+    observation, _ = env.reset(seed=episode_seed(seed, episode))
     observations = [observation]
     for action in actions:
         observation, _, terminated, truncated, _ = env.step(int(action[0]))
         if terminated or truncated:
-            observation, _ = env.reset()
+            episode += 1
+            observation, _ = env.reset(seed=episode_seed(seed, episode))
         observations.append(observation)
     return np.array(observations)
 
@@ -115,7 +118,7 @@ def test_actions_are_validated():
 
 
 def test_exception_in_worker_names_env_worker_seed_and_traceback():
-    pool = WorkerPool(faulty(fail_at_step=3, fail_seed=13), 4, 2, SEEDS)
+    pool = WorkerPool(faulty(fail_at_step=3, fail_seed=episode_seed(13, 0)), 4, 2, SEEDS)
     try:
         pool.reset()
         for _ in range(2):
@@ -133,7 +136,8 @@ def test_exception_in_worker_names_env_worker_seed_and_traceback():
 
 
 def test_dead_worker_process_is_reported_not_waited_for():
-    pool = WorkerPool(faulty(fail_at_step=1, fail_seed=11, mode="crash"), 4, 2, SEEDS)
+    crashing = faulty(fail_at_step=1, fail_seed=episode_seed(11, 0), mode="crash")
+    pool = WorkerPool(crashing, 4, 2, SEEDS)
     try:
         pool.reset()
         started = time.monotonic()
@@ -216,3 +220,23 @@ def _running(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_episode_seeds_are_distinct_training_seeds():
+    seeds = {episode_seed(w, k) for w in range(20) for k in range(50)}
+    assert len(seeds) == 1000
+    assert max(seeds) < HELD_OUT_SEED_START
+
+
+def test_restore_replays_running_episodes_exactly():
+    """A pool rebuilt from running_episodes() continues exactly like the original."""
+    actions = random_actions(40, len(SEEDS))
+    with WorkerPool(POM, len(SEEDS), 2, SEEDS) as pool:
+        record(pool, actions[:13])
+        episodes, running = pool.running_episodes()
+        before = pool.obs.copy()
+        after = record_steps(pool, actions[13:])
+    with WorkerPool(POM, len(SEEDS), 2, SEEDS) as pool:
+        pool.reset()
+        np.testing.assert_array_equal(pool.restore(episodes, running), before)
+        np.testing.assert_array_equal(record_steps(pool, actions[13:]), after)
