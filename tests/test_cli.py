@@ -213,3 +213,52 @@ def test_enjoy_bad_arguments_exit_2(capsys, args, message):
     argv = ["--model", "whatever.nn", *args] if args else args
     status, err = exit_status(enjoy.main, argv, capsys)
     assert status == 2 and message in err
+
+
+# ----- flags added for multi-seed runs and resume -----
+
+@pytest.mark.parametrize("args,message", [
+    (["--seed", "1", "--seeds", "2", "3"], "give one or the other"),
+    (["--seeds", "-1"], "must not be negative"),
+    (["--resume", "x", "--config", "c.yaml"], "drop --config"),
+    (["--seeds"], "expected at least one argument"),
+])
+def test_train_flag_combinations_are_refused(tmp_path, capsys, args, message):
+    status, err = exit_status(train.main, train_argv(tmp_path, *args), capsys)
+    assert status == 2 and message in err
+
+
+def test_resume_of_a_missing_run_names_the_file(tmp_path, capsys):
+    with pytest.raises(SystemExit, match=r"nope\.nn: no such model file"):
+        train.main(train_argv(tmp_path, "--resume", "nope"))
+
+
+def test_unwritable_output_folder_is_reported_before_training(tmp_path, capsys):
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    with pytest.raises(SystemExit, match=r"cannot write to .*file-not-folder"):
+        train.main(["--models-dir", str(blocked), "--summaries-dir", str(tmp_path / "s")])
+
+
+def test_seeds_train_one_run_per_seed(tmp_path):
+    config = write_config(str(tmp_path), updates=1)
+    assert train.main(train_argv(tmp_path, "--config", config, "--run-id", "multi",
+                                 "--seeds", "3", "4")) == 0
+    for seed in (3, 4):
+        payload, loaded = load_model_file(str(tmp_path / "models" / f"multi_seed{seed}.nn"))
+        assert loaded.seed == seed and payload["update"] == 1
+
+
+def test_environment_crash_stops_the_run_and_saves(tmp_path):
+    """A worker's exception ends training with the env, worker, seed and traceback, exit 1,
+    and the last completed update saved."""
+    config = write_config(str(tmp_path), updates=50,
+                          environment={"type": "gymnasium", "name": "tests.faulty_env:Faulty-v0",
+                                       "reset_params": {"fail_at_step": 40}})
+    result = run_script("train.py", "--config", config, "--run-id", "crash",
+                        "--models-dir", str(tmp_path / "m"), "--summaries-dir", str(tmp_path / "s"))
+    assert result.returncode == 1
+    assert "tests.faulty_env:Faulty-v0" in result.stderr and "worker" in result.stderr
+    assert "Traceback" in result.stderr and "seed" in result.stderr
+    payload, _ = load_model_file(str(tmp_path / "m" / "crash.nn"))
+    assert payload["update"] == 2          # 2 updates of 16 steps finished before step 40

@@ -27,7 +27,7 @@ def write_config(tmp_path, changes: dict) -> str:
         node = data
         *parents, leaf = dotted.split(".")
         for p in parents:
-            node = node[p]
+            node = node.setdefault(p, {})
         node[leaf] = value
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
@@ -91,6 +91,11 @@ def test_unknown_key_without_close_match_lists_the_known_keys(tmp_path):
     ("updates", None, "expected an integer"),           # null where the field is not optional
     ("transformer", "big", "expected a mapping"),
     ("environment.reset_params", [1, 2], "expected a mapping"),
+    ("on_nonfinite", "ignore", "not an allowed value"),
+    ("checkpoint_interval", 2.5, "expected an integer"),
+    ("micro_batch_size", "big", "expected an integer"),
+    ("evaluation.deterministic", "yes", "expected true or false"),
+    ("evaluation", [50, 3], "expected a mapping"),
 ])
 def test_wrong_type_names_key_and_value(tmp_path, dotted, value, problem):
     message = config_error(write_config(tmp_path, {dotted: value}))
@@ -148,6 +153,10 @@ def test_nan_is_a_config_error():
     ({"learning_rate_schedule.initial": 0.0}, "learning_rate_schedule.initial = 0.0", "3.0e-4"),
     ({"clip_range_schedule.power": 0.0}, "clip_range_schedule.power = 0.0", "linear"),
     ({"max_grad_norm": -1.0}, "max_grad_norm = -1.0", "0 or a positive number"),
+    ({"checkpoint_interval": -1}, "checkpoint_interval = -1", "0 for none"),
+    ({"micro_batch_size": 0}, "micro_batch_size = 0", "null for whole minibatches"),
+    ({"evaluation.n_seeds": 0}, "evaluation.n_seeds = 0", "50 seeds x 3 repetitions"),
+    ({"evaluation.repetitions": -2}, "evaluation.repetitions = -2", "50 seeds x 3 repetitions"),
     ({"environment.type": "minigrid", "environment.name": "MiniGrid-Empty-5x5-v0"},
      "environment.name = 'MiniGrid-Empty-5x5-v0'", "MiniGrid-MemoryS9-v0"),
 ])
@@ -302,3 +311,10 @@ def test_any_mutation_gives_config_or_config_error(mutations):
     # Accepted: the derived sizes must be usable too.
     assert config.n_segments >= config.n_mini_batch >= 1
     assert config.worker_steps % config.segment_len == 0
+
+
+def test_readme_configuration_reference_is_current():
+    """The README's reference is generated; regenerate it with `python config.py --markdown`."""
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               "README.md"), encoding="utf-8").read()
+    assert markdown_reference() in readme
