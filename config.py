@@ -129,6 +129,11 @@ class Config:
         "When a loss or gradient is not finite: stop (saving the last good checkpoint) or "
         "skip that minibatch's optimiser step and count it (optim/skipped_steps).",
         default="stop")
+    max_worker_restarts: int = _doc(
+        "An environment process that raises or dies is restarted, up to this many times in "
+        "a run, instead of stopping it; its running episodes are cut like time-limit "
+        "truncations. Counted in TensorBoard (env/worker_restarts). 0 = stop at once.",
+        default=0)
     checkpoint_interval: int = _doc(
         "Also save models/RUN/update_NNNNNN.nn every this many updates, for learning curves "
         "evaluated after the fact; 0 = only the final models/RUN.nn.", default=0)
@@ -301,6 +306,9 @@ def _check_combinations(c: Config, source: str) -> None:
              f"more minibatches than training segments ({c.n_segments} = n_workers x "
              f"worker_steps / segment_length {c.segment_len})",
              f"use n_mini_batch <= {c.n_segments} or a shorter segment_length")
+    if c.max_worker_restarts < 0:
+        fail("max_worker_restarts", c.max_worker_restarts, "must not be negative",
+             "use 0 to stop at the first failure, or the number of restarts to allow")
     if c.checkpoint_interval < 0:
         fail("checkpoint_interval", c.checkpoint_interval, "must not be negative",
              "use the number of updates between checkpoints, or 0 for none")

@@ -141,7 +141,8 @@ class Trainer:
         self.model_path = os.path.join(models_dir, f"{run_id}.nn")
         processes = config.env_processes or min(config.n_workers, len(os.sched_getaffinity(0)))
         self.pool = WorkerPool(config.environment, config.n_workers, processes,
-                               worker_seeds(config.seed, config.n_workers))
+                               worker_seeds(config.seed, config.n_workers),
+                               config.max_worker_restarts)
         try:
             self.spec = self.pool.spec
             # Threads first: the initialisation (orthogonal_ uses a QR decomposition) must run
@@ -255,6 +256,7 @@ class Trainer:
             w.add_scalar(f"{group}/{key}", value, step)
         w.add_scalar("optim/grad_norm", stats.grad_norm, step)
         w.add_scalar("optim/skipped_steps", self.skipped_steps, step)
+        w.add_scalar("env/worker_restarts", self.pool.restarts, step)
         w.add_scalar("value/explained_variance", stats.explained_variance, step)
         w.add_scalar("value/mean", stats.value_mean, step)
         w.add_scalar("advantage/mean", stats.advantage_mean, step)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -111,7 +112,8 @@ def episode_seed(worker_seed: int, episode: int) -> int:
 class _Worker:
     """The environments of one process and the commands the pool sends them."""
 
-    def __init__(self, conn: Connection, env_config, first_env: int, seeds: list[int]):
+    def __init__(self, conn: Connection, env_config, first_env: int, seeds: list[int],
+                 episodes: list[int]):
         self.conn = conn
         self.env_config = env_config
         self.first_env = first_env
@@ -120,7 +122,7 @@ class _Worker:
         self.discrete: list[bool] = []
         # Index (within this slice) of the env being worked on, for error reports.
         self.current: Optional[int] = None
-        self.episode = np.zeros(len(seeds), dtype=np.int64)   # resets so far, per env
+        self.episode = np.array(episodes, dtype=np.int64)     # resets so far, per env
         self.episode_reward = np.zeros(len(seeds), dtype=np.float64)
         self.episode_length = np.zeros(len(seeds), dtype=np.int64)
         self.obs: Optional[np.ndarray] = None
@@ -240,11 +242,12 @@ class _Worker:
                            metrics=_scalar_metrics(info))
 
 
-def _worker_main(conn: Connection, env_config, first_env: int, seeds: list[int]) -> None:
+def _worker_main(conn: Connection, env_config, first_env: int, seeds: list[int],
+                 episodes: list[int]) -> None:
     # Ctrl-C reaches the whole process group; the trainer handles it and closes the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ["SDL_VIDEODRIVER"] = "dummy"
-    worker = _Worker(conn, env_config, first_env, seeds)
+    worker = _Worker(conn, env_config, first_env, seeds, episodes)
     try:
         worker.serve()
     finally:
@@ -307,8 +310,11 @@ class WorkerPool:
     obs: np.ndarray
     final_obs: np.ndarray
 
-    def __init__(self, env_config, n_envs: int, n_processes: int, seeds: list[int]):
+    def __init__(self, env_config, n_envs: int, n_processes: int, seeds: list[int],
+                 max_restarts: int = 0):
         _check_arguments(n_envs, n_processes, seeds)
+        # A failed env process is restarted up to max_restarts times in all (0 = never).
+        self.max_restarts, self.restarts = max_restarts, 0
         self.env_config = env_config
         self.n_envs = n_envs
         self.seeds = [int(seed) for seed in seeds]
@@ -369,7 +375,7 @@ class WorkerPool:
         actions = self._checked_actions(actions)
         for p, envs in enumerate(self._slices):
             self._send(p, ("step", actions[envs]))
-        replies = self._collect()
+        replies = self._collect(restartable=True)
         self._track(actions, replies)
         return StepResult(obs=self.obs,
                           rewards=np.concatenate([reply[0] for reply in replies]),
@@ -429,16 +435,46 @@ class WorkerPool:
     # ----- setup -----
 
     def _start_processes(self) -> None:
-        context = mp.get_context("spawn")
-        for p, envs in enumerate(self._slices):
-            parent_end, child_end = context.Pipe()
-            process = context.Process(
-                target=_worker_main, name=f"env-process-{p}", daemon=True,
-                args=(child_end, self.env_config, envs.start, self.seeds[envs]))
-            process.start()
-            child_end.close()
+        for p in range(len(self._slices)):
+            process, conn = self._spawn(p)
             self._processes.append(process)
-            self._conns.append(parent_end)
+            self._conns.append(conn)
+
+    def _spawn(self, p: int) -> tuple[mp.process.BaseProcess, Connection]:
+        context = mp.get_context("spawn")
+        envs = self._slices[p]
+        parent_end, child_end = context.Pipe()
+        process = context.Process(
+            target=_worker_main, name=f"env-process-{p}", daemon=True,
+            args=(child_end, self.env_config, envs.start, self.seeds[envs],
+                  [int(e) for e in self.episodes[envs]]))
+        process.start()
+        child_end.close()
+        return process, parent_end
+
+    def _restart(self, p: int, failure: str) -> tuple:
+        """Replace failed process p by a fresh one whose envs start new episodes (with the
+        next seeds). Returns the step reply for its slice: every episode cut as a time-limit
+        truncation, bootstrapped from the last observation the pool holds."""
+        envs = self._slices[p]
+        self.restarts += 1
+        print(f"WorkerPool: restarting env process {p} (restart {self.restarts} of at most "
+              f"{self.max_restarts}) after:\n{failure}", file=sys.stderr, flush=True)
+        old = self._processes[p]
+        if old.is_alive():
+            old.kill()
+        old.join()
+        self._conns[p].close()
+        self._processes[p], self._conns[p] = self._spawn(p)
+        self._receive(p)                                             # its spec
+        self._send(p, ("attach", self._shared[0].name, self._shared[1].name,
+                       self.obs.shape, self.spec.obs_dtype))
+        self._receive(p)
+        self.final_obs[envs] = self.obs[envs]
+        self._send(p, ("reset",))
+        self._receive(p)
+        n = envs.stop - envs.start
+        return (np.zeros(n, np.float32), np.zeros(n, bool), np.ones(n, bool), [])
 
     def _agreed_spec(self, spec_dicts: list[dict]) -> SpaceSpec:
         specs = [SpaceSpec.from_dict(d) for d in spec_dicts]
@@ -470,14 +506,18 @@ class WorkerPool:
         for p in range(len(self._conns)):
             self._send(p, message)
 
-    def _collect(self) -> list:
-        """One reply from every process; RuntimeError if any of them failed."""
+    def _collect(self, restartable: bool = False) -> list:
+        """One reply from every process; RuntimeError if any of them failed (unless it may be
+        restarted: then its reply is the one _restart makes up)."""
         replies, failures = [], []
         for p in range(len(self._conns)):
             try:
                 replies.append(self._receive(p))
             except _WorkerFailed as failure:
-                failures.append(str(failure))
+                if restartable and self.restarts < self.max_restarts:
+                    replies.append(self._restart(p, str(failure)))
+                else:
+                    failures.append(str(failure))
         if failures:
             self._failure = failures[0]
             others = f"\n({len(failures) - 1} more env process(es) failed as well.)" \

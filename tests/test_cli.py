@@ -262,3 +262,18 @@ def test_environment_crash_stops_the_run_and_saves(tmp_path):
     assert "Traceback" in result.stderr and "seed" in result.stderr
     payload, _ = load_model_file(str(tmp_path / "m" / "crash.nn"))
     assert payload["update"] == 2          # 2 updates of 16 steps finished before step 40
+
+
+def test_failed_worker_is_restarted_when_allowed(tmp_path):
+    """With max_worker_restarts the run survives the env's exception and counts the restart."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    config = write_config(str(tmp_path), updates=3, max_worker_restarts=2,
+                          environment={"type": "gymnasium", "name": "tests.faulty_env:Faulty-v0",
+                                       "reset_params": {"fail_at_step": 40}})
+    result = run_script("train.py", "--config", config, "--run-id", "restart",
+                        "--models-dir", str(tmp_path / "m"), "--summaries-dir", str(tmp_path / "s"))
+    assert result.returncode == 0, result.stderr
+    assert "restarting env process" in result.stderr
+    (run,) = os.listdir(tmp_path / "s" / "restart")
+    events = EventAccumulator(str(tmp_path / "s" / "restart" / run)).Reload()
+    assert events.Scalars("env/worker_restarts")[-1].value >= 1
