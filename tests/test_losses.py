@@ -9,7 +9,7 @@ from losses import normalize_advantages, ppo_loss
 from model import ActorCritic
 from sampler import Sampler
 from tests.fakes import ScriptedPool, tiny_config
-from trainer import Schedules, accumulate_gradients
+from trainer import Schedules, accumulate_gradients, minibatch_loss
 
 
 def test_loss_terms_and_statistics_known_answers():
@@ -70,3 +70,28 @@ def test_micro_batches_give_the_same_gradient_as_the_whole_minibatch():
         grads.append([p.grad.clone() for p in model.parameters()])
     for whole, parts in zip(*grads):
         torch.testing.assert_close(parts, whole, atol=1e-6, rtol=1e-4)
+
+
+def test_reconstruction_decoder_on_image_observations():
+    """With a reconstruction coefficient, image models decode the 84x84 observation and the
+    loss includes the reconstruction error."""
+    from buffer import Minibatch
+    from environments import SpaceSpec
+    cfg = dataclasses.replace(tiny_config(), reconstruction_loss_coefficient=0.5)
+    spec = SpaceSpec((84, 84, 3), "uint8", (3,))
+    torch.manual_seed(0)
+    model = ActorCritic(cfg, spec)
+    B, G, M = 2, 4, cfg.transformer.memory_length - 1
+    N, D = cfg.transformer.num_blocks, cfg.transformer.embed_dim
+    batch = Minibatch(obs=torch.randint(0, 256, (B, G, 84, 84, 3), dtype=torch.uint8),
+                      actions=torch.zeros(B, G, 1, dtype=torch.long),
+                      log_probs=torch.zeros(B, G), values=torch.zeros(B, G),
+                      advantages=torch.randn(B, G), returns=torch.zeros(B, G),
+                      memory=torch.zeros(N, B, M, D), key_episode=torch.zeros(B, M + G, dtype=torch.long),
+                      query_step=torch.zeros(B, G, dtype=torch.long))
+    out = model(batch.obs, batch.memory, batch.key_episode, batch.query_step)
+    assert out.reconstruction.shape == (B, G, 84, 84, 3)
+    terms = minibatch_loss(model, batch, cfg, Schedules.at(cfg, 0))
+    assert terms.reconstruction.item() > 0
+    terms.total.backward()
+    assert model.decoder.deconv[0].weight.grad.abs().sum() > 0
