@@ -12,7 +12,7 @@ import torch
 
 from config import Config
 from environments import SpaceSpec
-from model import ActorCritic, sample_actions
+from model import ActorCritic, PolicyOutput, sample_actions
 from trainer import build_model
 from transformer import KV
 from utils import load_model_file
@@ -42,9 +42,14 @@ class MemoryAgent:
             return KV(k, v)
         return window
 
-    @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         """obs (W, *obs_shape) -> actions (W, A)."""
+        policy = self.policy(obs)
+        return sample_actions(policy.logits, deterministic=deterministic).cpu().numpy()
+
+    @torch.no_grad()
+    def policy(self, obs: np.ndarray) -> PolicyOutput:
+        """One step of every env: the policy's logits and value; the window slides by one."""
         x = torch.as_tensor(obs, device=self.device)
         own = torch.ones(len(self.valid), 1, dtype=torch.bool, device=self.device)
         key_valid = torch.cat([self.valid, own], dim=1)                      # (W, L)
@@ -52,7 +57,7 @@ class MemoryAgent:
         out = self.model.step(x, keys_for, key_valid, self.episode_step)
         self.valid = key_valid[:, 1:]
         self.episode_step += 1
-        return sample_actions(out.policy.logits, deterministic=deterministic).cpu().numpy()
+        return out.policy
 
 
 def load_agent(path: str, n_envs: int, device: torch.device) -> tuple[MemoryAgent, Config, SpaceSpec]:

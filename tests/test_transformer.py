@@ -138,3 +138,28 @@ def test_buffer_memory_does_not_grow_with_episode_length():
             sampler.collect(model)
         sizes.append(buffer.nbytes() + sampler.cache.nbytes())
     assert sizes[0] == sizes[1]
+
+
+@pytest.mark.parametrize("pos", ["absolute", "relative"])
+def test_playing_agent_acts_like_the_training_policy(pos):
+    """enjoy.py and evaluation use MemoryAgent's sliding window; over whole episodes it must
+    give exactly the values the training sampler computed for the same observations."""
+    from agent import MemoryAgent
+    cfg = tiny_config(positional_encoding=pos)
+    _, model, buffer, sampler = rollout_setup(cfg, [3, 7, 50])
+    M = buffer.memory_slots
+    compared = 0
+    for _ in range(2):
+        sampler.collect(model)
+        for w in range(cfg.n_workers):
+            agent, synced = MemoryAgent(model, 1, CPU), False
+            for t in range(buffer.steps):
+                if buffer.slot_step[w, M + t] == 0:       # an episode starts: follow it
+                    agent.reset(0)
+                    synced = True
+                if not synced:                            # began before this rollout
+                    continue
+                value = agent.policy(buffer.obs[w, t:t + 1].numpy()).value
+                torch.testing.assert_close(value[0], buffer.values[w, t], atol=2e-5, rtol=1e-5)
+                compared += 1
+    assert compared > buffer.steps * 2
