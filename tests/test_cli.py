@@ -277,3 +277,14 @@ def test_failed_worker_is_restarted_when_allowed(tmp_path):
     (run,) = os.listdir(tmp_path / "s" / "restart")
     events = EventAccumulator(str(tmp_path / "s" / "restart" / run)).Reload()
     assert events.Scalars("env/worker_restarts")[-1].value >= 1
+
+
+def test_enjoy_window_shows_frames_headless():
+    """The live window path, on SDL's dummy video driver (set by conftest)."""
+    import numpy as np
+    window = enjoy.Window("test")
+    try:
+        assert window.show(np.zeros((84, 84, 3), dtype=np.uint8), fps=1000)
+        assert window.screen.get_size() == (504, 504)      # scaled to at least ~512 px
+    finally:
+        window.close()
