@@ -71,11 +71,23 @@ class MultiHeadAttention(nn.Module):
         y = F.scaled_dot_product_attention(q, kv.k, kv.v, attn_mask=bias)  # (B, H, G, dh)
         return self.out(y.transpose(1, 2).reshape(B, G, D))                # (B, G, D)
 
+    def _distance_keys(self) -> torch.Tensor:
+        """W_r R: (L, D). It depends on the weights only, so while acting (no gradient) it is
+        computed once per weight version instead of at every step (a third of the matrix
+        work of a MiniGrid rollout step). Weight updates and loads bump `_version`."""
+        if torch.is_grad_enabled():
+            return self.position_proj(self.distance_embedding)
+        w, e = self.position_proj.weight, self.distance_embedding
+        key = (w.data_ptr(), w._version, e.data_ptr(), e._version)
+        if getattr(self, "_distance_cache_key", None) != key:
+            self._distance_cache = self.position_proj(e)
+            self._distance_cache_key = key
+        return self._distance_cache
+
     def _position_scores(self, q: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         """(q + v) . W_r R[d], scaled like the content term, for each (query, key) distance."""
         B, H, G, dh = q.shape
-        r = self.position_proj(self.distance_embedding)                    # (L, D)
-        r = r.view(-1, H, dh).transpose(0, 1)                              # (H, L, dh)
+        r = self._distance_keys().view(-1, H, dh).transpose(0, 1)          # (H, L, dh)
         scores = (q + self.v_bias.unsqueeze(1)) @ r.transpose(1, 2)        # (B, H, G, L)
         index = offsets.expand(B, H, *offsets.shape)                       # (B, H, G, K)
         return scores.gather(-1, index) / math.sqrt(dh)                    # (B, H, G, K)
