@@ -36,6 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--episodes {args.episodes}: must be at least 1")
     if args.video and not args.video.lower().endswith((".mp4", ".gif")):
         parser.error(f"--video {args.video}: the file name must end in .mp4 or .gif")
+    if args.seed < 0:
+        parser.error(f"--seed {args.seed}: environment seeds must not be negative")
     if args.fps < 1:
         parser.error(f"--fps {args.fps}: must be at least 1")
     return args

@@ -288,3 +288,27 @@ def test_enjoy_window_shows_frames_headless():
         assert window.screen.get_size() == (504, 504)      # scaled to at least ~512 px
     finally:
         window.close()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--device", "gpu"], "invalid choice: 'gpu'"),
+    (["--seed", "-5"], "must not be negative"),
+    (["--updates", "many"], "invalid int value"),
+])
+def test_train_rejects_wrong_flag_values(tmp_path, capsys, args, message):
+    status, err = exit_status(train.main, train_argv(tmp_path, *args), capsys)
+    assert status == 2 and message in err
+
+
+def test_enjoy_rejects_a_negative_seed(capsys):
+    status, err = exit_status(enjoy.main, ["--model", "x.nn", "--seed", "-1"], capsys)
+    assert status == 2 and "must not be negative" in err
+
+
+def test_full_disk_is_reported_before_training(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9, 10 * 2**20))
+    with pytest.raises(SystemExit, match=r"only 10 MiB free .*Fix: free disk space"):
+        train.main(train_argv(tmp_path))
