@@ -170,11 +170,17 @@ class Sampler:
         buf.log_probs[:, t], _ = log_prob_entropy(out.policy.logits, actions)
         buf.values[:, t] = out.policy.value
         result = self.pool.step(actions.cpu().numpy())                      # the one device-to-host copy
-        terminated = torch.from_numpy(result.terminated).to(self.device)
-        truncated = torch.from_numpy(result.truncated).to(self.device)
-        buf.rewards[:, t] = torch.from_numpy(result.rewards).to(self.device)
+        # Rewards and episode ends travel together: one host-to-device copy.
+        outcome = torch.from_numpy(np.stack([result.rewards, result.terminated,
+                                             result.truncated]).astype(np.float32))
+        rewards, terminated, truncated = outcome.to(self.device)             # each (W,)
+        terminated, truncated = terminated.bool(), truncated.bool()
+        buf.rewards[:, t] = rewards
         buf.terminated[:, t], buf.truncated[:, t] = terminated, truncated
-        buf.truncation_values[:, t] = self._truncation_values(model, t, truncated)
+        if result.truncated.any():       # checked on the host: no device sync per step
+            buf.truncation_values[:, t] = self._truncation_values(model, t, truncated)
+        else:
+            buf.truncation_values[:, t] = 0.0
         ended = terminated | truncated
         self.episode_step = torch.where(ended, 0, self.episode_step + 1)
         self.episode = self.episode + ended.long()
@@ -184,8 +190,6 @@ class Sampler:
     def _truncation_values(self, model: ActorCritic, t: int, truncated: torch.Tensor) -> torch.Tensor:
         """Value of the observation a time limit cut off, seen with its own episode's window
         (slots t+1 .. t+M, then itself): truncation is not termination (Pardo et al. 2018)."""
-        if not bool(truncated.any()):
-            return torch.zeros_like(truncated, dtype=torch.float32)
         final_obs = self._to_device(self.pool.final_obs)
         out = self._forward(model, final_obs, t + 1, False, self.episode, self.episode_step + 1)
         return torch.where(truncated, out.policy.value, 0.0)
