@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from typing import Any, Optional
 
 import numpy as np
 import torch
 
+from atomic_file import atomic_write
 from config import Config, ScheduleConfig, config_from_dict
 
 MODEL_FORMAT = "trxl-ppo-model"
@@ -68,22 +68,8 @@ def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
 def save_model_file(path: str, payload: dict[str, Any]) -> None:
     """Write atomically: a temporary file in the same folder, flushed, then renamed, so a kill
     during the save leaves the previous file intact."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".nn")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": MODEL_FORMAT, "version": MODEL_VERSION, **payload}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates 0600; give the file the mode any new file would get.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path) as f:
+        torch.save({"format": MODEL_FORMAT, "version": MODEL_VERSION, **payload}, f)
 
 
 def load_model_file(path: str, map_location: str | torch.device = "cpu") -> tuple[dict, Config]:

@@ -1,0 +1,499 @@
+"""Play trained checkpoints on held-out environment seeds and write every episode's score.
+
+    python evaluate.py pom_seed0 pom_seed1          # runs: models/RUN.nn + models/RUN/update_*.nn
+    python evaluate.py 'pom_seed*'                   # every run models/pom_seed*.nn, the same way
+    python evaluate.py models/pom_seed0.nn --n-seeds 20 --repetitions 2 --deterministic
+
+Each checkpoint plays `repetitions` episodes on each environment seed HELD_OUT_SEED_START + i,
+i < n_seeds: seeds that no training episode uses. The defaults come from each model's own
+config (evaluation: n_seeds, repetitions, deterministic); the options override them.
+
+The scores go to RUN_DIR/scores.csv, one tidy file per run covering all its evaluated
+checkpoints (models/RUN.nn -> models/RUN/scores.csv), replacing that file; with --out FILE,
+every row goes to FILE. aggregate.py and notebooks/evaluation.ipynb read these files.
+"""
+from __future__ import annotations
+
+import process_setup  # noqa: F401  (before torch)
+
+import argparse
+import csv
+import glob
+import multiprocessing as mp
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Optional
+
+import numpy as np
+
+from atomic_file import atomic_write
+from config import EnvironmentConfig, EvaluationConfig
+from worker_pool import HELD_OUT_SEED_START
+
+# A periodic checkpoint, models/RUN/update_NNNNNN.nn (trainer.Trainer._after_update).
+UPDATE_FILE = re.compile(r"update_\d+\.nn")
+SCORES_FILE = "scores.csv"
+# Seconds between two progress lines.
+PROGRESS_SECONDS = 5.0
+
+
+# --------------------------------------------------------------------------------------
+# Records
+# --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Settings:
+    """How one checkpoint is evaluated."""
+    n_seeds: int
+    repetitions: int
+    deterministic: bool
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A model file to evaluate and what identifies its rows in the score file."""
+    path: str
+    run: str
+    scores_path: str        # where its rows go unless --out says otherwise
+    config_name: str        # the environment id: rliable's "task"
+    seed_of_run: int        # the training seed: rliable's "run" within a configuration
+    update: int
+    steps: int
+    settings: Settings
+
+    @property
+    def file_name(self) -> str:
+        return os.path.basename(self.path)
+
+
+@dataclass(frozen=True)
+class SeedTask:
+    """The unit of work a process gets: every repetition of one env seed of one checkpoint."""
+    checkpoint: Checkpoint
+    env_seed: int
+
+
+@dataclass(frozen=True)
+class EpisodeScore:
+    checkpoint: Checkpoint
+    env_seed: int
+    repetition: int
+    episode_return: float
+    length: int
+    success: Optional[float]          # None when the environment does not report it
+    metrics: dict[str, float]         # the other numbers of the final info (Memory Gym's)
+
+    def row(self) -> dict[str, object]:
+        """The score file's row (columns: evaluation.EPISODE_COLUMNS, then the metrics)."""
+        c = self.checkpoint
+        return {"run": c.run, "config_name": c.config_name, "seed_of_run": c.seed_of_run,
+                "checkpoint": c.file_name, "update": c.update, "steps": c.steps,
+                "env_seed": self.env_seed, "repetition": self.repetition,
+                "deterministic": c.settings.deterministic, "return": self.episode_return,
+                "length": self.length, "success": "" if self.success is None else self.success,
+                **self.metrics}
+
+
+# --------------------------------------------------------------------------------------
+# Held-out seeds and per-episode action seeds
+# --------------------------------------------------------------------------------------
+
+def check_held_out(seeds: Iterable[int]) -> None:
+    """ValueError if any seed is one that training episodes may use."""
+    training = [seed for seed in seeds if seed < HELD_OUT_SEED_START]
+    if training:
+        raise ValueError(f"evaluation seed(s) {training[:5]} lie below HELD_OUT_SEED_START = "
+                         f"{HELD_OUT_SEED_START}, where training episodes are seeded. Fix: "
+                         f"evaluate on seeds from {HELD_OUT_SEED_START} on.")
+
+
+def held_out_seeds(n_seeds: int) -> list[int]:
+    seeds = [HELD_OUT_SEED_START + i for i in range(n_seeds)]
+    check_held_out(seeds)
+    return seeds
+
+
+def action_seed(seed_of_run: int, update: int, env_seed: int, repetition: int) -> int:
+    """The torch seed of one episode's action sampling. It depends on what identifies the
+    episode, not on the file's path or on which process plays it, so scores are the same
+    for any --processes and after the files are moved."""
+    entropy = [seed_of_run, update, env_seed, repetition]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+# --------------------------------------------------------------------------------------
+# Which files: run names, patterns, paths
+# --------------------------------------------------------------------------------------
+
+def is_path(target: str) -> bool:
+    """A model file's path rather than a run name (which has no folder and no .nn)."""
+    return target.endswith(".nn") or "/" in target or os.sep in target
+
+
+def run_files(name: str, models_dir: str) -> list[str]:
+    """models_dir/NAME/update_*.nn in update order, then models_dir/NAME.nn; a NAME with
+    * ? or [ is a pattern over the run names in models_dir."""
+    if glob.has_magic(name):
+        matches = sorted(glob.glob(os.path.join(models_dir, f"{name}.nn")))
+        if not matches:
+            raise ValueError(f"no run in {models_dir}/ matches {name!r} (looked for "
+                             f"{os.path.join(models_dir, name + '.nn')}). Fix: pass run names "
+                             f"that train.py wrote, or --models-dir.")
+        return [path for match in matches
+                for path in run_files(os.path.basename(match)[:-3], models_dir)]
+    final = os.path.join(models_dir, f"{name}.nn")
+    periodic = sorted(glob.glob(os.path.join(models_dir, glob.escape(name), "update_*.nn")))
+    if not periodic and not os.path.isfile(final):
+        raise ValueError(f"{final}: no such model file, and no periodic checkpoints in "
+                         f"{os.path.join(models_dir, name)}/. Fix: pass a run name that "
+                         f"train.py wrote (see {models_dir}/) or the path of a model file.")
+    return periodic + ([final] if os.path.isfile(final) else [])
+
+
+def model_paths(targets: list[str], models_dir: str) -> list[str]:
+    """Every model file the command line names, each once, in the order given."""
+    paths: list[str] = []
+    for target in targets:
+        paths += [target] if is_path(target) else run_files(target, models_dir)
+    return list(dict.fromkeys(paths))
+
+
+def run_of(path: str) -> tuple[str, str]:
+    """(run name, run folder): models/RUN.nn and models/RUN/update_*.nn are run RUN, whose
+    folder models/RUN/ holds its periodic checkpoints and its score file."""
+    folder, name = os.path.split(path)
+    if UPDATE_FILE.fullmatch(name) and os.path.basename(folder):
+        return os.path.basename(folder), folder
+    stem = name[:-3] if name.endswith(".nn") else name
+    return stem, os.path.join(folder, stem)
+
+
+# --------------------------------------------------------------------------------------
+# Reading checkpoints (main process): every file is checked before any episode is played
+# --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Overrides:
+    """Command-line values that replace the model's config.evaluation (None = keep)."""
+    n_seeds: Optional[int] = None
+    repetitions: Optional[int] = None
+    deterministic: Optional[bool] = None
+
+    def settings(self, evaluation: EvaluationConfig) -> Settings:
+        def pick(value, default):
+            return default if value is None else value
+        return Settings(pick(self.n_seeds, evaluation.n_seeds),
+                        pick(self.repetitions, evaluation.repetitions),
+                        pick(self.deterministic, evaluation.deterministic))
+
+
+def read_checkpoint(path: str, overrides: Overrides
+                    ) -> tuple[Checkpoint, dict, EnvironmentConfig]:
+    """The Checkpoint record of a model file, its observation/action spec (a dict) and its
+    environment config; ValueError naming the file when it is missing, not a model file, or
+    incomplete."""
+    from utils import load_model_file
+    payload, config = load_model_file(path)
+    missing = [key for key in ("spec", "model", "update", "steps") if key not in payload]
+    if missing:
+        raise ValueError(f"{path}: the model file lacks {', '.join(missing)}; it was not "
+                         f"written by train.py.")
+    run, run_dir = run_of(path)
+    checkpoint = Checkpoint(path=path, run=run, scores_path=os.path.join(run_dir, SCORES_FILE),
+                            config_name=config.environment.name, seed_of_run=config.seed,
+                            update=int(payload["update"]), steps=int(payload["steps"]),
+                            settings=overrides.settings(config.evaluation))
+    return checkpoint, payload["spec"], config.environment
+
+
+def check_spec(checkpoint: Checkpoint, spec: dict, env_config: EnvironmentConfig,
+               cache: dict[str, dict]) -> None:
+    """ValueError when the model's environment now has other observations or actions than
+    the model was trained on. `cache` maps an env config's repr to its spec."""
+    from environments import make_env, space_spec
+    key = repr(env_config)
+    if key not in cache:
+        try:
+            env = make_env(env_config)
+        except ValueError as e:
+            raise ValueError(f"{checkpoint.path}: cannot build its environment: {e}") from None
+        cache[key] = space_spec(env).to_dict()
+        env.close()
+    if cache[key] != spec:
+        raise ValueError(f"{checkpoint.path}: trained on observations/actions {spec}, but "
+                         f"environment {env_config.type}/{env_config.name} gives {cache[key]}. "
+                         f"Fix: evaluate it with the environment version it was trained on.")
+
+
+def read_checkpoints(paths: list[str], overrides: Overrides) -> list[Checkpoint]:
+    """Checked records, without a periodic checkpoint that repeats its run's final model
+    (train.py writes the same snapshot to both when updates is a multiple of the interval)."""
+    checkpoints, specs = [], {}
+    for path in paths:
+        checkpoint, spec, env_config = read_checkpoint(path, overrides)
+        check_spec(checkpoint, spec, env_config, specs)
+        checkpoints.append(checkpoint)
+    finals = {(c.run, c.update) for c in checkpoints if not UPDATE_FILE.fullmatch(c.file_name)}
+    kept = []
+    for c in checkpoints:
+        if UPDATE_FILE.fullmatch(c.file_name) and (c.run, c.update) in finals:
+            print(f"skipping {c.path}: the same update ({c.update}) as {c.run}.nn", flush=True)
+            continue
+        kept.append(c)
+    return kept
+
+
+def seed_tasks(checkpoints: list[Checkpoint]) -> list[SeedTask]:
+    # Checkpoint by checkpoint, so that a process mostly keeps the model it has loaded.
+    return [SeedTask(c, seed) for c in checkpoints for seed in held_out_seeds(c.settings.n_seeds)]
+
+
+# --------------------------------------------------------------------------------------
+# Playing (worker processes)
+# --------------------------------------------------------------------------------------
+
+# Info keys with a column of their own (reward and length are counted here).
+_OWN_COLUMNS = ("reward", "length", "success", "return")
+
+
+def final_metrics(info: dict) -> dict[str, float]:
+    """The numeric scalars of an episode's final info besides reward, length and success:
+    the environment's own metrics (Memory Gym: commands_completed, tiles_visited, ...)."""
+    numeric = (bool, int, float, np.bool_, np.integer, np.floating)
+    return {str(key): float(value) for key, value in info.items()
+            if key not in _OWN_COLUMNS and isinstance(value, numeric)}
+
+
+class CheckpointPlayer:
+    """Plays episodes of one checkpoint at a time, keeping its agent and environment loaded
+    until a task of another checkpoint arrives."""
+
+    def __init__(self):
+        self.path: Optional[str] = None     # the checkpoint loaded, if any
+        self.agent = None                   # agent.MemoryAgent of one environment
+        self.env = None
+        self.scalar_action = False          # Discrete envs take an int, MultiDiscrete an array
+
+    def _load(self, checkpoint: Checkpoint) -> None:
+        import torch
+        from agent import load_agent
+        from environments import make_env, space_spec
+        from environments.spec import takes_scalar_action
+        self.close()
+        # Batch of one episode: a GPU would gain nothing, and the CPU keeps results exact.
+        self.agent, config, spec = load_agent(checkpoint.path, 1, torch.device("cpu"))
+        self.env = make_env(config.environment)
+        if space_spec(self.env) != spec:
+            raise ValueError(f"{checkpoint.path}: trained on observations/actions {spec}, but "
+                             f"{config.environment.name} gives {space_spec(self.env)}.")
+        self.scalar_action = takes_scalar_action(self.env.action_space)
+        self.path = checkpoint.path
+
+    def play(self, task: SeedTask) -> list[EpisodeScore]:
+        check_held_out([task.env_seed])
+        if self.path != task.checkpoint.path:
+            self._load(task.checkpoint)
+        return [self._episode(task, repetition)
+                for repetition in range(task.checkpoint.settings.repetitions)]
+
+    def _episode(self, task: SeedTask, repetition: int) -> EpisodeScore:
+        import torch
+        c = task.checkpoint
+        torch.manual_seed(action_seed(c.seed_of_run, c.update, task.env_seed, repetition))
+        obs, _ = self.env.reset(seed=task.env_seed)
+        self.agent.reset(0)
+        total, length, done, info = 0.0, 0, False, {}
+        while not done:
+            action = self.agent.act(obs[None], c.settings.deterministic)[0]
+            obs, reward, terminated, truncated, info = self.env.step(
+                int(action[0]) if self.scalar_action else action)
+            total, length, done = total + float(reward), length + 1, terminated or truncated
+        success = float(info["success"]) if "success" in info else None
+        return EpisodeScore(c, task.env_seed, repetition, total, length, success,
+                            final_metrics(info))
+
+    def close(self) -> None:
+        if self.env is not None:
+            self.env.close()
+        self.path, self.agent, self.env = None, None, None
+
+
+# The player of this worker process (set by _start_worker).
+_player: Optional[CheckpointPlayer] = None
+
+
+def _start_worker() -> None:
+    import torch
+    # Several processes share the cores; a batch of one gains nothing from more threads.
+    torch.set_num_threads(1)
+    global _player
+    _player = CheckpointPlayer()
+
+
+def _play_in_worker(task: SeedTask) -> list[EpisodeScore]:
+    assert _player is not None, "_start_worker did not run in this process"
+    try:
+        return _player.play(task)
+    except ValueError as e:
+        where = task.checkpoint.path
+        message = str(e) if str(e).startswith(where) else f"{where}: {e}"
+        raise ValueError(f"{message} (env seed {task.env_seed})") from None
+
+
+def play_all(tasks: list[SeedTask], processes: int) -> Iterator[list[EpisodeScore]]:
+    """Each task's episodes, in the order they finish. One process plays in this one."""
+    if processes == 1:
+        _start_worker()
+        try:
+            yield from map(_play_in_worker, tasks)
+        finally:
+            _player.close()
+        return
+    with mp.get_context("spawn").Pool(processes, initializer=_start_worker) as pool:
+        yield from pool.imap_unordered(_play_in_worker, tasks)
+
+
+# --------------------------------------------------------------------------------------
+# Progress and output
+# --------------------------------------------------------------------------------------
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+class Progress:
+    """Prints `episodes done/total, episodes/s, ETA` every PROGRESS_SECONDS and at the end."""
+
+    def __init__(self, total: int, every: float = PROGRESS_SECONDS):
+        self.total, self.every, self.done = total, every, 0
+        self.start = self.last = time.time()
+
+    def add(self, episodes: int) -> None:
+        self.done += episodes
+        now = time.time()
+        if now - self.last >= self.every or self.done == self.total:
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            eta = (self.total - self.done) / rate if rate else float("inf")
+            print(f"episodes {self.done:>7,}/{self.total:,}  {rate:8.1f} episodes/s  "
+                  f"ETA {_duration(eta)}", flush=True)
+
+
+def evaluate(checkpoints: list[Checkpoint], processes: int) -> list[EpisodeScore]:
+    tasks = seed_tasks(checkpoints)
+    total = sum(c.settings.n_seeds * c.settings.repetitions for c in checkpoints)
+    processes = max(1, min(processes, len(tasks)))
+    runs = len({c.run for c in checkpoints})
+    print(f"evaluating {len(checkpoints)} checkpoint(s) of {runs} run(s): {total:,} episodes "
+          f"on held-out seeds from {HELD_OUT_SEED_START}, {processes} process(es)", flush=True)
+    progress, scores = Progress(total), []
+    for episodes in play_all(tasks, processes):
+        scores += episodes
+        progress.add(len(episodes))
+    return scores
+
+
+def _sort_key(score: EpisodeScore):
+    c = score.checkpoint
+    return c.run, c.steps, c.file_name, score.env_seed, score.repetition
+
+
+def write_csv(path: str, scores: list[EpisodeScore]) -> None:
+    """Write atomically (a temporary file renamed), rows in a fixed order whatever order the
+    processes finished in, so that two evaluations give identical files."""
+    from evaluation import EPISODE_COLUMNS
+    metrics = sorted({key for s in scores for key in s.metrics} - set(EPISODE_COLUMNS))
+    with atomic_write(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=[*EPISODE_COLUMNS, *metrics], restval="")
+        writer.writeheader()
+        for score in sorted(scores, key=_sort_key):
+            writer.writerow(score.row())
+
+
+def group_by_file(scores: list[EpisodeScore], out: Optional[str]) -> dict[str, list[EpisodeScore]]:
+    files: dict[str, list[EpisodeScore]] = {}
+    for score in scores:
+        files.setdefault(out or score.checkpoint.scores_path, []).append(score)
+    return files
+
+
+def summary_line(path: str, scores: list[EpisodeScore]) -> str:
+    """What was written, with each run's latest checkpoint's mean return (and success)."""
+    checkpoints = {s.checkpoint for s in scores}
+    parts = [f"wrote {path}: {len(scores):,} episodes of {len(checkpoints)} checkpoint(s)"]
+    for run in sorted({c.run for c in checkpoints}):
+        latest = max((c for c in checkpoints if c.run == run), key=lambda c: (c.steps, c.path))
+        mine = [s for s in scores if s.checkpoint == latest]
+        text = f"{run} {latest.file_name} ({latest.steps:,} steps): return " \
+               f"{np.mean([s.episode_return for s in mine]):.3f}"
+        successes = [s.success for s in mine if s.success is not None]
+        if successes:
+            text += f", success {np.mean(successes):.3f}"
+        parts.append(text)
+    return "\n  ".join(parts)
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", metavar="MODEL_OR_RUN",
+                        help="model files (*.nn), run names (models/RUN.nn and every "
+                             "models/RUN/update_*.nn) or run-name patterns ('pom_seed*')")
+    parser.add_argument("--n-seeds", type=int,
+                        help="held-out env seeds per checkpoint (default: the model's "
+                             "config.evaluation.n_seeds)")
+    parser.add_argument("--repetitions", type=int,
+                        help="episodes per seed (default: config.evaluation.repetitions)")
+    parser.add_argument("--deterministic", action=argparse.BooleanOptionalAction,
+                        help="most probable actions instead of sampled ones (default: "
+                             "config.evaluation.deterministic)")
+    parser.add_argument("--processes", type=int, default=min(2, len(os.sched_getaffinity(0))),
+                        help="worker processes (default: %(default)s)")
+    parser.add_argument("--out", help="write every row to this CSV file instead of "
+                                      "RUN_DIR/scores.csv per run")
+    parser.add_argument("--models-dir", default="models",
+                        help="where run names are looked up (default: %(default)s)")
+    args = parser.parse_args(argv)
+    for name in ("n_seeds", "repetitions", "processes"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} {value}: must be at least 1")
+    if args.out is not None and (os.path.isdir(args.out) or not args.out.endswith(".csv")):
+        parser.error(f"--out {args.out}: must name a .csv file, not a folder")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    overrides = Overrides(args.n_seeds, args.repetitions, args.deterministic)
+    start = time.time()
+    try:
+        checkpoints = read_checkpoints(model_paths(args.models, args.models_dir), overrides)
+        if any(c.settings.deterministic and c.settings.repetitions > 1 for c in checkpoints):
+            print("note: deterministic actions on a seeded environment repeat the same episode: "
+                  "use --repetitions 1, or sampled actions", file=sys.stderr)
+        scores = evaluate(checkpoints, args.processes)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: no score file written", file=sys.stderr)
+        return 130
+    for path, rows in group_by_file(scores, args.out).items():
+        write_csv(path, rows)
+        print(summary_line(path, rows), flush=True)
+    print(f"done in {_duration(time.time() - start)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,560 @@
+"""Score files (written by evaluate.py) and their statistics, computed with rliable.
+
+rliable's vocabulary, as used here:
+- a *run* is one training seed of a configuration (train.py --seeds writes RUN_seedN);
+- an *algorithm* is a configuration: the runs whose names agree up to the _seedN suffix;
+- a *task* is an environment (the score file's config_name);
+- a run's *score* on a task is the mean of the chosen metric over the evaluation episodes
+  of one of its checkpoints, divided by the metric's max score when that is known, so that
+  tasks share one scale and the optimality gap is defined.
+
+rliable wants {algorithm: array (runs, tasks)} and gives point estimates with stratified
+bootstrap confidence intervals (resampling runs within each task). Its bootstrap draws from
+numpy's global random generator, so every function here that bootstraps takes a `seed` and
+restores the generator's previous state afterwards.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Optional
+
+import numpy as np
+import pandas as pd
+from rliable import library as rly
+from rliable import metrics as rm
+from rliable import plot_utils
+
+# The score file's columns, in order; the environment's own metrics follow them.
+EPISODE_COLUMNS = ("run", "config_name", "seed_of_run", "checkpoint", "update", "steps",
+                   "env_seed", "repetition", "deterministic", "return", "length", "success")
+# Columns that say which episode a row is. Not `deterministic`: a deterministic and a sampled
+# evaluation of one checkpoint must not be averaged together.
+_ID_COLUMNS = ("run", "config_name", "seed_of_run", "checkpoint", "update", "steps",
+               "env_seed", "repetition")
+_TEXT_COLUMNS = {"run": str, "config_name": str, "checkpoint": str}
+
+AGGREGATES = ("IQM", "median", "mean", "optimality gap")
+# Bootstrap resamples. A performance profile or a probability of improvement costs ~100
+# times more per resample than the aggregates; 2,000 is rliable's default for them.
+DEFAULT_REPS = 10_000
+DEFAULT_PROFILE_REPS = 2_000
+DEFAULT_CONFIDENCE = 0.95
+# Max scores known without asking: success is a rate, and a solved proof-of-memory episode
+# returns 1 (proof_of_memory.py). None stands for any task.
+KNOWN_MAX_SCORES = {("success", None): 1.0, ("return", "ProofOfMemory-v0"): 1.0}
+PAIR_SEPARATOR = " vs "
+
+_SEED_SUFFIX = re.compile(r"_seed\d+$")
+
+
+# --------------------------------------------------------------------------------------
+# Score files
+# --------------------------------------------------------------------------------------
+
+def read_score_file(path: str) -> pd.DataFrame:
+    """One score file; ValueError naming it when it is missing or not a score file."""
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such score file. Fix: run evaluate.py first; it writes "
+                         f"models/RUN/scores.csv for each run.")
+    try:
+        frame = pd.read_csv(path, dtype=_TEXT_COLUMNS)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a CSV score file ({str(e).strip()}).") from None
+    missing = [column for column in EPISODE_COLUMNS if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: not a score file written by evaluate.py: it lacks the "
+                         f"column(s) {', '.join(missing)}.")
+    if frame.empty:
+        raise ValueError(f"{path}: holds no episodes. Fix: evaluate the run again.")
+    return frame
+
+
+def load_scores(paths: Iterable[str]) -> pd.DataFrame:
+    """Every episode of the score files, in one table (columns as in the files)."""
+    paths = list(paths)
+    if not paths:
+        raise ValueError("no score files given. Fix: pass the files evaluate.py wrote, "
+                         "e.g. models/*/scores.csv.")
+    frame = pd.concat([read_score_file(path) for path in paths], ignore_index=True)
+    repeated = frame[frame.duplicated(list(_ID_COLUMNS), keep=False)]
+    if len(repeated):
+        first = repeated.iloc[0]
+        raise ValueError(f"episode run {first['run']}, checkpoint {first['checkpoint']}, env seed "
+                         f"{first['env_seed']}, repetition {first['repetition']} appears more "
+                         f"than once among {', '.join(paths)}. Fix: pass each score file once "
+                         f"(an --out file and the per-run files, or a deterministic and a "
+                         f"sampled evaluation, hold the same episodes).")
+    return frame
+
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    """The metrics a score table offers: return, length, success and the environment's own,
+    those with at least one value."""
+    candidates = ["return", "length", "success"] + [c for c in frame.columns
+                                                     if c not in EPISODE_COLUMNS]
+    return [c for c in candidates if frame[c].notna().any()]
+
+
+def check_metric(frame: pd.DataFrame, metric: str) -> None:
+    """ValueError unless every episode has a value of `metric`."""
+    available = metric_columns(frame)
+    if metric not in available:
+        raise ValueError(f"metric {metric!r}: the score files have no values for it. "
+                         f"Available: {', '.join(available)}.")
+    lacking = sorted(frame.loc[frame[metric].isna(), "run"].unique())
+    if lacking:
+        raise ValueError(f"metric {metric!r}: the episodes of run(s) {', '.join(lacking)} have "
+                         f"no value for it (their environment does not report it). Fix: "
+                         f"choose another metric or leave those score files out.")
+
+
+# --------------------------------------------------------------------------------------
+# Run scores
+# --------------------------------------------------------------------------------------
+
+def algorithm_of(run: str) -> str:
+    """The configuration a run belongs to: its name without train.py's _seedN suffix."""
+    return _SEED_SUFFIX.sub("", run)
+
+
+def run_scores(frame: pd.DataFrame, metric: str = "return",
+               algorithm: Callable[[str], str] = algorithm_of) -> pd.DataFrame:
+    """One row per evaluated checkpoint: algorithm, task, run, seed_of_run, checkpoint,
+    update, steps, episodes and score (the mean of `metric` over its episodes)."""
+    check_metric(frame, metric)
+    keys = ["run", "config_name", "seed_of_run", "checkpoint", "update", "steps"]
+    table = (frame.groupby(keys, sort=True)[metric]
+             .agg(score="mean", episodes="size").reset_index()
+             .rename(columns={"config_name": "task"}))
+    table.insert(0, "algorithm", table["run"].map(algorithm))
+    return table
+
+
+def final_scores(table: pd.DataFrame) -> pd.DataFrame:
+    """Each run's latest evaluated checkpoint (most steps) on each task."""
+    latest = table.groupby(["run", "task"])["steps"].idxmax()
+    return table.loc[sorted(latest)].reset_index(drop=True)
+
+
+def parse_max_scores(values: Iterable[str], tasks: Iterable[str]) -> dict[str, float]:
+    """`--max-score` values: VALUE for every task, or TASK=VALUE for one."""
+    tasks = list(tasks)
+    result: dict[str, float] = {}
+    for value in values:
+        task, _, number = value.rpartition("=")
+        try:
+            score = float(number)
+        except ValueError:
+            raise ValueError(f"max score {value!r}: expected a number or TASK=NUMBER, e.g. 1.0 "
+                             f"or {tasks[0] if tasks else 'TASK'}=1.0.") from None
+        if not math.isfinite(score) or score <= 0:
+            raise ValueError(f"max score {value!r}: must be a positive number.")
+        if task and task not in tasks:
+            raise ValueError(f"max score {value!r}: no task {task!r} in the score files; "
+                             f"tasks: {', '.join(tasks)}.")
+        result.update({task: score} if task else dict.fromkeys(tasks, score))
+    return result
+
+
+def known_max_scores(metric: str, tasks: Iterable[str]) -> dict[str, float]:
+    """The max scores of `metric` that need not be given (KNOWN_MAX_SCORES), by task."""
+    result = {}
+    for task in tasks:
+        for key in ((metric, task), (metric, None)):
+            if key in KNOWN_MAX_SCORES:
+                result[task] = KNOWN_MAX_SCORES[key]
+                break
+    return result
+
+
+def normalise(table: pd.DataFrame, max_scores: dict[str, float]) -> tuple[pd.DataFrame, bool]:
+    """Scores divided by their task's max score, and whether they were. Without max scores
+    only a single task can be aggregated: raw scores of different tasks share no scale."""
+    tasks = sorted(table["task"].unique())
+    unknown = [task for task in tasks if task not in max_scores]
+    if not unknown:
+        return table.assign(score=table["score"] / table["task"].map(max_scores)), True
+    if len(tasks) > 1:
+        raise ValueError(f"aggregating over the tasks {', '.join(tasks)} needs each task's max "
+                         f"score, to put them on one scale; unknown for {', '.join(unknown)}. "
+                         f"Fix: pass --max-score TASK=VALUE for each.")
+    return table, False
+
+
+@dataclass(frozen=True)
+class ScoreMatrices:
+    """rliable's input: for each algorithm an array (runs, tasks) of run scores, runs in
+    the order of their training seeds."""
+    scores: dict[str, np.ndarray]
+    seeds: dict[str, tuple[int, ...]]
+    tasks: tuple[str, ...]
+    metric: str
+    normalised: bool
+
+    @property
+    def algorithms(self) -> list[str]:
+        return list(self.scores)
+
+
+def _check_one_run_per_seed(table: pd.DataFrame) -> None:
+    keys = ["algorithm", "task", "seed_of_run"]
+    clash = table[table.duplicated(keys, keep=False)]
+    if len(clash):
+        first = clash.iloc[0]
+        runs = sorted(clash.loc[(clash[keys] == first[keys]).all(axis=1), "run"])
+        raise ValueError(f"runs {', '.join(runs)} are all training seed {first['seed_of_run']} "
+                         f"of algorithm {first['algorithm']} on {first['task']}; an algorithm "
+                         f"needs one run per seed. Fix: leave one score file out, or name the "
+                         f"runs apart.")
+
+
+def score_matrices(table: pd.DataFrame, metric: str,
+                   max_scores: dict[str, float]) -> ScoreMatrices:
+    """rliable's score dict from final run scores (final_scores(run_scores(...)))."""
+    _check_one_run_per_seed(table)
+    table, normalised = normalise(table, max_scores)
+    tasks = tuple(sorted(table["task"].unique()))
+    scores, seeds = {}, {}
+    for algorithm, rows in table.groupby("algorithm", sort=True):
+        matrix = rows.pivot(index="seed_of_run", columns="task", values="score")
+        matrix = matrix.reindex(columns=list(tasks))
+        missing = matrix.isna()
+        gaps = [f"seed {seed} on {task}" for seed in matrix.index for task in tasks
+                if missing.loc[seed, task]]
+        if gaps:
+            raise ValueError(f"algorithm {algorithm}: no scores for {', '.join(gaps[:5])}; "
+                             f"rliable needs every run on every task. Fix: evaluate those runs "
+                             f"or leave the algorithm's other tasks out.")
+        scores[algorithm] = matrix.to_numpy(dtype=np.float64)
+        seeds[algorithm] = tuple(int(s) for s in matrix.index)
+    return ScoreMatrices(scores, seeds, tasks, metric, normalised)
+
+
+# --------------------------------------------------------------------------------------
+# Interval estimates
+# --------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def seeded_numpy(seed: int) -> Iterator[None]:
+    """numpy's global generator seeded (rliable's bootstrap draws from it), then restored."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def aggregate_function(normalised: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """scores (runs, tasks) -> [IQM, median, mean(, optimality gap)]. The gap is measured
+    to the max score, 1 after normalisation; without it there is none."""
+    def aggregates(scores: np.ndarray) -> np.ndarray:
+        values = [rm.aggregate_iqm(scores), rm.aggregate_median(scores),
+                  rm.aggregate_mean(scores)]
+        if normalised:
+            values.append(rm.aggregate_optimality_gap(scores, 1.0))
+        return np.array(values)
+    return aggregates
+
+
+@dataclass(frozen=True)
+class Estimate:
+    point: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.point:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+
+@dataclass(frozen=True)
+class AggregateTable:
+    """Point estimates and confidence intervals of the aggregates, by algorithm."""
+    estimates: dict[str, dict[str, Estimate]]   # algorithm -> aggregate name -> estimate
+    runs: dict[str, int]
+    tasks: tuple[str, ...]
+    metric: str
+    normalised: bool
+    reps: int
+    confidence: float
+
+    @property
+    def aggregates(self) -> list[str]:
+        return list(next(iter(self.estimates.values())))
+
+
+def aggregate_estimates(matrices: ScoreMatrices, reps: int = DEFAULT_REPS, seed: int = 0,
+                        confidence: float = DEFAULT_CONFIDENCE) -> AggregateTable:
+    """IQM, median, mean and (normalised scores only) optimality gap, each with a stratified
+    bootstrap confidence interval (rliable.library.get_interval_estimates)."""
+    names = AGGREGATES if matrices.normalised else AGGREGATES[:3]
+    with seeded_numpy(seed):
+        points, intervals = rly.get_interval_estimates(
+            matrices.scores, aggregate_function(matrices.normalised), reps=reps,
+            confidence_interval_size=confidence)
+    estimates = {algorithm: {name: Estimate(float(points[algorithm][i]),
+                                            float(intervals[algorithm][0, i]),
+                                            float(intervals[algorithm][1, i]))
+                             for i, name in enumerate(names)}
+                 for algorithm in matrices.scores}
+    runs = {algorithm: len(s) for algorithm, s in matrices.scores.items()}
+    return AggregateTable(estimates, runs, matrices.tasks, matrices.metric, matrices.normalised,
+                          reps, confidence)
+
+
+def describe(table: AggregateTable) -> str:
+    """A caption: what the numbers are."""
+    scale = " / max score" if table.normalised else ""
+    tasks = f"{len(table.tasks)} task(s): {', '.join(table.tasks)}"
+    return (f"{table.metric}{scale} of each run's latest checkpoint on {tasks}; point estimate "
+            f"[{table.confidence:.0%} CI], stratified bootstrap over runs, {table.reps:,} "
+            f"resamples")
+
+
+def table_frame(table: AggregateTable) -> pd.DataFrame:
+    """The table with one column per number: algorithm, runs, IQM, IQM_low, IQM_high, ..."""
+    rows = []
+    for algorithm, estimates in table.estimates.items():
+        row = {"algorithm": algorithm, "runs": table.runs[algorithm]}
+        for name, e in estimates.items():
+            row.update({name: e.point, f"{name}_low": e.low, f"{name}_high": e.high})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cells(table: AggregateTable) -> tuple[list[str], list[list[str]]]:
+    header = ["algorithm", "runs", *table.aggregates]
+    rows = [[algorithm, str(table.runs[algorithm]), *(str(e) for e in estimates.values())]
+            for algorithm, estimates in table.estimates.items()]
+    return header, rows
+
+
+def table_text(table: AggregateTable) -> str:
+    """The table in aligned columns, for a terminal."""
+    header, rows = _cells(table)
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+             for row in [header, *rows]]
+    return "\n".join([describe(table), *lines])
+
+
+def table_markdown(table: AggregateTable) -> str:
+    header, rows = _cells(table)
+    lines = ["| " + " | ".join(row) + " |" for row in [header, ["---"] * len(header), *rows]]
+    return "\n".join([*lines, "", describe(table) + "."])
+
+
+# --------------------------------------------------------------------------------------
+# Performance profiles, probability of improvement, sample efficiency
+# --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PerformanceProfile:
+    """Fraction of runs with score > tau, for each tau, with confidence bands."""
+    taus: np.ndarray
+    profiles: dict[str, np.ndarray]
+    intervals: dict[str, np.ndarray]        # (2, taus): lower and upper bounds
+    metric: str
+    normalised: bool
+
+
+def tau_grid(matrices: ScoreMatrices, points: int = 101) -> np.ndarray:
+    """Thresholds from below the lowest score to the max score (1 when normalised) or the
+    highest score, whichever is larger."""
+    everything = np.concatenate([s.ravel() for s in matrices.scores.values()])
+    top = max(1.0, everything.max()) if matrices.normalised else everything.max()
+    low = min(0.0, everything.min())
+    if top <= low:                          # every score equal (and 0)
+        top = low + 1.0
+    return np.linspace(low, top, points)
+
+
+def performance_profile(matrices: ScoreMatrices, reps: int = DEFAULT_PROFILE_REPS, seed: int = 0,
+                        taus: Optional[np.ndarray] = None) -> PerformanceProfile:
+    """rliable.library.create_performance_profile over run scores."""
+    taus = tau_grid(matrices) if taus is None else np.asarray(taus, dtype=np.float64)
+    with seeded_numpy(seed):
+        profiles, intervals = rly.create_performance_profile(matrices.scores, taus, reps=reps)
+    return PerformanceProfile(taus, profiles, intervals, matrices.metric, matrices.normalised)
+
+
+@dataclass(frozen=True)
+class Improvement:
+    """P(a run of x scores higher than a run of y), averaged over tasks."""
+    x: str
+    y: str
+    estimate: Estimate
+
+
+def check_pairs(matrices: ScoreMatrices, pairs: Iterable[tuple[str, str]]) -> None:
+    """ValueError unless each pair names two different algorithms of `matrices`."""
+    for x, y in pairs:
+        for name in (x, y):
+            if name not in matrices.scores:
+                raise ValueError(f"comparing {x} with {y}: no algorithm {name!r} in the score "
+                                 f"files; algorithms: {', '.join(matrices.algorithms)}.")
+        if x == y:
+            raise ValueError(f"comparing {x} with {y}: name two different algorithms.")
+
+
+def probability_of_improvement(matrices: ScoreMatrices, pairs: Iterable[tuple[str, str]],
+                               reps: int = DEFAULT_PROFILE_REPS, seed: int = 0
+                               ) -> list[Improvement]:
+    """rliable.metrics.probability_of_improvement with independent stratified bootstrap CIs
+    (the two algorithms' runs are resampled separately)."""
+    pairs = [tuple(pair) for pair in pairs]
+    check_pairs(matrices, pairs)
+    data = {f"{x}{PAIR_SEPARATOR}{y}": [matrices.scores[x], matrices.scores[y]]
+            for x, y in pairs}
+    with seeded_numpy(seed):
+        points, intervals = rly.get_interval_estimates(data, rm.probability_of_improvement,
+                                                       reps=reps)
+    return [Improvement(x, y, Estimate(float(points[key]), float(np.ravel(intervals[key][0])[0]),
+                                       float(np.ravel(intervals[key][1])[0])))
+            for (x, y), key in zip(pairs, data)]
+
+
+@dataclass(frozen=True)
+class SampleEfficiency:
+    """IQM of run scores against environment steps, one curve per algorithm."""
+    steps: dict[str, np.ndarray]
+    iqm: dict[str, np.ndarray]
+    intervals: dict[str, np.ndarray]        # (2, points)
+    metric: str
+    normalised: bool
+
+
+def curve_arrays(table: pd.DataFrame, max_scores: dict[str, float]
+                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], bool]:
+    """For each algorithm, the step counts at which every run was evaluated on every task,
+    and its scores there as an array (runs, tasks, steps); and whether they are normalised.
+    Algorithms with fewer than two such step counts have no curve and are left out."""
+    table, normalised = normalise(table, max_scores)
+    tasks = sorted(table["task"].unique())
+    steps, arrays = {}, {}
+    for algorithm, rows in table.groupby("algorithm", sort=True):
+        grid = rows.pivot_table(index=["seed_of_run", "task"], columns="steps", values="score",
+                                aggfunc="mean")
+        seeds = sorted(rows["seed_of_run"].unique())
+        grid = grid.reindex(pd.MultiIndex.from_product([seeds, tasks])).dropna(axis=1)
+        if grid.shape[1] >= 2:
+            steps[algorithm] = grid.columns.to_numpy(dtype=np.int64)
+            arrays[algorithm] = grid.to_numpy(np.float64).reshape(len(seeds), len(tasks), -1)
+    return steps, arrays, normalised
+
+
+def iqm_per_point(scores: np.ndarray) -> np.ndarray:
+    """scores (runs, tasks, points) -> the IQM at each point."""
+    return np.array([rm.aggregate_iqm(scores[..., i]) for i in range(scores.shape[-1])])
+
+
+def sample_efficiency(table: pd.DataFrame, metric: str, max_scores: dict[str, float],
+                      reps: int = DEFAULT_REPS, seed: int = 0) -> Optional[SampleEfficiency]:
+    """IQM curves with CIs from the periodic checkpoints of run_scores(...); None when no
+    algorithm was evaluated at two step counts or more."""
+    steps, arrays, normalised = curve_arrays(table, max_scores)
+    if not arrays:
+        return None
+    with seeded_numpy(seed):
+        points, intervals = rly.get_interval_estimates(arrays, iqm_per_point, reps=reps)
+    return SampleEfficiency(steps, points, intervals, metric, normalised)
+
+
+# --------------------------------------------------------------------------------------
+# Plots: each returns a matplotlib Figure; the caller shows or saves it
+# --------------------------------------------------------------------------------------
+
+def algorithm_colors(algorithms: Iterable[str]) -> dict[str, tuple]:
+    """One colour per algorithm, the same in every plot."""
+    import seaborn as sns
+    names = sorted(set(algorithms))
+    return dict(zip(names, sns.color_palette("colorblind", n_colors=max(len(names), 1))))
+
+
+def _score_label(metric: str, normalised: bool) -> str:
+    return f"{metric} / max score" if normalised else metric
+
+
+def _set_score_range(ax, low: float, high: float, normalised: bool) -> None:
+    """Normalised scores are shown on at least [0, 1], so that a narrow interval near 1 looks
+    narrow and near 1 rather than filling the axis; raw ones get wide margins. Fewer, smaller
+    tick labels than rliable's, which collide when the values need several digits."""
+    from matplotlib.ticker import MaxNLocator
+    if normalised:
+        low, high = min(0.0, low), max(1.0, high)
+    pad = (0.05 if normalised else 0.25) * (high - low) if high > low else 0.5
+    ax.set_xlim(low - pad, high + pad)
+    ax.xaxis.set_major_locator(MaxNLocator(4))
+    ax.tick_params(axis="x", labelsize="large")
+
+
+def plot_aggregates(table: AggregateTable, colors: Optional[dict] = None):
+    algorithms = list(table.estimates)
+    points = {a: np.array([e.point for e in table.estimates[a].values()]) for a in algorithms}
+    intervals = {a: np.array([[e.low for e in table.estimates[a].values()],
+                              [e.high for e in table.estimates[a].values()]])
+                 for a in algorithms}
+    fig, axes = plot_utils.plot_interval_estimates(
+        points, intervals, metric_names=table.aggregates, algorithms=algorithms,
+        colors=colors or algorithm_colors(algorithms),
+        xlabel=_score_label(table.metric, table.normalised),
+        # rliable sizes the figure by rows; one or two algorithms need taller rows
+        row_height=max(0.45, 1.6 / len(algorithms)), xlabel_y_coordinate=-0.25)
+    for i, ax in enumerate(np.atleast_1d(axes)):
+        lows = [intervals[a][0, i] for a in algorithms]
+        highs = [intervals[a][1, i] for a in algorithms]
+        _set_score_range(ax, min(lows), max(highs), table.normalised)
+    height = fig.get_size_inches()[1]   # above the subplot titles, whatever the height
+    fig.suptitle(f"Final {table.metric}: point estimate and {table.confidence:.0%} "
+                 f"bootstrap CI ({', '.join(table.tasks)})", y=1 + 0.5 / height,
+                 fontsize="xx-large")
+    return fig
+
+
+def plot_performance_profile(profile: PerformanceProfile, colors: Optional[dict] = None):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    plot_utils.plot_performance_profiles(
+        profile.profiles, profile.taus, performance_profile_cis=profile.intervals,
+        colors=colors or algorithm_colors(profile.profiles), ax=ax,
+        xlabel=rf"{_score_label(profile.metric, profile.normalised)} ($\tau$)",
+        ylabel=r"fraction of runs with score > $\tau$", labelsize="large",
+        ticklabelsize="large", legend=True, legendsize="large")
+    ax.set_title(f"Performance profile of the final {profile.metric}", fontsize="x-large")
+    return fig
+
+
+def plot_sample_efficiency(curves: SampleEfficiency, colors: Optional[dict] = None):
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import EngFormatter
+    colors = colors or algorithm_colors(curves.iqm)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for algorithm in curves.iqm:   # one call each: the algorithms may have other step counts
+        plot_utils.plot_sample_efficiency_curve(
+            curves.steps[algorithm], curves.iqm, curves.intervals, algorithms=[algorithm],
+            colors=colors, ax=ax, xlabel="environment steps",
+            ylabel=f"IQM of {_score_label(curves.metric, curves.normalised)}",
+            labelsize="large", ticklabelsize="large")
+    ax.xaxis.set_major_formatter(EngFormatter())
+    ax.legend(fontsize="large")
+    ax.set_title(f"Sample efficiency: IQM of {curves.metric} with 95% CIs", fontsize="x-large")
+    return fig
+
+
+def plot_probability_of_improvement(improvements: list[Improvement]):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 1.2 + 0.6 * len(improvements)))
+    plot_utils.plot_probability_of_improvement(
+        {f"{i.x}{PAIR_SEPARATOR}{i.y}": i.estimate.point for i in improvements},
+        {f"{i.x}{PAIR_SEPARATOR}{i.y}": np.array([i.estimate.low, i.estimate.high])
+         for i in improvements},
+        pair_separator=PAIR_SEPARATOR, ax=ax, xticks=[0.0, 0.25, 0.5, 0.75, 1.0],
+        xlabel="P(X > Y)")
+    ax.set_xlim(0.0, 1.0)
+    ax.axvline(0.5, color="grey", linestyle="--", linewidth=1)
+    ax.set_title("Probability of improvement, with 95% CIs", fontsize="x-large", pad=30)
+    return fig
