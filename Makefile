@@ -20,7 +20,7 @@ test-slow: setup
 	SDL_VIDEODRIVER=dummy $(BIN)/python -m pytest -q -m slow
 
 train: setup
-	$(BIN)/python train.py --config configs/proof_of_memory.yaml --run-id proof_of_memory
+	$(BIN)/python train.py --config configs/proof_of_memory.yaml --run-id pom
 
 benchmark: setup
 	$(BIN)/python benchmarks/throughput.py --config configs/proof_of_memory.yaml --updates 5
