@@ -143,10 +143,10 @@ def log_prob_entropy(logits: list[torch.Tensor], actions: torch.Tensor) -> tuple
     return log_prob, entropy
 
 
-def sample_actions(logits: list[torch.Tensor], generator: Optional[torch.Generator] = None,
-                   deterministic: bool = False) -> torch.Tensor:
-    """One action per dimension: (B, n_i) logits -> (B, A) long."""
+def sample_actions(logits: list[torch.Tensor], deterministic: bool = False) -> torch.Tensor:
+    """One action per dimension: (B, n_i) logits -> (B, A) long. Sampling draws from torch's
+    global RNG, which seeded runs and resumes restore."""
     if deterministic:
         return torch.stack([lg.argmax(-1) for lg in logits], dim=-1)
-    return torch.stack([torch.multinomial(F.softmax(lg, -1), 1, generator=generator).squeeze(-1)
-                        for lg in logits], dim=-1)
+    return torch.stack([torch.multinomial(F.softmax(lg, -1), 1).squeeze(-1) for lg in logits],
+                       dim=-1)
