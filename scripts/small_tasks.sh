@@ -28,9 +28,9 @@ variants cartpole_masked cartpole 25
 "$PY" train.py --config "$tmp/cartpole.yaml" --run-id cartpole --seeds 0 1 2 3 4
 "$PY" train.py --config "$tmp/cartpole_nomem.yaml" --run-id cartpole_nomem --seeds 0 1 2
 "$PY" train.py --config "$tmp/cartpole_gtrxl.yaml" --run-id cartpole_gtrxl --seeds 0 1 2
-# Episodes last up to 500 steps: 20 held-out seeds x 1 greedy episode per checkpoint.
+# Episodes last up to 500 steps: 10 held-out seeds x 1 greedy episode per checkpoint.
 for v in cartpole cartpole_nomem cartpole_gtrxl; do
-  "$PY" evaluate.py "${v}_seed*" --n-seeds 20 --repetitions 1 --deterministic
+  "$PY" evaluate.py "${v}_seed*" --n-seeds 10 --repetitions 1 --deterministic
 done
 "$PY" aggregate.py models/cartpole_seed*/scores.csv models/cartpole_gtrxl_seed*/scores.csv \
   models/cartpole_nomem_seed*/scores.csv --max-score 500 --compare cartpole cartpole_nomem \
