@@ -374,3 +374,30 @@ def test_notebook_runs_end_to_end(score_files):
     assert "P(mem > nomem)" in text
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == 4       # aggregates, profile, sample efficiency, improvement
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--n-seeds", "0"], "--n-seeds"),
+    (["--repetitions", "-1"], "--repetitions"),
+    (["--processes", "0"], "--processes"),
+    (["--n-seeds", "x"], "invalid int value"),
+])
+def test_evaluate_rejects_wrong_flag_values(tiny_run, args, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(["tiny_seed0", "--models-dir", str(tiny_run), *args])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--reps", "0"], "--reps"),
+    (["--profile-reps", "-5"], "--profile-reps"),
+    (["--metric", "nosuch"], "nosuch"),
+    (["--max-score", "abc"], "abc"),
+    (["--rename", "nonsense"], "nonsense"),
+])
+def test_aggregate_rejects_wrong_flag_values(score_files, tmp_path, args, message, capsys):
+    try:
+        status = aggregate.main([*score_files, "--out", str(tmp_path), *args])
+    except SystemExit as e:          # argparse's own checks
+        status = e.code
+    assert status == 2 and message in capsys.readouterr().err
