@@ -5,16 +5,18 @@ last M keys and values per block, so it can play episodes of any length.
 """
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 
 from config import Config
 from environments import SpaceSpec
+from environments.spec import takes_scalar_action
 from model import ActorCritic, PolicyOutput, sample_actions
 from trainer import build_model
-from transformer import KV
+from transformer import KV, prepend
 from utils import load_model_file
 
 
@@ -36,10 +38,9 @@ class MemoryAgent:
 
     def _keys_for(self, b: int) -> Callable[[KV], KV]:
         def window(own: KV) -> KV:                                          # own (W, H, 1, dh)
-            k = torch.cat([self.k[b], own.k], dim=2)                        # (W, H, L, dh)
-            v = torch.cat([self.v[b], own.v], dim=2)
-            self.k[b], self.v[b] = k[:, :, 1:], v[:, :, 1:]                 # slide by one
-            return KV(k, v)
+            kv = prepend(KV(self.k[b], self.v[b]))(own)                     # (W, H, L, dh)
+            self.k[b], self.v[b] = kv.k[:, :, 1:], kv.v[:, :, 1:]           # slide by one
+            return kv
         return window
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
@@ -75,3 +76,27 @@ def load_agent(path: str, n_envs: int, device: torch.device) -> tuple[MemoryAgen
         raise ValueError(f"{path}: its weights do not fit the architecture its config describes: "
                          f"{str(e).splitlines()[0]}") from None
     return MemoryAgent(model, n_envs, device), config, spec
+
+
+@dataclass
+class EpisodeResult:
+    total_return: float
+    length: int
+    info: dict                      # the environment's info at the last step
+
+
+def play_episode(agent: MemoryAgent, env, seed: int, deterministic: bool,
+                 before_step: Optional[Callable[[], bool]] = None) -> Optional[EpisodeResult]:
+    """Play one episode of a single env with agent slot 0. `before_step` runs before every
+    action (enjoy.py renders there); returning False abandons the episode (None)."""
+    scalar = takes_scalar_action(env.action_space)
+    obs, _ = env.reset(seed=seed)
+    agent.reset(0)
+    total, length, done, info = 0.0, 0, False, {}
+    while not done:
+        if before_step is not None and not before_step():
+            return None
+        action = agent.act(obs[None], deterministic)[0]
+        obs, reward, terminated, truncated, info = env.step(int(action[0]) if scalar else action)
+        total, length, done = total + float(reward), length + 1, terminated or truncated
+    return EpisodeResult(total, length, info)

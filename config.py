@@ -107,7 +107,8 @@ class Config:
     micro_batch_size: Optional[int] = _doc(
         "Most steps forwarded at once while optimising; a larger minibatch is processed in "
         "parts (whole segments) with gradients accumulated: the same update, with activation "
-        "memory bounded (Mortar Mayhem Grid: peak 1.2 instead of 1.9 GB, same speed). "
+        "memory bounded (Mortar Mayhem Grid, benchmarks/throughput.py: peak 1.4 instead of "
+        "2.1 GB at the same speed). "
         "null = the whole minibatch at once.", default=512)
     value_loss_coefficient: float = _doc("Weight of the value loss.", default=0.5)
     reconstruction_loss_coefficient: float = _doc(

@@ -82,7 +82,7 @@ def upscale(frame: np.ndarray, minimum: int = 256) -> np.ndarray:
 
 def play(args: argparse.Namespace) -> list[dict]:
     import torch
-    from agent import load_agent
+    from agent import load_agent, play_episode
     from environments import make_env, space_spec
 
     agent, config, spec = load_agent(args.model, 1, torch.device("cpu"))
@@ -96,21 +96,21 @@ def play(args: argparse.Namespace) -> list[dict]:
         video_path = os.path.join("videos", f"{stem}.mp4")
     window = None if video_path else Window(f"{config.environment.name} - {args.model}")
     frames, results = [], []
+
+    def show() -> bool:
+        """Before each action: record or show the frame; False once the window is closed."""
+        frame = env.render()
+        if window is None:
+            frames.append(upscale(frame))
+            return True
+        return window.show(frame, args.fps)
+
     try:
         for episode in range(args.episodes):
-            obs, _ = env.reset(seed=args.seed + episode)
-            agent.reset(0)
-            total, length, done, info = 0.0, 0, False, {}
-            while not done:
-                frame = env.render()
-                if window is None:
-                    frames.append(upscale(frame))
-                elif not window.show(frame, args.fps):
-                    return results
-                action = agent.act(obs[None], args.deterministic)[0]
-                obs, reward, terminated, truncated, info = env.step(
-                    action if len(spec.action_nvec) > 1 else int(action[0]))
-                total, length, done = total + float(reward), length + 1, terminated or truncated
+            played = play_episode(agent, env, args.seed + episode, args.deterministic, show)
+            if played is None:                          # the window was closed
+                return results
+            total, length, info = played.total_return, played.length, played.info
             if window is None:
                 frames.append(upscale(env.render()))   # the final state, too
             result = {"episode": episode, "seed": args.seed + episode, "return": total,

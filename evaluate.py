@@ -31,6 +31,7 @@ import numpy as np
 
 from atomic_file import atomic_write
 from config import EnvironmentConfig, EvaluationConfig
+from utils import format_duration
 from worker_pool import HELD_OUT_SEED_START
 
 # A periodic checkpoint, models/RUN/update_NNNNNN.nn (trainer.Trainer._after_update).
@@ -275,13 +276,11 @@ class CheckpointPlayer:
         self.path: Optional[str] = None     # the checkpoint loaded, if any
         self.agent = None                   # agent.MemoryAgent of one environment
         self.env = None
-        self.scalar_action = False          # Discrete envs take an int, MultiDiscrete an array
 
     def _load(self, checkpoint: Checkpoint) -> None:
         import torch
         from agent import load_agent
         from environments import make_env, space_spec
-        from environments.spec import takes_scalar_action
         self.close()
         # Batch of one episode: a GPU would gain nothing, and the CPU keeps results exact.
         self.agent, config, spec = load_agent(checkpoint.path, 1, torch.device("cpu"))
@@ -289,7 +288,6 @@ class CheckpointPlayer:
         if space_spec(self.env) != spec:
             raise ValueError(f"{checkpoint.path}: trained on observations/actions {spec}, but "
                              f"{config.environment.name} gives {space_spec(self.env)}.")
-        self.scalar_action = takes_scalar_action(self.env.action_space)
         self.path = checkpoint.path
 
     def play(self, task: SeedTask) -> list[EpisodeScore]:
@@ -303,14 +301,9 @@ class CheckpointPlayer:
         import torch
         c = task.checkpoint
         torch.manual_seed(action_seed(c.seed_of_run, c.update, task.env_seed, repetition))
-        obs, _ = self.env.reset(seed=task.env_seed)
-        self.agent.reset(0)
-        total, length, done, info = 0.0, 0, False, {}
-        while not done:
-            action = self.agent.act(obs[None], c.settings.deterministic)[0]
-            obs, reward, terminated, truncated, info = self.env.step(
-                int(action[0]) if self.scalar_action else action)
-            total, length, done = total + float(reward), length + 1, terminated or truncated
+        from agent import play_episode
+        episode = play_episode(self.agent, self.env, task.env_seed, c.settings.deterministic)
+        total, length, info = episode.total_return, episode.length, episode.info
         success = float(info["success"]) if "success" in info else None
         return EpisodeScore(c, task.env_seed, repetition, total, length, success,
                             final_metrics(info))
@@ -360,12 +353,6 @@ def play_all(tasks: list[SeedTask], processes: int) -> Iterator[list[EpisodeScor
 # Progress and output
 # --------------------------------------------------------------------------------------
 
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
-
-
 class Progress:
     """Prints `episodes done/total, episodes/s, ETA` every PROGRESS_SECONDS and at the end."""
 
@@ -381,7 +368,7 @@ class Progress:
             rate = self.done / max(now - self.start, 1e-9)
             eta = (self.total - self.done) / rate if rate else float("inf")
             print(f"episodes {self.done:>7,}/{self.total:,}  {rate:8.1f} episodes/s  "
-                  f"ETA {_duration(eta)}", flush=True)
+                  f"ETA {format_duration(eta)}", flush=True)
 
 
 def evaluate(checkpoints: list[Checkpoint], processes: int) -> list[EpisodeScore]:
@@ -491,7 +478,7 @@ def main(argv=None) -> int:
     for path, rows in group_by_file(scores, args.out).items():
         write_csv(path, rows)
         print(summary_line(path, rows), flush=True)
-    print(f"done in {_duration(time.time() - start)}", flush=True)
+    print(f"done in {format_duration(time.time() - start)}", flush=True)
     return 0
 
 

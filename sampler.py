@@ -14,7 +14,7 @@ import torch
 
 from buffer import RolloutBuffer
 from model import ActorCritic, log_prob_entropy, sample_actions
-from transformer import KV
+from transformer import KV, prepend
 from worker_pool import EpisodeInfo, WorkerPool
 
 
@@ -82,10 +82,7 @@ class KVCache:
             assert 0 <= start and start + M <= self.k.shape[3], "window left the cache"
 
             def keys_for(b: int) -> Callable[[KV], KV]:
-                def window(own: KV) -> KV:
-                    return KV(torch.cat([self.k[b, :, :, start:start + M], own.k], dim=2),
-                              torch.cat([self.v[b, :, :, start:start + M], own.v], dim=2))
-                return window
+                return prepend(KV(self.k[b, :, :, start:start + M], self.v[b, :, :, start:start + M]))
         return [keys_for(b) for b in range(self.k.shape[0])]
 
     def nbytes(self) -> int:

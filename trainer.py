@@ -19,7 +19,7 @@ from environments import SpaceSpec
 from losses import LossTerms, normalize_advantages, ppo_loss
 from model import ActorCritic, log_prob_entropy
 from sampler import Sampler
-from utils import (explained_variance, polynomial_decay, resolve_device, save_model_file,
+from utils import (explained_variance, format_duration, polynomial_decay, resolve_device, save_model_file,
                    seed_everything, set_torch_threads, worker_seeds)
 from worker_pool import EpisodeInfo, WorkerPool
 
@@ -279,7 +279,7 @@ class Trainer:
             if key in summary:
                 parts.append(f"{key} {summary[key]:7.3f}")
         parts.append(f"loss {self.last_stats.losses.get('total', float('nan')):8.4f}")
-        parts.append(f"ETA {_duration(eta)}")
+        parts.append(f"ETA {format_duration(eta)}")
         print("  ".join(parts), flush=True)
 
     def checkpoint(self) -> dict:
@@ -309,9 +309,3 @@ class Trainer:
         self.pool.close()
         self.writer.close()
 
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"

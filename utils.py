@@ -60,6 +60,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def format_duration(seconds: float) -> str:
+    """ETA-style duration: 3m07s, or 1h02m07s."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
     var = target.var()
     return float("nan") if var == 0 else float(1 - (target - predicted).var() / var)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from agent import MemoryAgent
+from agent import MemoryAgent, play_episode
 from config import load_config
 from environments import make_env
 from trainer import Trainer
@@ -26,17 +26,8 @@ def train_and_evaluate(tmp_path, memory_length: int) -> float:
         trainer.close()
     agent = MemoryAgent(trainer.model, 1, torch.device("cpu"))
     env = make_env(config.environment)
-    returns = []
-    for seed in HELD_OUT_SEEDS:
-        obs, _ = env.reset(seed=seed)
-        agent.reset(0)
-        done, total = False, 0.0
-        while not done:
-            action = agent.act(obs[None], deterministic=True)[0]
-            obs, reward, terminated, truncated, _ = env.step(int(action[0]))
-            total, done = total + reward, terminated or truncated
-        returns.append(total)
-    return float(np.mean(returns))
+    return float(np.mean([play_episode(agent, env, seed, deterministic=True).total_return
+                          for seed in HELD_OUT_SEEDS]))
 
 
 @pytest.mark.slow

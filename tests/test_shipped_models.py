@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from agent import load_agent
+from agent import load_agent, play_episode
 from environments import make_env
 from worker_pool import HELD_OUT_SEED_START
 
@@ -15,19 +15,10 @@ SHIPPED = {"proof_of_memory.nn": (20, 0.9), "cartpole_masked.nn": (3, 400.0)}
 
 
 def mean_return(path: str, n_seeds: int) -> float:
-    agent, config, spec = load_agent(path, 1, torch.device("cpu"))
+    agent, config, _ = load_agent(path, 1, torch.device("cpu"))
     env = make_env(config.environment)
-    returns = []
-    for seed in range(HELD_OUT_SEED_START, HELD_OUT_SEED_START + n_seeds):
-        obs, _ = env.reset(seed=seed)
-        agent.reset(0)
-        done, total = False, 0.0
-        while not done:
-            action = agent.act(obs[None], deterministic=True)[0]
-            obs, reward, terminated, truncated, _ = env.step(
-                action if len(spec.action_nvec) > 1 else int(action[0]))
-            total, done = total + float(reward), terminated or truncated
-        returns.append(total)
+    returns = [play_episode(agent, env, seed, deterministic=True).total_return
+               for seed in range(HELD_OUT_SEED_START, HELD_OUT_SEED_START + n_seeds)]
     env.close()
     return float(np.mean(returns))
 
