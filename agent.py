@@ -1,7 +1,8 @@
-"""A trained agent acting in live environments: one sliding memory window per environment.
+"""A trained agent acting in live environments: one memory per environment.
 
-Used by enjoy.py (and evaluation). Unlike the training sampler it keeps no rollout, only the
-last M keys and values per block, so it can play episodes of any length.
+Used by enjoy.py (and evaluation). Unlike the training sampler it keeps no rollout: with TrXL
+only the last M keys and values per block (a sliding window), with GRU/LSTM the running
+state, so it can play episodes of any length.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from config import Config
 from environments import SpaceSpec
 from environments.spec import takes_scalar_action
 from model import ActorCritic, PolicyOutput, sample_actions
+from recurrent import reset_at_episode_start
 from trainer import build_model
 from transformer import KV, prepend
 from utils import load_model_file
@@ -23,24 +25,35 @@ from utils import load_model_file
 class MemoryAgent:
     def __init__(self, model: ActorCritic, n_envs: int, device: torch.device):
         self.model, self.device = model.eval(), device
+        self.episode_step = torch.zeros(n_envs, dtype=torch.long, device=device)
+        if not model.is_transformer:
+            memory = model.memory
+            self.state = torch.zeros(memory.num_layers, n_envs, memory.state_width,
+                                     device=device)                        # (N, W, S)
+            return
         cfg = model.memory.cfg
         N, H, M = cfg.num_blocks, cfg.num_heads, cfg.memory_length - 1
         shape = (n_envs, H, M, cfg.embed_dim // H)
-        self.k = [torch.zeros(shape, device=device) for _ in range(N)]   # per block (W, H, M, dh)
-        self.v = [torch.zeros(shape, device=device) for _ in range(N)]
+        self.dtype = getattr(torch, cfg.memory_dtype)
+        like = dict(device=device, dtype=self.dtype)
+        self.k = [torch.zeros(shape, **like) for _ in range(N)]   # per block (W, H, M, dh)
+        self.v = [torch.zeros(shape, **like) for _ in range(N)]
         self.valid = torch.zeros(n_envs, M, dtype=torch.bool, device=device)  # (W, M)
-        self.episode_step = torch.zeros(n_envs, dtype=torch.long, device=device)
 
     def reset(self, env: int) -> None:
-        """Forget everything of env's episode: its next step starts a new one."""
-        self.valid[env] = False
+        """Forget everything of env's episode: its next step starts a new one (a recurrent
+        state is zeroed at that step, reset_at_episode_start)."""
+        if self.model.is_transformer:
+            self.valid[env] = False
         self.episode_step[env] = 0
 
     def _keys_for(self, b: int) -> Callable[[KV], KV]:
         def window(own: KV) -> KV:                                          # own (W, H, 1, dh)
+            # Rounded to the window's dtype as the sampler's cache stores it (bfloat16 option).
+            own = KV(own.k.to(self.dtype), own.v.to(self.dtype))
             kv = prepend(KV(self.k[b], self.v[b]))(own)                     # (W, H, L, dh)
             self.k[b], self.v[b] = kv.k[:, :, 1:], kv.v[:, :, 1:]           # slide by one
-            return kv
+            return KV(kv.k.float(), kv.v.float())
         return window
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
@@ -52,6 +65,11 @@ class MemoryAgent:
     def policy(self, obs: np.ndarray) -> PolicyOutput:
         """One step of every env: the policy's logits and value; the window slides by one."""
         x = torch.as_tensor(obs, device=self.device)
+        if not self.model.is_transformer:
+            state = reset_at_episode_start(self.state, self.episode_step)   # (N, W, S)
+            policy, self.state = self.model.step_recurrent(x, state)
+            self.episode_step += 1
+            return policy
         own = torch.ones(len(self.valid), 1, dtype=torch.bool, device=self.device)
         key_valid = torch.cat([self.valid, own], dim=1)                      # (W, L)
         keys_for = [self._keys_for(b) for b in range(len(self.k))]

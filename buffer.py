@@ -26,7 +26,8 @@ class Minibatch:
     values: torch.Tensor         # (B, G) rollout values
     advantages: torch.Tensor     # (B, G)
     returns: torch.Tensor        # (B, G)
-    memory: torch.Tensor         # (N, B, M, D) cached block inputs before each segment
+    memory: torch.Tensor         # TrXL (N, B, M, D) cached block inputs before each segment
+                                 # (M+G with a gradient window); recurrent (N, B, 1, S)
     key_episode: torch.Tensor    # (B, M + G) episode id of every key slot
     query_step: torch.Tensor     # (B, G) index of each step in its episode
 
@@ -68,12 +69,29 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, terminated: torch.Tensor,
     return advantages
 
 
+def stream_layout(config: Config) -> tuple[int, int, int, int]:
+    """(N, M, width, memory_keys) of the cached stream for config.memory: N layers of width
+    `width` per slot, M memory slots carried between rollouts, and how many slots a training
+    segment gathers as its memory."""
+    t = config.transformer
+    if config.memory == "trxl":
+        M = t.memory_length - 1
+        window = t.gradient_window or config.segment_len
+        # With a gradient window the segment's own cached inputs are needed too (memory.py).
+        return t.num_blocks, M, t.embed_dim, M + (config.segment_len if window < config.segment_len else 0)
+    if config.memory == "none":
+        return 0, 0, 0, 1
+    r = config.recurrent
+    # A recurrent slot t holds the state before step t: a segment gathers its first one.
+    return r.num_layers, 0, r.hidden_size * (2 if config.memory == "lstm" else 1), 1
+
+
 class RolloutBuffer:
     def __init__(self, config: Config, spec: SpaceSpec, device: torch.device):
         W, T = config.n_workers, config.worker_steps
-        tc = config.transformer
         self.workers, self.steps = W, T
-        self.memory_slots = M = tc.memory_length - 1
+        N, M, width, self.memory_keys = stream_layout(config)
+        self.memory_slots = M
         self.segment = config.segment_len
         obs_dtype = torch.uint8 if spec.obs_dtype == "uint8" else torch.float32
         f32 = dict(dtype=torch.float32, device=device)
@@ -88,7 +106,8 @@ class RolloutBuffer:
         self.advantages = torch.zeros((W, T), **f32)
         self.returns = torch.zeros((W, T), **f32)
         # The stream (see memory.py): slot M + t holds rollout step t.
-        self.stream = torch.zeros((tc.num_blocks, W, M + T, tc.embed_dim), **f32)  # (N, W, S, D)
+        self.stream = torch.zeros((N, W, M + T, width), device=device,
+                                  dtype=getattr(torch, config.transformer.memory_dtype))  # (N, W, S, D)
         self.slot_episode = torch.full((W, M + T), INVALID_EPISODE, dtype=torch.long, device=device)
         self.slot_step = torch.zeros((W, M + T), dtype=torch.long, device=device)
 
@@ -127,7 +146,7 @@ class RolloutBuffer:
         w = worker.unsqueeze(1)                                             # (B, 1)
         # Stream slots of the segment's keys: the M before it, then its own G (memory.py).
         key_slots = start.unsqueeze(1) + torch.arange(M + G, device=device)  # (B, M+G)
-        memory = self.stream[:, w, key_slots[:, :M]]                        # (N, B, M, D)
+        memory = self.stream[:, w, key_slots[:, :self.memory_keys]]         # (N, B, keys, D)
         return Minibatch(
             obs=self.obs[w, steps], actions=self.actions[w, steps],
             log_probs=self.log_probs[w, steps], values=self.values[w, steps],

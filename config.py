@@ -77,6 +77,25 @@ class TransformerConfig:
     gtrxl: bool = _doc("Replace both residual connections by GRU-type gates (GTrXL).", default=False)
     gtrxl_bias: float = _doc("Gate bias b_g; larger starts the gates closer to the identity "
                              "map (the GTrXL paper uses 2).", default=2.0)
+    gradient_window: Optional[int] = _doc(
+        "Steps of a segment recomputed with gradient as keys: in every block query t attends "
+        "to the recomputed steps t-K+1 .. t and to the rollout's cached states before them "
+        "(through N blocks the gradient reaches N(K-1) steps back). 1 = the original "
+        "TrXL-PPO (only the step itself is recomputed); K as the JAX TrXL-PPO did for "
+        "Craftax; null = the whole segment (Transformer-XL).", default=None)
+    memory_dtype: Literal["float32", "bfloat16"] = _doc(
+        "dtype of the cached hidden states (rollout stream, key/value cache, the agent's "
+        "window): bfloat16 halves their memory (benchmarks/throughput.py prints it); the "
+        "network itself computes in float32.", default="float32")
+
+
+@dataclass(frozen=True)
+class RecurrentConfig:
+    """The GRU or LSTM core of `memory: gru | lstm`, trained with truncated backpropagation
+    through time over sequences of segment_length steps from the stored hidden state."""
+    hidden_size: int = _doc("Width of the recurrent state, and of the observation embedding "
+                            "that feeds it.", default=128)
+    num_layers: int = _doc("Stacked recurrent layers.", default=1)
 
 
 @dataclass(frozen=True)
@@ -102,7 +121,8 @@ class Config:
     n_mini_batch: int = _doc("Minibatches per epoch (each a set of whole segments).", default=4)
     segment_length: Optional[int] = _doc(
         "Steps per training segment (Transformer-XL style): a segment is recomputed with "
-        "gradient and attends to the cached states before it. Must divide worker_steps. "
+        "gradient and attends to the cached states before it; for gru/lstm the truncated-BPTT "
+        "sequence length. Must divide worker_steps. "
         "null = the largest divisor of worker_steps not above 64.", default=None)
     micro_batch_size: Optional[int] = _doc(
         "Most steps forwarded at once while optimising; a larger minibatch is processed in "
@@ -114,7 +134,7 @@ class Config:
     reconstruction_loss_coefficient: float = _doc(
         "Weight of the observation-reconstruction loss (image observations only; 0 = no "
         "decoder). Memory Gym reports TrXL needs it on the finite tasks.", default=0.0)
-    hidden_layer_size: int = _doc("Width of the layer after the transformer.", default=128)
+    hidden_layer_size: int = _doc("Width of the layer after the memory.", default=128)
     max_grad_norm: float = _doc("Gradient norm clipping threshold.", default=0.5)
     learning_rate_schedule: ScheduleConfig = _doc(
         "AdamW learning rate per update.", default_factory=ScheduleConfig)
@@ -123,7 +143,16 @@ class Config:
         default_factory=lambda: ScheduleConfig(initial=1e-3, final=1e-3))
     clip_range_schedule: ScheduleConfig = _doc(
         "PPO clip range per update.", default_factory=lambda: ScheduleConfig(initial=0.2, final=0.2))
-    transformer: TransformerConfig = _doc("The episodic memory.", default_factory=TransformerConfig)
+    memory: Literal["trxl", "gru", "lstm", "none"] = _doc(
+        "The memory between encoder and heads: trxl = (G)TrXL attention over the episode's "
+        "cached states (transformer section; gtrxl: true for GTrXL); gru / lstm = a recurrent "
+        "core (recurrent section); none = a memoryless control, embedding width "
+        "transformer.embed_dim. Everything else (encoder, heads, losses, evaluation) is shared.",
+        default="trxl")
+    transformer: TransformerConfig = _doc("The episodic memory when memory = trxl.",
+                                          default_factory=TransformerConfig)
+    recurrent: RecurrentConfig = _doc("The recurrent core when memory = gru or lstm.",
+                                      default_factory=RecurrentConfig)
     seed: int = _doc("Run seed: torch, numpy and every worker's environment seed derive from it.",
                      default=0)
     on_nonfinite: Literal["stop", "skip"] = _doc(
@@ -160,6 +189,11 @@ class Config:
         if self.segment_length is not None:
             return self.segment_length
         return max(d for d in range(1, min(64, self.worker_steps) + 1) if self.worker_steps % d == 0)
+
+    @property
+    def embed_dim(self) -> int:
+        """Width of the observation embedding the memory receives."""
+        return self.recurrent.hidden_size if self.memory in ("gru", "lstm") else self.transformer.embed_dim
 
     @property
     def n_segments(self) -> int:
@@ -259,7 +293,9 @@ def _check_combinations(c: Config, source: str) -> None:
                 "worker_steps": c.worker_steps, "n_mini_batch": c.n_mini_batch,
                 "hidden_layer_size": c.hidden_layer_size,
                 "transformer.num_blocks": t.num_blocks, "transformer.embed_dim": t.embed_dim,
-                "transformer.num_heads": t.num_heads, "transformer.memory_length": t.memory_length}
+                "transformer.num_heads": t.num_heads, "transformer.memory_length": t.memory_length,
+                "recurrent.hidden_size": c.recurrent.hidden_size,
+                "recurrent.num_layers": c.recurrent.num_layers}
     for key, value in positive.items():
         if value < 1:
             fail(key, value, "must be at least 1", "use a positive integer")
@@ -307,6 +343,11 @@ def _check_combinations(c: Config, source: str) -> None:
              f"more minibatches than training segments ({c.n_segments} = n_workers x "
              f"worker_steps / segment_length {c.segment_len})",
              f"use n_mini_batch <= {c.n_segments} or a shorter segment_length")
+    K = t.gradient_window
+    if K is not None and not 1 <= K <= c.segment_len:
+        fail("transformer.gradient_window", K,
+             f"must lie in [1, segment length = {c.segment_len}]",
+             "use 1 for the original TrXL-PPO, or null for the whole segment")
     if c.max_worker_restarts < 0:
         fail("max_worker_restarts", c.max_worker_restarts, "must not be negative",
              "use 0 to stop at the first failure, or the number of restarts to allow")

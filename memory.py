@@ -30,6 +30,16 @@ causally: query i (slot M+i of the segment's keys) sees keys j with i <= j <= M+
     query 1     . x x x | x x .
     query 2     . . x x | x x x
 
+With a gradient window K < G (config transformer.gradient_window), a query recomputes with
+gradient only its last K steps; older steps of its own segment come from the rollout's cache,
+as in the original TrXL-PPO (K = 1). The keys are then the M + G cached slots (memory and
+the segment as the rollout cached it), followed by the G recomputed ones:
+
+    keys j ->   c0 c1 c2 | c3 c4 c5 | r0 r1 r2      (M = 3, G = 3, K = 2)
+    query 0      x  x  x |  .  .  . |  x  .  .      distance < K: recomputed,
+    query 1      .  x  x |  .  .  . |  x  x  .      else the cached copy
+    query 2      .  .  x |  x  .  . |  .  x  x      (memory slots are only cached)
+
 Slots that hold no step yet (before the first episode of a run) have episode id -1 and are
 never attended to. Memory therefore never grows with episode length: an endless episode
 costs the same S slots as a short one.
@@ -55,6 +65,27 @@ def segment_mask(key_episode: torch.Tensor, memory_slots: int) -> torch.Tensor:
     query_episode = key_episode[:, memory_slots:]                          # (B, G)
     same = key_episode.unsqueeze(1) == query_episode.unsqueeze(2)          # (B, G, K)
     return band.unsqueeze(0) & same & (key_episode != INVALID_EPISODE).unsqueeze(1)
+
+
+def gradient_window_mask(key_episode: torch.Tensor, memory_slots: int,
+                         window: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mask and distances for a segment whose queries recompute only their last `window`
+    steps (picture above). key_episode (B, M+G) as in segment_mask. Returns a bool mask
+    (B, G, M+2G) over [cached M+G slots | recomputed G slots] and distances (G, M+2G)."""
+    B, K = key_episode.shape
+    M, G = memory_slots, K - memory_slots
+    device = key_episode.device
+    i = torch.arange(G, device=device).unsqueeze(1)                        # (G, 1)
+    j = torch.arange(K, device=device).unsqueeze(0)                        # (1, M+G) cached
+    r = torch.arange(G, device=device).unsqueeze(0)                        # (1, G) recomputed
+    cached = (j >= i) & (j <= i + M) & ((j < M) | (j <= M + i - window))   # (G, M+G)
+    recomputed = (r <= i) & (r > i - window) & (r >= i - M)                # (G, G)
+    band = torch.cat([cached, recomputed], dim=1)                          # (G, M+2G)
+    episodes = torch.cat([key_episode, key_episode[:, M:]], dim=1)         # (B, M+2G)
+    same = episodes.unsqueeze(1) == key_episode[:, M:].unsqueeze(2)        # (B, G, M+2G)
+    mask = band.unsqueeze(0) & same & (episodes != INVALID_EPISODE).unsqueeze(1)
+    offsets = torch.cat([relative_offsets(G, M, device), (i - r).clamp(0, M)], dim=1)
+    return mask, offsets                                                   # (B, G, M+2G), (G, M+2G)
 
 
 def relative_offsets(queries: int, memory_slots: int, device=None) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The actor-critic network: encoder -> TrXL/GTrXL memory -> policy and value heads.
+"""The actor-critic network: encoder -> memory (TrXL/GTrXL, GRU, LSTM or none) -> heads.
 
 Only the forward pass lives here; storage is in buffer.py, the loop in trainer.py.
 Shape legend in memory.py.
@@ -16,6 +16,7 @@ from torch.nn import functional as F
 
 from config import Config
 from environments import SpaceSpec
+from recurrent import NoMemory, RecurrentMemory
 from transformer import KV, TransformerMemory
 
 
@@ -94,11 +95,14 @@ class StepOutput:
 class ActorCritic(nn.Module):
     def __init__(self, config: Config, spec: SpaceSpec):
         super().__init__()
-        D, hidden = config.transformer.embed_dim, config.hidden_layer_size
+        D, hidden = config.embed_dim, config.hidden_layer_size
         self.is_image = spec.obs_dtype == "uint8" and len(spec.obs_shape) == 3
         self.encoder = ImageEncoder(spec.obs_shape, D) if self.is_image else \
             VectorEncoder(spec.obs_shape, D)
-        self.memory = TransformerMemory(config.transformer)
+        self.is_transformer = config.memory == "trxl"
+        self.memory = TransformerMemory(config.transformer) if self.is_transformer else \
+            NoMemory() if config.memory == "none" else \
+            RecurrentMemory(config.memory, config.recurrent, D)
         self.hidden = nn.Sequential(_orthogonal(nn.Linear(D, hidden)), nn.ReLU())
         self.policy_branch = nn.Sequential(_orthogonal(nn.Linear(hidden, hidden)), nn.ReLU())
         self.value_branch = nn.Sequential(_orthogonal(nn.Linear(hidden, hidden)), nn.ReLU())
@@ -118,17 +122,28 @@ class ActorCritic(nn.Module):
 
     def forward(self, obs: torch.Tensor, memory: torch.Tensor, key_episode: torch.Tensor,
                 query_step: torch.Tensor) -> PolicyOutput:
-        """Training: obs (B, G, *obs_shape) of B segments; memory (N, B, M, D);
-        key_episode (B, M+G); query_step (B, G). Outputs are (B, G, ...)."""
+        """Training: obs (B, G, *obs_shape) of B segments; memory: the cached states the
+        buffer gathered, TrXL (N, B, M or M+G, D), recurrent (N, B, 1, S) the state before
+        each segment; key_episode (B, M+G); query_step (B, G). Outputs are (B, G, ...)."""
         x = self.encoder(obs)                                              # (B, G, D)
-        return self._heads(self.memory.segments(x, memory, key_episode, query_step))
+        memory = memory.to(torch.float32)          # cached states may be held in bfloat16
+        if self.is_transformer:
+            return self._heads(self.memory.segments(x, memory, key_episode, query_step))
+        return self._heads(self.memory.segments(x, memory[:, :, 0], query_step))
 
     @torch.no_grad()
     def step(self, obs: torch.Tensor, keys_for: list[Callable[[KV], KV]], key_valid: torch.Tensor,
              episode_step: torch.Tensor) -> StepOutput:
-        """Acting: obs (B, *obs_shape), one per worker; see TransformerMemory.step."""
+        """Acting with TrXL: obs (B, *obs_shape), one per worker; see TransformerMemory.step."""
         h, block_inputs = self.memory.step(self.encoder(obs), keys_for, key_valid, episode_step)
         return StepOutput(self._heads(h), block_inputs)
+
+    @torch.no_grad()
+    def step_recurrent(self, obs: torch.Tensor, state: torch.Tensor) -> tuple[PolicyOutput, torch.Tensor]:
+        """Acting with a recurrent memory (or none): obs (B, *obs_shape); state (N, B, S),
+        already reset at episode starts. Returns the policy and the next state (N, B, S)."""
+        h, state = self.memory.step(self.encoder(obs), state)
+        return self._heads(h), state
 
 
 def log_prob_entropy(logits: list[torch.Tensor], actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

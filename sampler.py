@@ -1,9 +1,10 @@
-"""Collects rollouts: batched inference over all workers with cached keys and values.
+"""Collects rollouts: batched inference over all workers, one step of every env at a time.
 
-Shape legend and stream picture in memory.py. The buffer's stream holds the block inputs
-(what training needs); the KV cache here holds their projected keys and values with the
-current weights, so that one step costs O(L x D) attention plus O(D^2) projections instead
-of re-projecting the whole window (the original implementation's main sampling cost).
+Shape legend and stream picture in memory.py. The buffer's stream holds what training needs
+per step: TrXL block inputs, or a recurrent memory's state before the step. For TrXL the KV
+cache here holds the projected keys and values with the current weights, so that one step
+costs O(L x D) attention plus O(D^2) projections instead of re-projecting the whole window
+(the original implementation's main sampling cost).
 """
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import numpy as np
 import torch
 
 from buffer import RolloutBuffer
-from model import ActorCritic, log_prob_entropy, sample_actions
+from config import Config
+from model import ActorCritic, PolicyOutput, log_prob_entropy, sample_actions
+from recurrent import reset_at_episode_start
 from transformer import KV, prepend
 from worker_pool import EpisodeInfo, WorkerPool
 
@@ -33,8 +36,10 @@ class KVCache:
         N, W, _, D = buffer.stream.shape
         self.memory_slots = M = buffer.memory_slots
         shape = (N, W, num_heads, 2 * M + 1, D // num_heads)
-        self.k = torch.zeros(shape, device=buffer.stream.device)
-        self.v = torch.zeros(shape, device=buffer.stream.device)
+        # The stream's dtype: bfloat16 when config.transformer.memory_dtype asks for it.
+        like = dict(device=buffer.stream.device, dtype=buffer.stream.dtype)
+        self.k = torch.zeros(shape, **like)
+        self.v = torch.zeros(shape, **like)
         self.base = 0          # stream slot held at cache index 0
 
     def refresh(self, model: ActorCritic, stream: torch.Tensor) -> None:
@@ -45,7 +50,7 @@ class KVCache:
         if M == 0:
             return
         with torch.no_grad():
-            for b, kv in enumerate(model.memory.project_memory(stream[:, :, :M])):
+            for b, kv in enumerate(model.memory.project_memory(stream[:, :, :M].float())):
                 self.k[b, :, :, :M] = kv.k                                 # (W, H, M, dh)
                 self.v[b, :, :, :M] = kv.v
 
@@ -74,29 +79,97 @@ class KVCache:
                 def window(own: KV) -> KV:                                # own (W, H, 1, dh)
                     self.k[b, :, :, own_index] = own.k[:, :, 0]
                     self.v[b, :, :, own_index] = own.v[:, :, 0]
-                    return KV(self.k[b, :, :, start:own_index + 1],
-                              self.v[b, :, :, start:own_index + 1])        # (W, H, L, dh)
+                    return KV(self.k[b, :, :, start:own_index + 1].float(),
+                              self.v[b, :, :, start:own_index + 1].float())  # (W, H, L, dh)
                 return window
         else:
             start = first - self.base
             assert 0 <= start and start + M <= self.k.shape[3], "window left the cache"
 
             def keys_for(b: int) -> Callable[[KV], KV]:
-                return prepend(KV(self.k[b, :, :, start:start + M], self.v[b, :, :, start:start + M]))
+                return prepend(KV(self.k[b, :, :, start:start + M].float(),
+                                  self.v[b, :, :, start:start + M].float()))
         return [keys_for(b) for b in range(self.k.shape[0])]
 
     def nbytes(self) -> int:
         return 2 * self.k.numel() * self.k.element_size()
 
 
+class TransformerRollout:
+    """TrXL acting during a rollout: windows from the KV cache, block inputs into the stream."""
+
+    def __init__(self, buffer: RolloutBuffer, num_heads: int):
+        self.buffer = buffer
+        self.cache = KVCache(buffer, num_heads)
+
+    def begin(self, model: ActorCritic) -> None:
+        self.cache.refresh(model, self.buffer.stream)
+
+    def forward(self, model: ActorCritic, obs: torch.Tensor, first: int, write: bool,
+                episode: torch.Tensor, episode_step: torch.Tensor) -> PolicyOutput:
+        """The policy for obs, whose window starts at stream slot `first`; with `write` the
+        step's block inputs go to slot first + M."""
+        buf, M = self.buffer, self.buffer.memory_slots
+        cached_valid = buf.slot_episode[:, first:first + M] == episode.unsqueeze(1)       # (W, M)
+        own = torch.ones(len(episode), 1, dtype=torch.bool, device=episode.device)       # (W, 1)
+        key_valid = torch.cat([cached_valid, own], dim=1)                                # (W, L)
+        out = model.step(obs, self.cache.windows(first, write), key_valid, episode_step)
+        if write:
+            buf.stream[:, :, first + M] = out.block_inputs                               # (N, W, D)
+        return out.policy
+
+    def state(self) -> dict:
+        return {}            # the cache is re-projected from the stream every rollout
+
+    def restore(self, state: dict) -> None:
+        pass
+
+    def nbytes(self) -> int:
+        return self.cache.nbytes()
+
+
+class RecurrentRollout:
+    """GRU/LSTM (or no memory) acting during a rollout: one running state per worker, and
+    the state before every step into the stream, for truncated BPTT."""
+
+    def __init__(self, buffer: RolloutBuffer):
+        self.buffer = buffer
+        N, W, _, S = buffer.stream.shape
+        self.running = torch.zeros(N, W, S, device=buffer.stream.device)    # (N, W, S) float32
+
+    def begin(self, model: ActorCritic) -> None:
+        pass
+
+    def forward(self, model: ActorCritic, obs: torch.Tensor, first: int, write: bool,
+                episode: torch.Tensor, episode_step: torch.Tensor) -> PolicyOutput:
+        """The policy for obs after the steps so far (slot `first` of the stream is its own,
+        M = 0); with `write` the state is stored there and advanced."""
+        state = reset_at_episode_start(self.running, episode_step)          # (N, W, S)
+        policy, after = model.step_recurrent(obs, state)
+        if write:
+            self.buffer.stream[:, :, first] = state
+            self.running = after
+        return policy
+
+    def state(self) -> dict:
+        return {"running": self.running.cpu().clone()}
+
+    def restore(self, state: dict) -> None:
+        self.running = state["running"].to(self.running.device)
+
+    def nbytes(self) -> int:
+        return self.running.numel() * self.running.element_size()
+
+
 class Sampler:
     """Steps the worker pool for one rollout and fills the buffer."""
 
-    def __init__(self, pool: WorkerPool, buffer: RolloutBuffer, num_heads: int,
+    def __init__(self, pool: WorkerPool, buffer: RolloutBuffer, config: Config,
                  device: torch.device):
         self.pool, self.buffer, self.device = pool, buffer, device
         W = buffer.workers
-        self.cache = KVCache(buffer, num_heads)
+        self.memory = TransformerRollout(buffer, config.transformer.num_heads) \
+            if config.memory == "trxl" else RecurrentRollout(buffer)
         # Episode ids only need to differ between consecutive episodes of one worker.
         self.episode = torch.zeros(W, dtype=torch.long, device=device)
         self.episode_step = torch.zeros(W, dtype=torch.long, device=device)
@@ -111,6 +184,7 @@ class Sampler:
                 "stream": self.buffer.stream[:, :, T:].cpu().clone(),
                 "slot_episode": self.buffer.slot_episode[:, T:].cpu().clone(),
                 "slot_step": self.buffer.slot_step[:, T:].cpu().clone(),
+                "memory": self.memory.state(),
                 "env_episodes": torch.from_numpy(episodes),
                 "env_actions": [torch.from_numpy(a) for a in actions]}
 
@@ -125,33 +199,27 @@ class Sampler:
         self.buffer.stream[:, :, T:] = state["stream"].to(self.device)
         self.buffer.slot_episode[:, T:] = state["slot_episode"].to(self.device)
         self.buffer.slot_step[:, T:] = state["slot_step"].to(self.device)
+        self.memory.restore(state.get("memory", {}))
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         # One host-to-device copy per step; on CPU a copy too, since the shared array is
         # overwritten by the next step.
         return torch.from_numpy(array).to(self.device, copy=True)
 
-    def _forward(self, model: ActorCritic, obs: torch.Tensor, first: int, write: bool,
-                 episode: torch.Tensor, episode_step: torch.Tensor):
-        M = self.buffer.memory_slots
-        cached_valid = self.buffer.slot_episode[:, first:first + M] == episode.unsqueeze(1)  # (W, M)
-        own = torch.ones(len(episode), 1, dtype=torch.bool, device=episode.device)         # (W, 1)
-        key_valid = torch.cat([cached_valid, own], dim=1)                                  # (W, L)
-        return model.step(obs, self.cache.windows(first, write), key_valid, episode_step)
-
     def collect(self, model: ActorCritic) -> tuple[list[EpisodeInfo], torch.Tensor]:
         """One rollout of T steps per worker. Returns the finished episodes' statistics and the
         bootstrap value (W,) of the observation after the rollout."""
         buf = self.buffer
         buf.carry_over()
-        self.cache.refresh(model, buf.stream)
+        self.memory.begin(model)
         episodes: list[EpisodeInfo] = []
         for t in range(buf.steps):
             episodes += self._step(model, t)
         # The observation after the rollout sits in slot T + M, just past the stream; its
         # window is the stream's last M slots: exactly what step 0 of the next rollout sees.
-        out = self._forward(model, self.next_obs, buf.steps, False, self.episode, self.episode_step)
-        return episodes, out.policy.value
+        policy = self.memory.forward(model, self.next_obs, buf.steps, False, self.episode,
+                                     self.episode_step)
+        return episodes, policy.value
 
     def _step(self, model: ActorCritic, t: int) -> list[EpisodeInfo]:
         buf, M = self.buffer, self.buffer.memory_slots
@@ -160,12 +228,11 @@ class Sampler:
         buf.obs[:, t] = obs
         buf.slot_episode[:, slot] = self.episode
         buf.slot_step[:, slot] = self.episode_step
-        out = self._forward(model, obs, t, True, self.episode, self.episode_step)
-        buf.stream[:, :, slot] = out.block_inputs
-        actions = sample_actions(out.policy.logits)                         # (W, A)
+        policy = self.memory.forward(model, obs, t, True, self.episode, self.episode_step)
+        actions = sample_actions(policy.logits)                             # (W, A)
         buf.actions[:, t] = actions
-        buf.log_probs[:, t], _ = log_prob_entropy(out.policy.logits, actions)
-        buf.values[:, t] = out.policy.value
+        buf.log_probs[:, t], _ = log_prob_entropy(policy.logits, actions)
+        buf.values[:, t] = policy.value
         result = self.pool.step(actions.cpu().numpy())                      # the one device-to-host copy
         # Rewards and episode ends travel together: one host-to-device copy.
         outcome = torch.from_numpy(np.stack([result.rewards, result.terminated,
@@ -188,5 +255,6 @@ class Sampler:
         """Value of the observation a time limit cut off, seen with its own episode's window
         (slots t+1 .. t+M, then itself): truncation is not termination (Pardo et al. 2018)."""
         final_obs = self._to_device(self.pool.final_obs)
-        out = self._forward(model, final_obs, t + 1, False, self.episode, self.episode_step + 1)
-        return torch.where(truncated, out.policy.value, 0.0)
+        policy = self.memory.forward(model, final_obs, t + 1, False, self.episode,
+                                     self.episode_step + 1)
+        return torch.where(truncated, policy.value, 0.0)

@@ -152,7 +152,7 @@ class Trainer:
             self.optimizer = torch.optim.AdamW(self.model.parameters(),
                                                lr=config.learning_rate_schedule.initial)
             self.buffer = RolloutBuffer(config, self.spec, self.device)
-            self.sampler = Sampler(self.pool, self.buffer, config.transformer.num_heads, self.device)
+            self.sampler = Sampler(self.pool, self.buffer, config, self.device)
             self.update, self.steps, self.skipped_steps = 0, 0, 0
             self.log_dir = os.path.join(summaries_dir, run_id, time.strftime("%Y%m%d-%H%M%S"))
             if resume is not None:

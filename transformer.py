@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from config import TransformerConfig
-from memory import relative_offsets, segment_mask, sinusoid
+from memory import gradient_window_mask, relative_offsets, segment_mask, sinusoid
 
 RELATIVE = ("relative", "learned")
 
@@ -184,11 +184,16 @@ class TransformerMemory(nn.Module):
     def segments(self, x: torch.Tensor, memory: torch.Tensor, key_episode: torch.Tensor,
                  query_step: torch.Tensor) -> torch.Tensor:
         """Training path. x (B, G, D) embeddings; memory (N, B, M, D) cached block inputs
-        (treated as constants, as in Transformer-XL); key_episode (B, M+G); query_step (B, G).
-        Returns (B, G, D)."""
-        G = x.shape[1]
-        mask = segment_mask(key_episode, self.memory_slots)                # (B, G, K)
-        offsets = relative_offsets(G, self.memory_slots, x.device)         # (G, K)
+        (treated as constants, as in Transformer-XL), or (N, B, M+G, D) with a gradient
+        window (the segment's own cached inputs too, memory.py); key_episode (B, M+G);
+        query_step (B, G). Returns (B, G, D)."""
+        G, M = x.shape[1], self.memory_slots
+        if memory.shape[2] == M:
+            mask = segment_mask(key_episode, M)                             # (B, G, M+G)
+            offsets = relative_offsets(G, M, x.device)                      # (G, M+G)
+        else:
+            assert memory.shape[2] == M + G, "memory must be M or M + G slots"
+            mask, offsets = gradient_window_mask(key_episode, M, self.cfg.gradient_window)
         h = self.add_position(x, query_step)
         for block, past in zip(self.blocks, self.project_memory(memory.detach())):
             h = block(h, prepend(past), mask, offsets)

@@ -118,7 +118,7 @@ def main(argv=None) -> int:
             peak_training = memory.peak
             env_sps = env_only_steps_per_second(trainer, min(config.worker_steps, 256))
             floor = compute_floor_seconds(trainer) * args.updates
-            buffer_bytes, cache_bytes = trainer.buffer.nbytes(), trainer.sampler.cache.nbytes()
+            buffer_bytes, cache_bytes = trainer.buffer.nbytes(), trainer.sampler.memory.nbytes()
             gpu_peak = torch.cuda.max_memory_allocated() if trainer.device.type == "cuda" else None
         finally:
             trainer.close()

@@ -1,40 +1,51 @@
 #!/usr/bin/env bash
 # Reproduces results/proof_of_memory and results/cartpole_masked and the README's results
-# section: 5 seeds of TrXL, GTrXL on the proof-of-memory task and a memoryless control
-# (memory_length 1); masked CartPole with 5 TrXL seeds and 3 seeds each of GTrXL and the
-# control. About 50 minutes on 2 cores.
+# section: every memory (TrXL, GTrXL, GRU, LSTM, memory: none, and TrXL with
+# memory_length 1) x 5 seeds on the proof-of-memory task and on masked CartPole, each
+# evaluated on held-out seeds and aggregated with rliable. About 2 hours on 2 cores.
+#
+# A run whose models/RUN.nn exists is not trained again (delete models/RUN* to redo it), so
+# an interrupted invocation continues where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 tmp=$(mktemp -d)
 
-variants() {   # $1 config, $2 name, $3 checkpoint interval: writes $tmp/$2{,_gtrxl,_nomem}.yaml
+variants() {   # $1 task config, $2 run prefix, $3 checkpoint interval: writes $tmp/$2_*.yaml
   cp "configs/$1.yaml" "$tmp/$2.yaml"
-  echo "checkpoint_interval: $3" >> "$tmp/$2.yaml"
-  sed 's/gtrxl: false/gtrxl: true/' "$tmp/$2.yaml" > "$tmp/$2_gtrxl.yaml"
-  sed -E 's/memory_length: [0-9]+/memory_length: 1/' "$tmp/$2.yaml" > "$tmp/$2_nomem.yaml"
+  sed 's/gtrxl: false/gtrxl: true/' "configs/$1.yaml" > "$tmp/$2_gtrxl.yaml"
+  sed -E 's/memory_length: [0-9]+/memory_length: 1/' "configs/$1.yaml" > "$tmp/$2_nomem.yaml"
+  for kind in gru lstm none; do cp "configs/$1_$kind.yaml" "$tmp/$2_$kind.yaml"; done
+  for f in "$tmp/$2"*.yaml; do echo "checkpoint_interval: $3" >> "$f"; done
+}
+
+train() {      # $1 variant, $2.. evaluate.py options: 5 seeds, each trained once and evaluated
+  for seed in 0 1 2 3 4; do
+    if [ ! -f "models/$1_seed$seed.nn" ]; then
+      "$PY" train.py --config "$tmp/$1.yaml" --run-id "$1_seed$seed" --seed "$seed"
+      "$PY" evaluate.py "$1_seed$seed" "${@:2}"
+    fi
+  done
+}
+
+aggregate() {  # $1 run prefix, $2 output folder, $3.. aggregate.py options
+  local scores=()
+  for v in "" _gtrxl _nomem _gru _lstm _none; do scores+=(models/"$1$v"_seed*/scores.csv); done
+  "$PY" aggregate.py "${scores[@]}" --compare "$1" "$1_gru" --compare "$1_gtrxl" "$1_gru" \
+    --compare "$1" "$1_lstm" --compare "$1_gru" "$1_none" --compare "$1" "$1_nomem" \
+    --out "$2" "${@:3}"
 }
 
 variants proof_of_memory pom 5
-for v in pom pom_gtrxl pom_nomem; do
-  "$PY" train.py --config "$tmp/$v.yaml" --run-id "$v" --seeds 0 1 2 3 4
-  "$PY" evaluate.py "${v}_seed*"
-done
-"$PY" aggregate.py models/pom_seed*/scores.csv models/pom_gtrxl_seed*/scores.csv \
-  models/pom_nomem_seed*/scores.csv --compare pom pom_nomem --compare pom_gtrxl pom_nomem \
-  --out results/proof_of_memory
+for v in pom pom_gtrxl pom_nomem pom_gru pom_lstm pom_none; do train "$v"; done
+aggregate pom results/proof_of_memory
 
 variants cartpole_masked cartpole 25
-"$PY" train.py --config "$tmp/cartpole.yaml" --run-id cartpole --seeds 0 1 2 3 4
-"$PY" train.py --config "$tmp/cartpole_nomem.yaml" --run-id cartpole_nomem --seeds 0 1 2
-"$PY" train.py --config "$tmp/cartpole_gtrxl.yaml" --run-id cartpole_gtrxl --seeds 0 1 2
 # Episodes last up to 500 steps: 10 held-out seeds x 1 greedy episode per checkpoint.
-for v in cartpole cartpole_nomem cartpole_gtrxl; do
-  "$PY" evaluate.py "${v}_seed*" --n-seeds 10 --repetitions 1 --deterministic
+for v in cartpole cartpole_gru cartpole_lstm cartpole_none cartpole_gtrxl cartpole_nomem; do
+  train "$v" --n-seeds 10 --repetitions 1 --deterministic
 done
-"$PY" aggregate.py models/cartpole_seed*/scores.csv models/cartpole_gtrxl_seed*/scores.csv \
-  models/cartpole_nomem_seed*/scores.csv --max-score 500 --compare cartpole cartpole_nomem \
-  --compare cartpole_gtrxl cartpole_nomem --out results/cartpole_masked
+aggregate cartpole results/cartpole_masked --max-score 500
 
 cp models/pom_seed0.nn models/proof_of_memory.nn          # the shipped models
 cp models/cartpole_seed0.nn models/cartpole_masked.nn

@@ -3,18 +3,43 @@ from __future__ import annotations
 
 
 import numpy as np
+import torch
 
+from buffer import RolloutBuffer
 from config import Config, config_from_dict
 from environments import SpaceSpec
 from worker_pool import EpisodeInfo, StepResult
 
 
-def tiny_config(**transformer) -> Config:
+def tiny_config(memory: str = "trxl", **transformer) -> Config:
     data = {"n_workers": 3, "worker_steps": 12, "segment_length": 4, "n_mini_batch": 3,
-            "epochs": 1, "hidden_layer_size": 16,
+            "epochs": 1, "hidden_layer_size": 16, "memory": memory,
+            "recurrent": {"hidden_size": 16, "num_layers": 2},
             "transformer": {"num_blocks": 2, "embed_dim": 16, "num_heads": 2,
                             "memory_length": 5, **transformer}}
     return config_from_dict(data)
+
+
+def randomised_model(cfg: Config, spec: SpaceSpec, seed: int = 0):
+    """A model whose every weight matters: default init leaves u/v biases at zero and the
+    policy heads near uniform, which would hide errors."""
+    from model import ActorCritic
+    torch.manual_seed(seed)
+    model = ActorCritic(cfg, spec)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return model.eval()
+
+
+def rollout_setup(cfg: Config, lengths: list[int], seed: int = 0):
+    """A scripted pool, a randomised model, its buffer and sampler (CPU)."""
+    from sampler import Sampler
+    cpu = torch.device("cpu")
+    pool = ScriptedPool(cfg.n_workers, lengths, seed=seed)
+    model = randomised_model(cfg, pool.spec, seed)
+    buffer = RolloutBuffer(cfg, pool.spec, cpu)
+    return pool, model, buffer, Sampler(pool, buffer, cfg, cpu)
 
 
 class ScriptedPool:
@@ -61,3 +86,24 @@ class ScriptedPool:
 
     def close(self) -> None:
         pass
+
+
+def assert_training_recomputes_rollout(cfg: Config, lengths=(3, 7, 50), atol: float = 2e-5,
+                                       rtol: float = 1e-5) -> None:
+    """Before any optimiser step, training's recomputation of every minibatch gives the
+    log-probs and values the rollout produced, over several rollouts (carried memory,
+    episodes that start and end mid-segment, an episode longer than the window)."""
+    from model import log_prob_entropy
+    pool, model, buffer, sampler = rollout_setup(cfg, list(lengths))
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        sampler.collect(model)
+        seen = 0
+        for batch in buffer.minibatches(cfg.n_mini_batch, generator):
+            with torch.no_grad():
+                out = model(batch.obs, batch.memory, batch.key_episode, batch.query_step)
+            log_probs, _ = log_prob_entropy(out.logits, batch.actions)
+            torch.testing.assert_close(log_probs, batch.log_probs, atol=atol, rtol=rtol)
+            torch.testing.assert_close(out.value, batch.values, atol=atol, rtol=rtol)
+            seen += batch.steps
+        assert seen == cfg.batch_size

@@ -74,7 +74,7 @@ def test_unknown_key_without_close_match_lists_the_known_keys(tmp_path):
     message = config_error(write_config(tmp_path, {"transformer.zzzz": 1}))
     assert "transformer.zzzz = 1" in message
     # No misspelling to suggest: the keys that section does know are listed instead.
-    assert "known keys here: embed_dim, gtrxl, gtrxl_bias, layer_norm" in message
+    assert "known keys here: embed_dim, gradient_window, gtrxl, gtrxl_bias, layer_norm" in message
 
 
 # ----- wrong types -----

@@ -59,7 +59,7 @@ def test_micro_batches_give_the_same_gradient_as_the_whole_minibatch():
     torch.manual_seed(0)
     model = ActorCritic(cfg, pool.spec)
     buffer = RolloutBuffer(cfg, pool.spec, torch.device("cpu"))
-    _, last = Sampler(pool, buffer, cfg.transformer.num_heads, torch.device("cpu")).collect(model)
+    _, last = Sampler(pool, buffer, cfg, torch.device("cpu")).collect(model)
     buffer.compute_advantages(last, 0.99, 0.95)
     batch = next(buffer.minibatches(1, torch.Generator().manual_seed(0)))
     grads = []

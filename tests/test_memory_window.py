@@ -1,7 +1,7 @@
 """Memory windows and masks against small worked examples (pictures in memory.py)."""
 import torch
 
-from memory import INVALID_EPISODE, relative_offsets, segment_mask
+from memory import INVALID_EPISODE, gradient_window_mask, relative_offsets, segment_mask
 
 
 def rows(mask):
@@ -42,3 +42,20 @@ def test_relative_offsets_are_distances():
     assert relative_offsets(3, 2).tolist() == [[2, 1, 0, 0, 0], [2, 2, 1, 0, 0], [2, 2, 2, 1, 0]]
     # A rollout step (G = 1) sees its window oldest first: distances M .. 0.
     assert relative_offsets(1, 3).tolist() == [[3, 2, 1, 0]]
+
+
+def test_gradient_window_mask_picture():
+    # memory.py's picture: M = 3, G = 3, K = 2; keys are [cached c0..c5 | recomputed r0..r2].
+    mask, offsets = gradient_window_mask(torch.zeros(1, 6, dtype=torch.long), 3, 2)
+    assert rows(mask[0]) == ["xxx...x..", ".xx...xx.", "..xx...xx"]
+    # Each query sees every distance 0 .. M exactly once, cached or recomputed.
+    for i, row in enumerate(mask[0]):
+        assert sorted(offsets[i][row].tolist()) == [0, 1, 2, 3]
+
+
+def test_gradient_window_mask_respects_episodes():
+    # Query 1 starts episode 5: it sees only its own recomputed step; query 2 sees query 1
+    # recomputed and nothing cached of the episode before.
+    key_episode = torch.tensor([[4, 4, 4, 4, 5, 5]])
+    mask, _ = gradient_window_mask(key_episode, 3, 2)
+    assert rows(mask[0]) == ["xxx...x..", ".......x.", ".......xx"]

@@ -1,0 +1,112 @@
+"""Recurrent memories, the memoryless control, the TrXL gradient window and bfloat16 cached
+memory against known answers (issue 7)."""
+import pytest
+import torch
+
+from buffer import RolloutBuffer
+from config import config_from_dict
+from tests.fakes import (ScriptedPool, assert_training_recomputes_rollout, randomised_model,
+                         rollout_setup, tiny_config)
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("memory", ["gru", "lstm", "none"])
+def test_sequence_training_equals_step_by_step_rollout(memory):
+    """Truncated BPTT from the stored state recomputes exactly what the rollout computed one
+    step at a time, with episodes starting mid-sequence."""
+    assert_training_recomputes_rollout(tiny_config(memory))
+
+
+@pytest.mark.parametrize("window", [1, 2, 3])
+def test_gradient_window_recomputes_the_rollout(window):
+    """Any gradient window gives the rollout's outputs before the first optimiser step: the
+    cached and the recomputed copies of a step are equal then."""
+    assert_training_recomputes_rollout(tiny_config(gradient_window=window))
+
+
+@pytest.mark.parametrize("memory", ["trxl", "gru", "lstm"])
+def test_bfloat16_cached_memory_stays_close(memory):
+    """Cached states in bfloat16 (8-bit mantissa): recomputation matches the rollout to a
+    tolerance of that precision, and only that."""
+    assert_training_recomputes_rollout(tiny_config(memory, memory_dtype="bfloat16"),
+                                       atol=3e-2, rtol=3e-2)
+
+
+def test_bfloat16_halves_the_cached_memory():
+    sizes = {}
+    for dtype in ("float32", "bfloat16"):
+        _, _, buffer, sampler = rollout_setup(tiny_config(memory_dtype=dtype), [5, 9, 40])
+        sizes[dtype] = buffer.stream.nbytes + sampler.memory.nbytes()
+    assert sizes["bfloat16"] * 2 == sizes["float32"]
+
+
+@pytest.mark.parametrize("memory", ["gru", "lstm"])
+def test_recurrent_state_never_leaks_across_episodes(memory):
+    """Whatever came before an episode start (earlier observations, the stored state) does
+    not change any output from the start on; it does change the outputs before it."""
+    cfg = tiny_config(memory)
+    pool = ScriptedPool(1, [100])
+    model = randomised_model(cfg, pool.spec)
+    N, S = cfg.recurrent.num_layers, model.memory.state_width
+    query_step = torch.tensor([[5, 6, 7, 0, 1, 2]])                        # episode starts at 3
+    key_episode = torch.tensor([[1, 1, 1, 2, 2, 2]])
+    obs, state = torch.randn(1, 6, 5), torch.randn(N, 1, 1, S)
+    out = model(obs, state, key_episode, query_step)
+    obs2 = obs.clone()
+    obs2[:, :3] = torch.randn(1, 3, 5)
+    out2 = model(obs2, torch.randn(N, 1, 1, S), key_episode, query_step)
+    assert not torch.allclose(out.value[0, :3], out2.value[0, :3])
+    torch.testing.assert_close(out2.value[0, 3:], out.value[0, 3:], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("memory", ["gru", "lstm"])
+def test_rollout_stores_a_zero_state_at_every_episode_start(memory):
+    cfg = tiny_config(memory)
+    _, model, buffer, sampler = rollout_setup(cfg, [3, 7, 50])
+    for _ in range(2):
+        sampler.collect(model)
+        starts = buffer.slot_step == 0                                     # (W, T)
+        assert starts.any()
+        assert (buffer.stream[:, starts] == 0).all()
+        assert (buffer.stream[:, ~starts] != 0).any(dim=-1).all()
+
+
+@pytest.mark.parametrize("window", [1, 2, 4])
+def test_gradient_reaches_exactly_the_window(window):
+    """With gradient window K, each block of query i attends to the recomputed steps
+    i-K+1 .. i and to cached copies before them; through N blocks the gradient so reaches
+    N(K-1) steps back within the segment, and no further."""
+    cfg = tiny_config(gradient_window=window)
+    pool = ScriptedPool(1, [100])
+    model = randomised_model(cfg, pool.spec)
+    N, M, G, D = cfg.transformer.num_blocks, 4, 4, cfg.transformer.embed_dim
+    memory = torch.randn(N, 1, M + (G if window < G else 0), D)
+    key_episode = torch.zeros(1, M + G, dtype=torch.long)
+    query_step = torch.arange(10, 10 + G).view(1, G)
+
+    def values(obs):
+        return model(obs, memory, key_episode, query_step).value[0]        # (G,)
+
+    jacobian = torch.autograd.functional.jacobian(values, torch.randn(1, G, 5))  # (G, 1, G, 5)
+    reach = jacobian.abs().sum(dim=(1, 3)) > 0                              # (G queries, G steps)
+    i, j = torch.arange(G).unsqueeze(1), torch.arange(G).unsqueeze(0)
+    assert torch.equal(reach, (i - j >= 0) & (i - j <= N * (window - 1)))
+
+
+def test_memory_choice_is_config_checked():
+    from config import ConfigError
+    with pytest.raises(ConfigError, match="memory = 'rnn'.*not an allowed value"):
+        config_from_dict({"memory": "rnn"})
+    with pytest.raises(ConfigError, match=r"transformer.gradient_window = 9.*\[1, segment length = 4\]"):
+        tiny_config(gradient_window=9)
+
+
+@pytest.mark.parametrize("memory", ["gru", "lstm", "none"])
+def test_buffer_of_a_recurrent_memory_holds_one_state_per_step(memory):
+    cfg = tiny_config(memory)
+    spec = ScriptedPool(1, [10]).spec
+    buffer = RolloutBuffer(cfg, spec, CPU)
+    width = {"gru": 16, "lstm": 32, "none": 0}[memory]
+    layers = 0 if memory == "none" else 2
+    assert buffer.stream.shape == (layers, cfg.n_workers, cfg.worker_steps, width)
