@@ -1,12 +1,15 @@
 """Throughput and memory of the training loop, one figure a line.
 
     python benchmarks/throughput.py --config configs/minigrid_memory.yaml --updates 3
+    python benchmarks/throughput.py --config configs/endless_mortar_mayhem.yaml \
+        --set transformer.memory_dtype=bfloat16          # any config key, as in the YAML
 
 Prints: steps/s of the whole loop; seconds in sampling and in optimisation; steps/s of the
 environments alone (random actions, same pool) and sampling's overhead over it; the compute
 floor (the network's forward and backward passes over one update's data, alone) and the
 optimisation's overhead over it; peak memory of the whole process tree (sum of proportional
-set sizes of the trainer and its workers); bytes held by the buffer and the KV cache.
+set sizes of the trainer and its workers); bytes held by the buffer, of which the cached
+memory stream, and by the KV cache (or recurrent state).
 The first update is a warm-up and is not timed.
 """
 from __future__ import annotations
@@ -93,16 +96,28 @@ def main(argv=None) -> int:
     parser.add_argument("--updates", type=int, default=3, help="timed updates after a warm-up")
     parser.add_argument("--device", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--n-workers", type=int, help="overrides the config's n_workers")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key (dotted, value in YAML syntax); repeatable")
     args = parser.parse_args(argv)
     if args.updates < 1:
         parser.error("--updates must be at least 1")
+    import yaml
+    settings = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error(f"--set {item!r}: expected KEY=VALUE, e.g. transformer.memory_dtype=bfloat16")
+        settings[key] = yaml.safe_load(value)
     import torch
-    from config import load_config
+    from config import ConfigError, load_config
     from trainer import Trainer
 
     overrides = {k: v for k, v in (("device", args.device), ("n_workers", args.n_workers))
-                 if v is not None}
-    config = load_config(args.config, overrides)
+                 if v is not None} | settings
+    try:
+        config = load_config(args.config, overrides)
+    except ConfigError as e:
+        parser.error(str(e))
     out = tempfile.mkdtemp(prefix="trxl-benchmark-")
     with PeakMemory() as memory:
         trainer = Trainer(config, "benchmark", os.path.join(out, "models"),
@@ -119,6 +134,7 @@ def main(argv=None) -> int:
             env_sps = env_only_steps_per_second(trainer, min(config.worker_steps, 256))
             floor = compute_floor_seconds(trainer) * args.updates
             buffer_bytes, cache_bytes = trainer.buffer.nbytes(), trainer.sampler.memory.nbytes()
+            stream_bytes = trainer.buffer.stream.nbytes
             gpu_peak = torch.cuda.max_memory_allocated() if trainer.device.type == "cuda" else None
         finally:
             trainer.close()
@@ -137,6 +153,9 @@ def main(argv=None) -> int:
     print(f"buffer bytes                {buffer_bytes / 2**20:.1f} MiB (+ KV cache "
           f"{cache_bytes / 2**20:.1f} MiB); fixed by memory_length + worker_steps, "
           f"not by episode length")
+    print(f"cached memory bytes         {(stream_bytes + cache_bytes) / 2**20:.1f} MiB (stream "
+          f"{stream_bytes / 2**20:.1f} + KV cache {cache_bytes / 2**20:.1f}, "
+          f"{config.transformer.memory_dtype})")
     if gpu_peak is not None:
         print(f"peak GPU memory             {gpu_peak / 2**20:.0f} MiB "
               f"({torch.cuda.get_device_name()})")

@@ -110,3 +110,25 @@ def test_buffer_of_a_recurrent_memory_holds_one_state_per_step(memory):
     width = {"gru": 16, "lstm": 32, "none": 0}[memory]
     layers = 0 if memory == "none" else 2
     assert buffer.stream.shape == (layers, cfg.n_workers, cfg.worker_steps, width)
+
+
+@pytest.mark.parametrize("memory", ["gru", "none"])
+def test_a_saved_recurrent_model_plays_held_out_episodes(tmp_path, memory):
+    """Checkpoints and evaluation are shared: a trained GRU (or memoryless) model file loads
+    and plays, as evaluate.py and enjoy.py use it."""
+    from agent import load_agent, play_episode
+    from config import load_config
+    from environments import make_env
+    from trainer import Trainer
+    config = load_config(f"configs/proof_of_memory_{memory}.yaml",
+                         {"n_workers": 4, "worker_steps": 16, "segment_length": 8,
+                          "n_mini_batch": 2, "updates": 1, "env_processes": 1})
+    trainer = Trainer(config, "rnn", str(tmp_path / "m"), str(tmp_path / "s"))
+    try:
+        trainer.run()
+    finally:
+        trainer.close()
+    agent, loaded, _ = load_agent(trainer.save(), 1, CPU)
+    assert loaded.memory == memory
+    result = play_episode(agent, make_env(loaded.environment), seed=2**30, deterministic=True)
+    assert 1 <= result.length <= 16
