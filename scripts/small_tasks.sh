@@ -4,8 +4,9 @@
 # memory_length 1) x 5 seeds on the proof-of-memory task and on masked CartPole, each
 # evaluated on held-out seeds and aggregated with rliable. About 2 hours on 2 cores.
 #
-# A run whose models/RUN.nn exists is not trained again (delete models/RUN* to redo it), so
-# an interrupted invocation continues where it stopped.
+# A run that has its scores (models/RUN/scores.csv) is not trained again (delete models/RUN*
+# to redo it); a run that was interrupted resumes from its last checkpoint. Seeds 0-2 of
+# every variant come first, then seeds 3-4, so a shortened invocation still compares all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -19,12 +20,16 @@ variants() {   # $1 task config, $2 run prefix, $3 checkpoint interval: writes $
   for f in "$tmp/$2"*.yaml; do echo "checkpoint_interval: $3" >> "$f"; done
 }
 
-train() {      # $1 variant, $2.. evaluate.py options: 5 seeds, each trained once and evaluated
-  for seed in 0 1 2 3 4; do
-    if [ ! -f "models/$1_seed$seed.nn" ]; then
-      "$PY" train.py --config "$tmp/$1.yaml" --run-id "$1_seed$seed" --seed "$seed"
-      "$PY" evaluate.py "$1_seed$seed" "${@:2}"
+train() {      # $1 variant, $2 seeds, $3.. evaluate.py options: each seed trained once, evaluated
+  for seed in $2; do
+    run="$1_seed$seed"
+    [ -f "models/$run/scores.csv" ] && continue
+    if [ -f "models/$run.nn" ]; then
+      "$PY" train.py --resume "$run"
+    else
+      "$PY" train.py --config "$tmp/$1.yaml" --run-id "$run" --seed "$seed"
     fi
+    "$PY" evaluate.py "$run" "${@:3}"
   done
 }
 
@@ -37,15 +42,16 @@ aggregate() {  # $1 run prefix, $2 output folder, $3.. aggregate.py options
 }
 
 variants proof_of_memory pom 5
-for v in pom pom_gtrxl pom_nomem pom_gru pom_lstm pom_none; do train "$v"; done
-aggregate pom results/proof_of_memory
-
 variants cartpole_masked cartpole 25
-# Episodes last up to 500 steps: 10 held-out seeds x 1 greedy episode per checkpoint.
-for v in cartpole cartpole_gru cartpole_lstm cartpole_none cartpole_gtrxl cartpole_nomem; do
-  train "$v" --n-seeds 10 --repetitions 1 --deterministic
+for seeds in "0 1 2" "3 4"; do
+  for v in pom pom_gtrxl pom_nomem pom_gru pom_lstm pom_none; do train "$v" "$seeds"; done
+  aggregate pom results/proof_of_memory
+  # Episodes last up to 500 steps: 10 held-out seeds x 1 greedy episode per checkpoint.
+  for v in cartpole cartpole_gru cartpole_lstm cartpole_none cartpole_gtrxl cartpole_nomem; do
+    train "$v" "$seeds" --n-seeds 10 --repetitions 1 --deterministic
+  done
+  aggregate cartpole results/cartpole_masked --max-score 500
 done
-aggregate cartpole results/cartpole_masked --max-score 500
 
 cp models/pom_seed0.nn models/proof_of_memory.nn          # the shipped models
 cp models/cartpole_seed0.nn models/cartpole_masked.nn
