@@ -113,19 +113,20 @@ def train_one(config, run_id: str, args, resume=None) -> int:
             trainer.run()
         except KeyboardInterrupt:
             interrupts.escalate()
-            print(f"\ninterrupted during update {trainer.update + 1}: saving update "
-                  f"{trainer.update}", flush=True)
+            print(f"\ninterrupted: saving update {trainer.snapshot['update']}", flush=True)
             status = 130
         except (NonFiniteError, RuntimeError) as e:
             interrupts.escalate()
-            print(f"error: {e}\nsaving the last completed update ({trainer.update})",
+            print(f"error: {e}\nsaving the last completed update ({trainer.snapshot['update']})",
                   file=sys.stderr, flush=True)
             status = 1
         finally:
             trainer.close()
         path = trainer.save()
         resume_hint = f"; continue with: python train.py --resume {path}" if status else ""
-        print(f"saved {path} after {trainer.update} updates, {trainer.steps:,} steps, "
+        # The saved snapshot's counters: an interrupt can land between an update's counters.
+        saved = trainer.snapshot
+        print(f"saved {path} after {saved['update']} updates, {saved['steps']:,} steps, "
               f"{time.time() - start:.0f} s{resume_hint}", flush=True)
         return status
 
