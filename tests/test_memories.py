@@ -132,3 +132,22 @@ def test_a_saved_recurrent_model_plays_held_out_episodes(tmp_path, memory):
     assert loaded.memory == memory
     result = play_episode(agent, make_env(loaded.environment), seed=2**30, deterministic=True)
     assert 1 <= result.length <= 16
+
+
+@pytest.mark.parametrize("memory", ["gru", "lstm"])
+def test_truncation_value_continues_the_episodes_state(memory):
+    """The value of an observation a time limit cut off is computed from the state its own
+    episode reached: equal to running the whole episode, then that observation."""
+    cfg = tiny_config(memory)
+    pool, model, buffer, sampler = rollout_setup(cfg, [3, 4, 5])
+    sampler.collect(model)
+    assert pool.truncations, "the script must truncate some episodes"
+    for t, w, final_obs in pool.truncations:
+        start = t - int(buffer.slot_step[w, t])                           # the episode's first step
+        obs = torch.cat([buffer.obs[w, start:t + 1], torch.from_numpy(final_obs).view(1, -1)])
+        steps = torch.arange(len(obs)).view(1, -1)                         # (1, episode + 1)
+        state = torch.zeros(buffer.stream.shape[0], 1, 1, buffer.stream.shape[-1])
+        with torch.no_grad():
+            out = model(obs.unsqueeze(0), state, steps, steps)
+        torch.testing.assert_close(buffer.truncation_values[w, t], out.value[0, -1],
+                                   atol=1e-5, rtol=1e-5)
