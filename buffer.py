@@ -15,6 +15,7 @@ import torch
 from config import Config
 from environments import SpaceSpec
 from memory import INVALID_EPISODE
+from recurrent import state_width
 
 
 @dataclass
@@ -83,7 +84,7 @@ def stream_layout(config: Config) -> tuple[int, int, int, int]:
         return 0, 0, 0, 1
     r = config.recurrent
     # A recurrent slot t holds the state before step t: a segment gathers its first one.
-    return r.num_layers, 0, r.hidden_size * (2 if config.memory == "lstm" else 1), 1
+    return r.num_layers, 0, state_width(config.memory, r), 1
 
 
 class RolloutBuffer:

@@ -17,6 +17,11 @@ from torch import nn
 from config import RecurrentConfig
 
 
+def state_width(kind: str, cfg: RecurrentConfig) -> int:
+    """S, the width of one layer's state: the hidden size, twice it for an LSTM's (h, c)."""
+    return cfg.hidden_size * (2 if kind == "lstm" else 1)
+
+
 def reset_at_episode_start(state: torch.Tensor, episode_step: torch.Tensor) -> torch.Tensor:
     """state (N, B, S) with the columns whose step starts an episode (episode_step 0) zeroed."""
     return torch.where((episode_step == 0).view(1, -1, 1), 0.0, state)
@@ -31,7 +36,7 @@ class RecurrentMemory(nn.Module):
         self.rnn = (nn.LSTM if self.lstm else nn.GRU)(input_dim, cfg.hidden_size,
                                                       cfg.num_layers, batch_first=True)
         self.num_layers = cfg.num_layers
-        self.state_width = cfg.hidden_size * (2 if self.lstm else 1)
+        self.state_width = state_width(kind, cfg)
         # Orthogonal weights and zero biases: the recurrent PPO initialisation of
         # Andrychowicz et al. 2021 and CleanRL's ppo_atari_lstm.
         for name, p in self.rnn.named_parameters():

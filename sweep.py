@@ -28,7 +28,6 @@ import process_setup  # noqa: F401  (before torch)
 import argparse
 import dataclasses
 import fcntl
-import glob
 import itertools
 import math
 import os
@@ -40,6 +39,8 @@ import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Optional
+
+from train import latest_model_file
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 RAY_MISSING = ("sweep.py runs its trials with Ray, an optional dependency that is not "
@@ -441,15 +442,6 @@ def run_child(command: list[str], log, job: TrialJob) -> int:
         raise
 
 
-def latest_checkpoint(layout: Layout, run: str) -> Optional[str]:
-    """The run's newest model file: RUN.nn, or RUN/update_N.nn when the trainer was killed
-    between writing that and rewriting RUN.nn (Trainer._after_update writes both)."""
-    files = [layout.model(run)] + glob.glob(os.path.join(glob.escape(layout.models), run,
-                                                         "update_*.nn"))
-    saved = [path for path in files if os.path.isfile(path)]
-    return max(saved, key=os.path.getmtime) if saved else None
-
-
 def trial_commands(job: TrialJob, checkpoint: Optional[str]) -> list[list[str]]:
     """train.py (resuming from `checkpoint` when there is one), then evaluate.py."""
     t, layout, python = job.trial, job.layout, sys.executable
@@ -475,7 +467,7 @@ def run_trial(job: TrialJob, board) -> TrialOutcome:
     """The Ray task. Raises TrialInterrupted (which Ray retries) when a child was killed."""
     start, trial = time.time(), job.trial
     board.started.remote(trial.run)
-    checkpoint = latest_checkpoint(job.layout, trial.run) if trial.train else None
+    checkpoint = latest_model_file(job.layout.models, trial.run) if trial.train else None
     resume = checkpoint is not None
     log_path = job.layout.log(trial.run)
     os.makedirs(os.path.dirname(log_path), exist_ok=True)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import glob
 import os
 import shutil
 import signal
 import sys
 import tempfile
 import time
+from typing import Optional
 
 import process_setup  # noqa: F401  (before torch)
 
@@ -131,19 +133,32 @@ def train_one(config, run_id: str, args, resume=None) -> int:
         return status
 
 
+def latest_model_file(models_dir: str, run: str) -> Optional[str]:
+    """The newest of models_dir/RUN.nn and RUN/update_*.nn, or None. Trainer writes the
+    periodic file before RUN.nn, so a kill between the two leaves RUN.nn one interval behind."""
+    files = [os.path.join(models_dir, f"{run}.nn")] + glob.glob(
+        os.path.join(glob.escape(models_dir), glob.escape(run), "update_*.nn"))
+    saved = [path for path in files if os.path.isfile(path)]
+    return max(saved, key=os.path.getmtime) if saved else None
+
+
 def resumed(args):
-    """The payload and config of the run to resume (--resume PATH or RUN)."""
+    """The payload, config and run id of the run to resume (--resume PATH or RUN)."""
     from config import ConfigError
     from utils import load_model_file
-    path = args.resume if args.resume.endswith(".nn") or os.sep in args.resume else \
-        os.path.join(args.models_dir, f"{args.resume}.nn")
+    if args.resume.endswith(".nn") or os.sep in args.resume:
+        path, run_id = args.resume, os.path.splitext(os.path.basename(args.resume))[0]
+    else:
+        run_id = args.resume
+        path = latest_model_file(args.models_dir, run_id) or \
+            os.path.join(args.models_dir, f"{run_id}.nn")
     try:
         payload, config = load_model_file(path)
     except (ValueError, ConfigError) as e:
         raise SystemExit(f"error: {e}") from None
     if "sampler" not in payload:
         raise SystemExit(f"error: {path} holds weights but no training state to resume.")
-    return payload, config, os.path.splitext(os.path.basename(path))[0]
+    return payload, config, run_id
 
 
 def main(argv=None) -> int:

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -312,3 +313,15 @@ def test_full_disk_is_reported_before_training(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9, 10 * 2**20))
     with pytest.raises(SystemExit, match=r"only 10 MiB free .*Fix: free disk space"):
         train.main(train_argv(tmp_path))
+
+
+def test_resume_by_run_id_takes_the_newest_checkpoint(tmp_path):
+    """A kill between the periodic update_N.nn and RUN.nn leaves RUN.nn one interval behind:
+    --resume RUN continues from the newer file (sweep.py's retries rely on it)."""
+    from train import latest_model_file
+    (tmp_path / "run").mkdir()
+    assert latest_model_file(str(tmp_path), "run") is None
+    for age, name in ((30, "run.nn"), (20, "run/update_000002.nn"), (10, "run/update_000004.nn")):
+        (tmp_path / name).write_bytes(b"")
+        os.utime(tmp_path / name, (time.time() - age, time.time() - age))
+    assert latest_model_file(str(tmp_path), "run") == str(tmp_path / "run" / "update_000004.nn")

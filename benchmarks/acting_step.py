@@ -1,0 +1,75 @@
+"""Milliseconds of one batched acting step of a config's TrXL network, eager and compiled.
+
+    python benchmarks/acting_step.py --config configs/cartpole_masked.yaml
+
+One step is what the sampler runs per environment step: encoder, every block over its
+cached window, heads, for n_workers observations at once (random weights and inputs). It
+measures whether torch.compile (inductor) lowers the per-step dispatch cost that keeps the
+vector configs' sampling above the environments' own time. Eager and compiled alternate in
+rounds in one process, so a busy machine slows both alike.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import process_setup  # noqa: E402,F401  (before torch)
+
+
+def milliseconds(fn, args, steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        fn(*args)
+    return (time.perf_counter() - start) / steps * 1e3
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--steps", type=int, default=300, help="timed steps per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    import torch
+    from config import load_config
+    from environments import SpaceSpec
+    from model import ActorCritic
+    from transformer import KV, prepend
+    config = load_config(args.config)
+    if config.memory != "trxl":
+        parser.error(f"--config {args.config}: memory = {config.memory}; this benchmark times "
+                     f"the TrXL acting step")
+    torch.set_num_threads(1)
+    model = ActorCritic(config, SpaceSpec((2,), "float32", (2,))).eval()
+    t, W = config.transformer, config.n_workers
+    H, M, dh = t.num_heads, t.memory_length - 1, t.embed_dim // t.num_heads
+    past = [KV(torch.randn(W, H, M, dh), torch.randn(W, H, M, dh)) for _ in range(t.num_blocks)]
+    inputs = (torch.randn(W, 2), past, torch.ones(W, M + 1, dtype=torch.bool), torch.arange(W))
+
+    def step(obs, past, key_valid, episode_step):
+        out = model.step(obs, [prepend(kv) for kv in past], key_valid, episode_step)
+        return out.policy.value, out.block_inputs
+
+    compiled = torch.compile(step, dynamic=False)
+    start = time.time()
+    with torch.no_grad():
+        compiled(*inputs)
+        print(f"config            {args.config} ({W} workers, {t.num_blocks} x {t.embed_dim}, "
+              f"L {t.memory_length}; vector observation of 2)")
+        print(f"compile seconds   {time.time() - start:.1f}")
+        for fn in (step, compiled):
+            milliseconds(fn, inputs, 20)                                    # warm-up
+        for r in range(args.rounds):
+            print(f"round {r + 1}           eager {milliseconds(step, inputs, args.steps):.2f} ms"
+                  f"   compiled {milliseconds(compiled, inputs, args.steps):.2f} ms")
+        difference = max((a - b).abs().max().item()
+                         for a, b in zip(step(*inputs), compiled(*inputs)))
+    print(f"max difference    {difference:.1e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
