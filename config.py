@@ -175,6 +175,12 @@ class Config:
         "Threads torch may use; null = 1 for models under a million parameters (their ops "
         "are too small to pay for a second thread), else the CPU cores this process may use.",
         default=None)
+    compile_acting: bool = _doc(
+        "Compile the rollout's acting step with torch.compile (inductor; on CPU with its C++ "
+        "wrapper). Small models act ~3x faster on CPU (benchmarks/acting_step.py); the first "
+        "rollout pays a one-time compile of ~30 s (cached on disk for later runs). Needs a C++ "
+        "compiler. memory: trxl or none (torch.compile cannot trace GRU/LSTM layers). "
+        "Training, evaluate.py and enjoy.py stay eager.", default=False)
     env_processes: Optional[int] = _doc(
         "Processes that step the environments (each steps n_workers/env_processes of them); "
         "null = min(n_workers, CPU cores).", default=None)
@@ -366,6 +372,9 @@ def _check_combinations(c: Config, source: str) -> None:
     if c.env_processes is not None and not 1 <= c.env_processes <= c.n_workers:
         fail("env_processes", c.env_processes, f"must lie in [1, n_workers = {c.n_workers}]",
              "use null for automatic")
+    if c.compile_acting and c.memory in ("gru", "lstm"):
+        fail("compile_acting", c.compile_acting, f"torch.compile cannot trace {c.memory} "
+             f"layers (memory = {c.memory})", "set it to false, or use memory: trxl or none")
     if c.environment.type == "minigrid" and not c.environment.name.startswith("MiniGrid-Memory"):
         fail("environment.name", c.environment.name, "the minigrid type wraps the Memory tasks",
              "use MiniGrid-MemoryS9-v0 (or S7, S11, S13...), or type: gymnasium")

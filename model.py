@@ -113,11 +113,12 @@ class ActorCritic(nn.Module):
         self.decoder = ImageDecoder(D, spec.obs_shape[-1]) \
             if config.reconstruction_loss_coefficient > 0 else None
 
-    def _heads(self, h: torch.Tensor) -> PolicyOutput:
+    def _heads(self, h: torch.Tensor, reconstruct: bool = True) -> PolicyOutput:
         z = self.hidden(h)
         logits = [head(self.policy_branch(z)) for head in self.policy_heads]
         value = self.value_head(self.value_branch(z)).squeeze(-1)
-        reconstruction = self.decoder(h) if self.decoder is not None else None
+        # Acting never needs the reconstruction: only the training loss uses it.
+        reconstruction = self.decoder(h) if self.decoder is not None and reconstruct else None
         return PolicyOutput(logits, value, reconstruction)
 
     def forward(self, obs: torch.Tensor, memory: torch.Tensor, key_episode: torch.Tensor,
@@ -136,14 +137,35 @@ class ActorCritic(nn.Module):
              episode_step: torch.Tensor) -> StepOutput:
         """Acting with TrXL: obs (B, *obs_shape), one per worker; see TransformerMemory.step."""
         h, block_inputs = self.memory.step(self.encoder(obs), keys_for, key_valid, episode_step)
-        return StepOutput(self._heads(h), block_inputs)
+        return StepOutput(self._heads(h, reconstruct=False), block_inputs)
+
+    @torch.no_grad()
+    def step_window(self, obs: torch.Tensor, past: KV, key_valid: torch.Tensor,
+                    episode_step: torch.Tensor) -> tuple[StepOutput, KV]:
+        """Acting with TrXL from plain tensors: past.k, past.v (N, B, H, M, dh) hold every
+        block's M cached keys/values (float32 or bfloat16). Returns the step and its own keys
+        and values (N, B, H, dh), for the caller to cache. Tensors in and out, no callbacks
+        into the caller: torch.compile takes the whole step as one graph (sampler.py)."""
+        own: list[KV] = []
+
+        def keys_for(b: int) -> Callable[[KV], KV]:
+            def window(step_kv: KV) -> KV:                                # step_kv (B, H, 1, dh)
+                own.append(step_kv)
+                return KV(torch.cat([past.k[b].float(), step_kv.k], dim=2),
+                          torch.cat([past.v[b].float(), step_kv.v], dim=2))  # (B, H, L, dh)
+            return window
+
+        out = self.step(obs, [keys_for(b) for b in range(len(self.memory.blocks))], key_valid,
+                        episode_step)
+        return out, KV(torch.stack([kv.k[:, :, 0] for kv in own]),
+                       torch.stack([kv.v[:, :, 0] for kv in own]))           # (N, B, H, dh)
 
     @torch.no_grad()
     def step_recurrent(self, obs: torch.Tensor, state: torch.Tensor) -> tuple[PolicyOutput, torch.Tensor]:
         """Acting with a recurrent memory (or none): obs (B, *obs_shape); state (N, B, S),
         already reset at episode starts. Returns the policy and the next state (N, B, S)."""
         h, state = self.memory.step(self.encoder(obs), state)
-        return self._heads(h), state
+        return self._heads(h, reconstruct=False), state
 
 
 def log_prob_entropy(logits: list[torch.Tensor], actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,8 +17,19 @@ from buffer import RolloutBuffer
 from config import Config
 from model import ActorCritic, PolicyOutput, log_prob_entropy, sample_actions
 from recurrent import reset_at_episode_start
-from transformer import KV, prepend
+from transformer import KV
 from worker_pool import EpisodeInfo, WorkerPool
+
+
+def acting_step(step: Callable, compiled: bool, device: torch.device) -> Callable:
+    """The model's acting step (an ActorCritic method, called with the model first), or its
+    torch.compile'd version. Shapes never change within a run, so one graph serves it. On CPU
+    the C++ wrapper calls the kernels without Python in between: that is where a small
+    model's step spends most of its time eagerly (benchmarks/acting_step.py)."""
+    if not compiled:
+        return step
+    options = {"cpp_wrapper": True} if device.type == "cpu" else None
+    return torch.compile(step, dynamic=False, fullgraph=True, options=options)
 
 
 class KVCache:
@@ -65,31 +76,21 @@ class KVCache:
             self.base = slot - M
         return slot - self.base
 
-    def windows(self, first: int, write: bool) -> list[Callable[[KV], KV]]:
-        """keys_for per block for a step whose window starts at stream slot `first`: the M
-        cached slots first .. first+M-1, then the step itself (slot first+M). With `write` the
-        step's own keys/values are stored in that slot and the window is a view of the cache;
-        without, they are only appended (for observations that get no slot)."""
+    def window(self, first: int, write: bool) -> tuple[KV, int]:
+        """The M cached slots first .. first+M-1 of every block, as views (N, W, H, M, dh), and
+        the cache index of the step's own slot first + M. With `write` that index is inside
+        the cache (sliding it first if needed), for store(); without, the step gets no slot
+        (the observation after the rollout, or one a time limit cut off)."""
         M = self.memory_slots
-        if write:
-            own_index = self._index(first + M)
-            start = own_index - M
+        own_index = self._index(first + M) if write else first + M - self.base
+        start = own_index - M
+        assert 0 <= start and own_index <= self.k.shape[3] - write, "window left the cache"
+        return KV(self.k[:, :, :, start:own_index], self.v[:, :, :, start:own_index]), own_index
 
-            def keys_for(b: int) -> Callable[[KV], KV]:
-                def window(own: KV) -> KV:                                # own (W, H, 1, dh)
-                    self.k[b, :, :, own_index] = own.k[:, :, 0]
-                    self.v[b, :, :, own_index] = own.v[:, :, 0]
-                    return KV(self.k[b, :, :, start:own_index + 1].float(),
-                              self.v[b, :, :, start:own_index + 1].float())  # (W, H, L, dh)
-                return window
-        else:
-            start = first - self.base
-            assert 0 <= start and start + M <= self.k.shape[3], "window left the cache"
-
-            def keys_for(b: int) -> Callable[[KV], KV]:
-                return prepend(KV(self.k[b, :, :, start:start + M].float(),
-                                  self.v[b, :, :, start:start + M].float()))
-        return [keys_for(b) for b in range(self.k.shape[0])]
+    def store(self, index: int, own: KV) -> None:
+        """The step's own keys and values, own.k and own.v (N, W, H, dh), at cache index."""
+        self.k[:, :, :, index] = own.k
+        self.v[:, :, :, index] = own.v
 
     def nbytes(self) -> int:
         return 2 * self.k.numel() * self.k.element_size()
@@ -98,9 +99,10 @@ class KVCache:
 class TransformerRollout:
     """TrXL acting during a rollout: windows from the KV cache, block inputs into the stream."""
 
-    def __init__(self, buffer: RolloutBuffer, num_heads: int):
+    def __init__(self, buffer: RolloutBuffer, num_heads: int, compiled: bool):
         self.buffer = buffer
         self.cache = KVCache(buffer, num_heads)
+        self.act = acting_step(ActorCritic.step_window, compiled, buffer.stream.device)
 
     def begin(self, model: ActorCritic) -> None:
         self.cache.refresh(model, self.buffer.stream)
@@ -113,8 +115,10 @@ class TransformerRollout:
         cached_valid = buf.slot_episode[:, first:first + M] == episode.unsqueeze(1)       # (W, M)
         own = torch.ones(len(episode), 1, dtype=torch.bool, device=episode.device)       # (W, 1)
         key_valid = torch.cat([cached_valid, own], dim=1)                                # (W, L)
-        out = model.step(obs, self.cache.windows(first, write), key_valid, episode_step)
+        past, own_index = self.cache.window(first, write)
+        out, own = self.act(model, obs, past, key_valid, episode_step)
         if write:
+            self.cache.store(own_index, own)
             buf.stream[:, :, first + M] = out.block_inputs                               # (N, W, D)
         return out.policy
 
@@ -132,8 +136,9 @@ class RecurrentRollout:
     """GRU/LSTM (or no memory) acting during a rollout: one running state per worker, and
     the state before every step into the stream, for truncated BPTT."""
 
-    def __init__(self, buffer: RolloutBuffer):
+    def __init__(self, buffer: RolloutBuffer, compiled: bool):
         self.buffer = buffer
+        self.act = acting_step(ActorCritic.step_recurrent, compiled, buffer.stream.device)
         N, W, _, S = buffer.stream.shape
         self.running = torch.zeros(N, W, S, device=buffer.stream.device)    # (N, W, S) float32
 
@@ -145,7 +150,7 @@ class RecurrentRollout:
         """The policy for obs after the steps so far (slot `first` of the stream is its own,
         M = 0); with `write` the state is stored there and advanced."""
         state = reset_at_episode_start(self.running, episode_step)          # (N, W, S)
-        policy, after = model.step_recurrent(obs, state)
+        policy, after = self.act(model, obs, state)
         if write:
             self.buffer.stream[:, :, first] = state
             self.running = after
@@ -168,8 +173,8 @@ class Sampler:
                  device: torch.device):
         self.pool, self.buffer, self.device = pool, buffer, device
         W = buffer.workers
-        self.memory = TransformerRollout(buffer, config.transformer.num_heads) \
-            if config.memory == "trxl" else RecurrentRollout(buffer)
+        self.memory = TransformerRollout(buffer, config.transformer.num_heads, config.compile_acting) \
+            if config.memory == "trxl" else RecurrentRollout(buffer, config.compile_acting)
         # Episode ids only need to differ between consecutive episodes of one worker.
         self.episode = torch.zeros(W, dtype=torch.long, device=device)
         self.episode_step = torch.zeros(W, dtype=torch.long, device=device)
@@ -225,15 +230,18 @@ class Sampler:
         buf, M = self.buffer, self.buffer.memory_slots
         slot = M + t
         obs = self.next_obs
+        policy = self.memory.forward(model, obs, t, True, self.episode, self.episode_step)
+        actions = sample_actions(policy.logits)                             # (W, A)
+        self.pool.step_async(actions.cpu().numpy())                         # the one device-to-host copy
+        # The envs step while the buffer takes this step's records (forward above reads only
+        # the slots before `slot`).
         buf.obs[:, t] = obs
         buf.slot_episode[:, slot] = self.episode
         buf.slot_step[:, slot] = self.episode_step
-        policy = self.memory.forward(model, obs, t, True, self.episode, self.episode_step)
-        actions = sample_actions(policy.logits)                             # (W, A)
         buf.actions[:, t] = actions
         buf.log_probs[:, t], _ = log_prob_entropy(policy.logits, actions)
         buf.values[:, t] = policy.value
-        result = self.pool.step(actions.cpu().numpy())                      # the one device-to-host copy
+        result = self.pool.step_wait()
         # Rewards and episode ends travel together: one host-to-device copy.
         outcome = torch.from_numpy(np.stack([result.rewards, result.terminated,
                                              result.truncated]).astype(np.float32))

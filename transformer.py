@@ -75,7 +75,9 @@ class MultiHeadAttention(nn.Module):
         """W_r R: (L, D). It depends on the weights only, so while acting (no gradient) it is
         computed once per weight version instead of at every step (a third of the matrix
         work of a MiniGrid rollout step). Weight updates and loads bump `_version`."""
-        if torch.is_grad_enabled():
+        # Under torch.compile the projection is part of the graph: the weight-version test
+        # below would break the graph, and a compiled projection of L rows is cheap.
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
             return self.position_proj(self.distance_embedding)
         w, e = self.position_proj.weight, self.distance_embedding
         key = (w.data_ptr(), w._version, e.data_ptr(), e._version)

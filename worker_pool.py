@@ -324,6 +324,7 @@ class WorkerPool:
         self._shared: list[shared_memory.SharedMemory] = []
         self._closed = False
         self._failure: Optional[str] = None
+        self._in_flight: Optional[np.ndarray] = None      # actions of a started step
         # What restore() needs: resets per env, and the actions of each running episode
         # (compact and growing by doubling: endless episodes stay cheap).
         self.episodes = np.zeros(n_envs, dtype=np.int64)
@@ -371,10 +372,25 @@ class WorkerPool:
 
     def step(self, actions: np.ndarray) -> StepResult:
         """Apply actions[i] (integers, one per action dimension) to env i."""
+        self.step_async(actions)
+        return self.step_wait()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        """Start a step and return at once: the envs run while the caller does other work
+        (the sampler fills its buffer). step_wait() finishes it; until then `obs` and
+        `final_obs` are being overwritten and no other call may be made."""
         self._check_usable()
         actions = self._checked_actions(actions)
         for p, envs in enumerate(self._slices):
             self._send(p, ("step", actions[envs]))
+        self._in_flight = actions
+
+    def step_wait(self) -> StepResult:
+        """The result of the step that step_async() started."""
+        if self._in_flight is None:
+            raise RuntimeError("WorkerPool.step_wait: no step is in flight. Fix: call "
+                               "step_async(actions) first, or step(actions) for both.")
+        actions, self._in_flight = self._in_flight, None
         replies = self._collect(restartable=True)
         self._track(actions, replies)
         return StepResult(obs=self.obs,
@@ -573,6 +589,9 @@ class WorkerPool:
             first_line = self._failure.splitlines()[0]
             raise RuntimeError(f"WorkerPool: unusable after an earlier failure ({first_line}). "
                                f"Fix: close it and create a new pool.")
+        if self._in_flight is not None:
+            raise RuntimeError("WorkerPool: a step is in flight. Fix: call step_wait() before "
+                               "anything else.")
 
     def _checked_actions(self, actions: np.ndarray) -> np.ndarray:
         actions = np.asarray(actions)

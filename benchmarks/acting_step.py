@@ -3,10 +3,10 @@
     python benchmarks/acting_step.py --config configs/cartpole_masked.yaml
 
 One step is what the sampler runs per environment step: encoder, every block over its
-cached window, heads, for n_workers observations at once (random weights and inputs). It
-measures whether torch.compile (inductor) lowers the per-step dispatch cost that keeps the
-vector configs' sampling above the environments' own time. Eager and compiled alternate in
-rounds in one process, so a busy machine slows both alike.
+cached window, heads, for n_workers observations at once (random weights and inputs). The
+compiled step is the one `compile_acting: true` gives the sampler (sampler.acting_step:
+inductor with its C++ wrapper on CPU). Eager and compiled alternate in rounds in one
+process, so a busy machine slows both alike.
 """
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def main(argv=None) -> int:
     from config import load_config
     from environments import SpaceSpec
     from model import ActorCritic
-    from transformer import KV, prepend
+    from sampler import acting_step
+    from transformer import KV
     config = load_config(args.config)
     if config.memory != "trxl":
         parser.error(f"--config {args.config}: memory = {config.memory}; this benchmark times "
@@ -45,15 +46,17 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     model = ActorCritic(config, SpaceSpec((2,), "float32", (2,))).eval()
     t, W = config.transformer, config.n_workers
-    H, M, dh = t.num_heads, t.memory_length - 1, t.embed_dim // t.num_heads
-    past = [KV(torch.randn(W, H, M, dh), torch.randn(W, H, M, dh)) for _ in range(t.num_blocks)]
-    inputs = (torch.randn(W, 2), past, torch.ones(W, M + 1, dtype=torch.bool), torch.arange(W))
+    N, H, M, dh = t.num_blocks, t.num_heads, t.memory_length - 1, t.embed_dim // t.num_heads
+    past = KV(torch.randn(N, W, H, M, dh), torch.randn(N, W, H, M, dh))
+    inputs = (model, torch.randn(W, 2), past, torch.ones(W, M + 1, dtype=torch.bool),
+              torch.arange(W))
 
-    def step(obs, past, key_valid, episode_step):
-        out = model.step(obs, [prepend(kv) for kv in past], key_valid, episode_step)
-        return out.policy.value, out.block_inputs
+    def outputs(fn, args):
+        out, own = fn(*args)
+        return out.policy.value, out.block_inputs, own.k, own.v
 
-    compiled = torch.compile(step, dynamic=False)
+    step = ActorCritic.step_window
+    compiled = acting_step(step, True, torch.device("cpu"))
     start = time.time()
     with torch.no_grad():
         compiled(*inputs)
@@ -66,7 +69,7 @@ def main(argv=None) -> int:
             print(f"round {r + 1}           eager {milliseconds(step, inputs, args.steps):.2f} ms"
                   f"   compiled {milliseconds(compiled, inputs, args.steps):.2f} ms")
         difference = max((a - b).abs().max().item()
-                         for a, b in zip(step(*inputs), compiled(*inputs)))
+                         for a, b in zip(outputs(step, inputs), outputs(compiled, inputs)))
     print(f"max difference    {difference:.1e}")
     return 0
 

@@ -84,6 +84,15 @@ class ScriptedPool:
         self.obs[:] = new
         return StepResult(self.obs, rewards, terminated, truncated, episodes)
 
+    def step_async(self, actions: np.ndarray) -> None:
+        # Steps at once: obs and final_obs change before step_wait, as the real pool's
+        # workers may overwrite them, so a sampler that read them in between would fail.
+        self._result = self.step(actions)
+
+    def step_wait(self) -> StepResult:
+        result, self._result = self._result, None
+        return result
+
     def close(self) -> None:
         pass
 

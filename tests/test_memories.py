@@ -151,3 +151,21 @@ def test_truncation_value_continues_the_episodes_state(memory):
             out = model(obs.unsqueeze(0), state, steps, steps)
         torch.testing.assert_close(buffer.truncation_values[w, t], out.value[0, -1],
                                    atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("memory", ["trxl", "none"])
+def test_compiled_acting_step_computes_what_training_recomputes(memory):
+    """compile_acting changes how the step runs, not what it computes; and the window's
+    sliding position in the KV cache must not recompile the step (one graph per run)."""
+    from dataclasses import replace
+    from torch._dynamo.utils import counters
+    torch._dynamo.reset()
+    counters.clear()
+    assert_training_recomputes_rollout(replace(tiny_config(memory), compile_acting=True),
+                                       atol=1e-4, rtol=1e-4)
+    assert counters["stats"]["unique_graphs"] == 1
+
+
+def test_compiled_acting_step_refuses_recurrent_layers():
+    with pytest.raises(ValueError, match="compile_acting = True: torch.compile cannot trace gru"):
+        config_from_dict({"memory": "gru", "compile_acting": True})

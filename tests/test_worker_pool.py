@@ -240,3 +240,22 @@ def test_restore_replays_running_episodes_exactly():
         pool.reset()
         np.testing.assert_array_equal(pool.restore(episodes, running), before)
         np.testing.assert_array_equal(record_steps(pool, actions[13:]), after)
+
+
+def test_async_step_matches_step_and_guards_its_order():
+    """step_async + step_wait is step; nothing else may run while a step is in flight."""
+    actions = np.ones((4, 1), dtype=np.int64)
+    with WorkerPool(POM, 4, 2, seeds=[0, 1, 2, 3]) as a, \
+            WorkerPool(POM, 4, 2, seeds=[0, 1, 2, 3]) as b:
+        a.reset(), b.reset()
+        for _ in range(30):                       # through episode ends
+            expected = a.step(actions)
+            b.step_async(actions)
+            with pytest.raises(RuntimeError, match="in flight"):
+                b.step_async(actions)
+            result = b.step_wait()
+            np.testing.assert_array_equal(result.obs, expected.obs)
+            np.testing.assert_array_equal(result.rewards, expected.rewards)
+            np.testing.assert_array_equal(result.terminated, expected.terminated)
+        with pytest.raises(RuntimeError, match="step_async"):
+            b.step_wait()
