@@ -8,6 +8,8 @@ costs O(L x D) attention plus O(D^2) projections instead of re-projecting the wh
 """
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Callable
 
 import numpy as np
@@ -28,6 +30,11 @@ def acting_step(step: Callable, compiled: bool, device: torch.device) -> Callabl
     model's step spends most of its time eagerly (benchmarks/acting_step.py)."""
     if not compiled:
         return step
+    if device.type == "cpu" and shutil.which(os.environ.get("CXX", "g++")) is None:
+        raise RuntimeError(f"compile_acting: true needs a C++ compiler on CPU (inductor builds "
+                           f"the step with {os.environ.get('CXX', 'g++')!r}), and none was found. "
+                           f"Fix: install one (e.g. apt install g++, or set CXX), or set "
+                           f"compile_acting: false.")
     options = {"cpp_wrapper": True} if device.type == "cpu" else None
     return torch.compile(step, dynamic=False, fullgraph=True, options=options)
 

@@ -1,5 +1,8 @@
 """Recurrent memories, the memoryless control, the TrXL gradient window and bfloat16 cached
 memory against known answers (issue 7)."""
+import os
+import shutil
+
 import pytest
 import torch
 
@@ -153,6 +156,8 @@ def test_truncation_value_continues_the_episodes_state(memory):
                                    atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None,
+                    reason="torch.compile on CPU needs a C++ compiler")
 @pytest.mark.parametrize("memory", ["trxl", "none"])
 def test_compiled_acting_step_computes_what_training_recomputes(memory):
     """compile_acting changes how the step runs, not what it computes; and the window's
@@ -169,3 +174,11 @@ def test_compiled_acting_step_computes_what_training_recomputes(memory):
 def test_compiled_acting_step_refuses_recurrent_layers():
     with pytest.raises(ValueError, match="compile_acting = True: torch.compile cannot trace gru"):
         config_from_dict({"memory": "gru", "compile_acting": True})
+
+
+def test_compiled_acting_step_names_a_missing_compiler(monkeypatch):
+    from model import ActorCritic
+    from sampler import acting_step
+    monkeypatch.setenv("CXX", "no-such-compiler")
+    with pytest.raises(RuntimeError, match="'no-such-compiler'.*Fix: install one"):
+        acting_step(ActorCritic.step_window, True, CPU)
