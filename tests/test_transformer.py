@@ -97,16 +97,44 @@ def test_gtrxl_with_large_gate_bias_is_near_identity(norm):
     assert not torch.allclose(plain(x, prepend(past), mask, torch.zeros(3, 7, dtype=torch.long)), x)
 
 
+def held_bytes(*roots) -> int:
+    """Bytes of every distinct tensor storage reachable from roots through attributes,
+    lists, tuples and dicts: what the objects really hold, not what they say they hold."""
+    seen_objects, storages, stack = set(), {}, list(roots)
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen_objects:
+            continue
+        seen_objects.add(id(obj))
+        if isinstance(obj, torch.Tensor):
+            storage = obj.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+        elif isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, (list, tuple)):
+            stack.extend(obj)
+        elif hasattr(obj, "__dict__") and not isinstance(obj, (torch.nn.Module, type)):
+            stack.extend(vars(obj).values())
+    return sum(storages.values())
+
+
 def test_buffer_memory_does_not_grow_with_episode_length():
-    """An endless episode costs the same buffer and cache memory as a short one."""
-    sizes = []
+    """An endless episode costs the same buffer and cache memory as a short one (issue 3):
+    sampling through several 100-step episodes, or through a whole 10,000-step one, leaves
+    the buffer and the sampler holding the bytes they held after their first rollout."""
+    cfg = tiny_config()
+    held = {}
     for length in (100, 10_000):
-        cfg = tiny_config()
         _, model, buffer, sampler = rollout_setup(cfg, [length] * cfg.n_workers)
-        for _ in range(3):
+        sampler.collect(model)
+        after_one, longest = held_bytes(buffer, sampler), 0
+        for _ in range((3 * length if length == 100 else length) // cfg.worker_steps):
             sampler.collect(model)
-        sizes.append(buffer.nbytes() + sampler.memory.nbytes())
-    assert sizes[0] == sizes[1]
+            longest = max(longest, int(sampler.episode_step.max()))
+        assert longest >= length - cfg.worker_steps       # the episode really got that long
+        assert held_bytes(buffer, sampler) == after_one
+        held[length] = after_one
+    assert held[100] == held[10_000] > 0
 
 
 @pytest.mark.parametrize("memory,pos,dtype", [
