@@ -227,6 +227,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--metric", default="return",
                         help="what the progress line and aggregate.py rank by: return, "
                              "success, ... (default: %(default)s)")
+    parser.add_argument("--max-score", nargs="+", default=[], metavar="VALUE|TASK=VALUE",
+                        help="the metric's best possible value per task, for normalised "
+                             "scores (passed to aggregate.py; e.g. CartPole-v1=500)")
     parser.add_argument("--reps", type=int,
                         help="bootstrap resamples of aggregate.py (default: its own)")
     parser.add_argument("--progress-seconds", type=float, default=PROGRESS_SECONDS,
@@ -683,12 +686,15 @@ def aggregate_sweep(args: argparse.Namespace, layout: Layout, points: list[Point
             argv += ["--rename", f"{point.label}={point.algorithm}"]
     if args.reps:
         argv += ["--reps", str(args.reps), "--profile-reps", str(args.reps)]
+    if args.max_score:
+        argv += ["--max-score", *args.max_score]
     print(f"aggregating {len(scores)} run(s) into {layout.results}/", flush=True)
     status = aggregate.main(argv)
     if status:
         print(f"note: the trials are done; aggregate them with other options, e.g. python "
               f"aggregate.py {layout.models}/*/scores.csv --out {layout.results} --max-score "
-              f"...", file=sys.stderr)
+              f"..., or rerun this sweep with --max-score (finished trials are skipped)",
+              file=sys.stderr)
     return status
 
 

@@ -2,6 +2,7 @@
 with one trial's trainer and another trial's Ray worker killed mid-run (both resume); a second
 start skips the finished trials; bad command lines fail before Ray starts."""
 import copy
+import csv
 import fcntl
 import glob
 import os
@@ -171,6 +172,18 @@ def test_a_finished_run_of_another_config_is_not_taken_for_this_one(swept, capsy
     err = capsys.readouterr().err
     assert "gtrxl-true_seed0.nn was trained with hidden_layer_size = 64" in err
     assert "asks for 32" in err and "another --name" in err
+
+
+def test_max_score_reaches_the_aggregation(swept):
+    """--max-score normalises the finished sweep's scores, as aggregate.py's own does."""
+    _, _, folder, _ = swept
+    tables = {}
+    for name, extra in (("plain", []), ("halved", ["--max-score", "2"])):
+        out = os.path.join(folder, name)
+        assert sweep.main(sweep_args(folder, *GRID, *extra, "--results-dir", out)) == 0
+        with open(os.path.join(out, "tiny", "table.csv"), newline="", encoding="utf-8") as f:
+            tables[name] = {row["algorithm"]: float(row["IQM"]) for row in csv.DictReader(f)}
+    assert tables["halved"] == pytest.approx({a: v / 2 for a, v in tables["plain"].items()})
 
 
 # ----- start-up errors: before Ray starts, naming the flag and the value -----
