@@ -12,26 +12,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 tmp=$(mktemp -d)
 
-variants() {   # $1 task config, $2 run prefix, $3 checkpoint interval: writes $tmp/$2_*.yaml
-  cp "configs/$1.yaml" "$tmp/$2.yaml"
-  sed 's/gtrxl: false/gtrxl: true/' "configs/$1.yaml" > "$tmp/$2_gtrxl.yaml"
-  sed -E 's/memory_length: [0-9]+/memory_length: 1/' "configs/$1.yaml" > "$tmp/$2_nomem.yaml"
-  for kind in gru lstm none; do cp "configs/$1_$kind.yaml" "$tmp/$2_$kind.yaml"; done
-  for f in "$tmp/$2"*.yaml; do echo "checkpoint_interval: $3" >> "$f"; done
-}
-
-train() {      # $1 variant, $2 seeds, $3.. evaluate.py options: each seed trained once, evaluated
-  for seed in $2; do
-    run="$1_seed$seed"
-    [ -f "models/$run/scores.csv" ] && continue
-    if [ -f "models/$run.nn" ]; then
-      "$PY" train.py --resume "$run"
-    else
-      "$PY" train.py --config "$tmp/$1.yaml" --run-id "$run" --seed "$seed"
-    fi
-    "$PY" evaluate.py "$run" "${@:3}"
-  done
-}
+source scripts/tasks.sh
 
 aggregate() {  # $1 run prefix, $2 output folder, $3.. aggregate.py options
   local scores=()
@@ -41,8 +22,8 @@ aggregate() {  # $1 run prefix, $2 output folder, $3.. aggregate.py options
     --out "$2" "${@:3}"
 }
 
-variants proof_of_memory pom 5
-variants cartpole_masked cartpole 25
+variants proof_of_memory pom 5 gru lstm none
+variants cartpole_masked cartpole 25 gru lstm none
 for seeds in "0 1 2" "3 4"; do
   for v in pom pom_gtrxl pom_nomem pom_gru pom_lstm pom_none; do train "$v" "$seeds"; done
   aggregate pom results/proof_of_memory
