@@ -221,6 +221,19 @@ def test_minigrid_reports_success_at_episode_end():
     assert truncated and not terminated and info["success"] == 0.0
 
 
+def test_minigrid_memory_shows_the_cue_at_the_start_only_from_the_first_column():
+    """Why a MiniGrid-MemoryS9 agent that never turns round plateaus at ~0.58 success
+    (README, Results): it starts facing the corridor at a random column 1-6, and its 3x3
+    view holds the green cue object only from column 1."""
+    env = make_env(EnvironmentConfig(type="minigrid", name="MiniGrid-MemoryS9-v0"))
+    visible = {}
+    for seed in range(120):
+        obs, _ = env.reset(seed=seed)
+        green = (obs[..., 1] > 150) & (obs[..., 0] < 100) & (obs[..., 2] < 100)
+        visible.setdefault(int(env.unwrapped.agent_pos[0]), set()).add(bool(green.any()))
+    assert visible == {1: {True}, **{column: {False} for column in range(2, 7)}}
+
+
 def test_memory_gym_rejects_unsupported_ids_and_unknown_reset_params():
     with pytest.raises(ValueError, match="MortarMayhemB-v0.*MortarMayhem-Grid-v0"):
         make_env(EnvironmentConfig(type="memory_gym", name="MortarMayhemB-v0"))
