@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The image-observation tasks of issue 6 with their shipped configs: MiniGrid-MemoryS9 (TrXL,
 # GTrXL, TrXL with memory_length 1, GRU) and Memory Gym's Mortar Mayhem Grid and Mystery Path
-# Grid (TrXL, TrXL with memory_length 1). Each checkpoint is evaluated on 20 held-out seeds,
+# Grid (TrXL, TrXL with memory_length 1). Each checkpoint is evaluated on 100 held-out seeds,
 # then every task with scores is aggregated with rliable (success rate) into results/TASK/
 # and the README's results section is rewritten.
 #
@@ -39,7 +39,7 @@ variants minigrid_memory minigrid 10 gru
 variants mortar_mayhem_grid mortar_grid 100
 variants mystery_path_grid mystery_grid 100
 for v in $VARIANTS; do
-  train "$v" "$SEEDS" --n-seeds 20 --repetitions 1
+  train "$v" "$SEEDS" --n-seeds 100 --repetitions 1
 done
 aggregate minigrid results/minigrid_memory
 aggregate mortar_grid results/mortar_mayhem_grid

@@ -1,0 +1,50 @@
+"""Write a small, playing-only copy of a trained model for models/: its config, spaces and
+weights, without the optimiser, RNG and sampler state that only resuming needs.
+
+    python scripts/ship_model.py models/minigrid_seed0.nn models/minigrid_memory.nn --bfloat16
+
+--bfloat16 stores the weights in bfloat16 (half the size); they are loaded back into the
+float32 network, so check the copy still plays well: tests/test_shipped_models.py does so
+for every shipped model. The copy cannot be resumed with train.py --resume.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import process_setup  # noqa: E402,F401  (before torch)
+
+PLAYING_KEYS = ("config", "spec", "model", "update", "steps")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", help="a model file written by train.py")
+    parser.add_argument("target", help="where the playing-only copy goes")
+    parser.add_argument("--bfloat16", action="store_true", help="store the weights in bfloat16")
+    args = parser.parse_args(argv)
+    import torch
+    from utils import load_model_file, save_model_file
+    try:
+        payload, _ = load_model_file(args.source)
+    except ValueError as e:
+        parser.error(str(e))
+    missing = [key for key in PLAYING_KEYS if key not in payload]
+    if missing:
+        parser.error(f"{args.source} lacks {', '.join(missing)}: not a file train.py wrote")
+    kept = {key: payload[key] for key in PLAYING_KEYS}
+    if args.bfloat16:
+        kept["model"] = {name: t.to(torch.bfloat16) if t.is_floating_point() else t
+                         for name, t in payload["model"].items()}
+    save_model_file(args.target, kept)
+    print(f"wrote {args.target}: {os.path.getsize(args.target) / 2**20:.1f} MiB "
+          f"(from {os.path.getsize(args.source) / 2**20:.1f} MiB), update {kept['update']}, "
+          f"{kept['steps']:,} steps")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
