@@ -178,7 +178,7 @@ class Config:
     compile_acting: bool = _doc(
         "Compile the rollout's acting step with torch.compile (inductor; on CPU with its C++ "
         "wrapper). Small models act ~3x faster on CPU (benchmarks/acting_step.py); the first "
-        "rollout pays a one-time compile of ~30 s (cached on disk for later runs). Needs a C++ "
+        "rollout pays a one-time compile of ~15 s (cached on disk for later runs). Needs a C++ "
         "compiler. memory: trxl or none (torch.compile cannot trace GRU/LSTM layers). "
         "Training, evaluate.py and enjoy.py stay eager.", default=False)
     env_processes: Optional[int] = _doc(

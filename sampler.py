@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -23,6 +23,11 @@ from transformer import KV
 from worker_pool import EpisodeInfo, WorkerPool
 
 
+def cpp_compiler() -> Optional[str]:
+    """The C++ compiler inductor will use on CPU ($CXX, else g++), or None if absent."""
+    return shutil.which(os.environ.get("CXX", "g++"))
+
+
 def acting_step(step: Callable, compiled: bool, device: torch.device) -> Callable:
     """The model's acting step (an ActorCritic method, called with the model first), or its
     torch.compile'd version. Shapes never change within a run, so one graph serves it. On CPU
@@ -30,7 +35,7 @@ def acting_step(step: Callable, compiled: bool, device: torch.device) -> Callabl
     model's step spends most of its time eagerly (benchmarks/acting_step.py)."""
     if not compiled:
         return step
-    if device.type == "cpu" and shutil.which(os.environ.get("CXX", "g++")) is None:
+    if device.type == "cpu" and cpp_compiler() is None:
         raise RuntimeError(f"compile_acting: true needs a C++ compiler on CPU (inductor builds "
                            f"the step with {os.environ.get('CXX', 'g++')!r}), and none was found. "
                            f"Fix: install one (e.g. apt install g++, or set CXX), or set "

@@ -1,13 +1,11 @@
 """Recurrent memories, the memoryless control, the TrXL gradient window and bfloat16 cached
 memory against known answers (issue 7)."""
-import os
-import shutil
-
 import pytest
 import torch
 
 from buffer import RolloutBuffer
 from config import config_from_dict
+from sampler import cpp_compiler
 from tests.fakes import (ScriptedPool, assert_training_recomputes_rollout, randomised_model,
                          rollout_setup, tiny_config)
 
@@ -156,8 +154,7 @@ def test_truncation_value_continues_the_episodes_state(memory):
                                    atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None,
-                    reason="torch.compile on CPU needs a C++ compiler")
+@pytest.mark.skipif(cpp_compiler() is None, reason="torch.compile on CPU needs a C++ compiler")
 @pytest.mark.parametrize("memory", ["trxl", "none"])
 def test_compiled_acting_step_computes_what_training_recomputes(memory):
     """compile_acting changes how the step runs, not what it computes; and the window's
