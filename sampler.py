@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
@@ -178,6 +180,23 @@ class RecurrentRollout:
         return self.running.numel() * self.running.element_size()
 
 
+@dataclass
+class SamplingTimes:
+    """Seconds of one rollout by phase (benchmarks/throughput.py prints them per step). The
+    envs step during `recording`; only what is left of their step shows as `waiting`."""
+    acting: float = 0.0       # the network's step and action sampling
+    sending: float = 0.0      # handing the actions to the env processes
+    recording: float = 0.0    # log-probabilities, buffer writes, bookkeeping, observation copies
+    waiting: float = 0.0      # waiting for the env processes' replies
+    _mark: float = field(default_factory=time.perf_counter, repr=False)
+
+    def lap(self, phase: str) -> None:
+        """Add the time since the previous lap (or creation) to `phase`."""
+        now = time.perf_counter()
+        setattr(self, phase, getattr(self, phase) + now - self._mark)
+        self._mark = now
+
+
 class Sampler:
     """Steps the worker pool for one rollout and fills the buffer."""
 
@@ -191,6 +210,7 @@ class Sampler:
         self.episode = torch.zeros(W, dtype=torch.long, device=device)
         self.episode_step = torch.zeros(W, dtype=torch.long, device=device)
         self.next_obs = self._to_device(pool.reset())
+        self.times = SamplingTimes()          # of the latest rollout
 
     def state(self) -> dict:
         """What a resumed run needs to continue the running episodes exactly (at an update
@@ -227,8 +247,10 @@ class Sampler:
         """One rollout of T steps per worker. Returns the finished episodes' statistics and the
         bootstrap value (W,) of the observation after the rollout."""
         buf = self.buffer
+        self.times = SamplingTimes()
         buf.carry_over()
         self.memory.begin(model)
+        self.times.lap("recording")
         episodes: list[EpisodeInfo] = []
         for t in range(buf.steps):
             episodes += self._step(model, t)
@@ -236,6 +258,7 @@ class Sampler:
         # window is the stream's last M slots: exactly what step 0 of the next rollout sees.
         policy = self.memory.forward(model, self.next_obs, buf.steps, False, self.episode,
                                      self.episode_step)
+        self.times.lap("acting")
         return episodes, policy.value
 
     def _step(self, model: ActorCritic, t: int) -> list[EpisodeInfo]:
@@ -244,7 +267,9 @@ class Sampler:
         obs = self.next_obs
         policy = self.memory.forward(model, obs, t, True, self.episode, self.episode_step)
         actions = sample_actions(policy.logits)                             # (W, A)
+        self.times.lap("acting")
         self.pool.step_async(actions.cpu().numpy())                         # the one device-to-host copy
+        self.times.lap("sending")
         # The envs step while the buffer takes this step's records (forward above reads only
         # the slots before `slot`).
         buf.obs[:, t] = obs
@@ -253,7 +278,9 @@ class Sampler:
         buf.actions[:, t] = actions
         buf.log_probs[:, t], _ = log_prob_entropy(policy.logits, actions)
         buf.values[:, t] = policy.value
+        self.times.lap("recording")
         result = self.pool.step_wait()
+        self.times.lap("waiting")
         # Rewards and episode ends travel together: one host-to-device copy.
         outcome = torch.from_numpy(np.stack([result.rewards, result.terminated,
                                              result.truncated]).astype(np.float32))
@@ -262,13 +289,16 @@ class Sampler:
         buf.rewards[:, t] = rewards
         buf.terminated[:, t], buf.truncated[:, t] = terminated, truncated
         if result.truncated.any():       # checked on the host: no device sync per step
+            self.times.lap("recording")
             buf.truncation_values[:, t] = self._truncation_values(model, t, truncated)
+            self.times.lap("acting")
         else:
             buf.truncation_values[:, t] = 0.0
         ended = terminated | truncated
         self.episode_step = torch.where(ended, 0, self.episode_step + 1)
         self.episode = self.episode + ended.long()
         self.next_obs = self._to_device(result.obs)
+        self.times.lap("recording")
         return result.episodes
 
     def _truncation_values(self, model: ActorCritic, t: int, truncated: torch.Tensor) -> torch.Tensor:

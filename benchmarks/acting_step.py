@@ -6,7 +6,8 @@ One step is what the sampler runs per environment step: encoder, every block ove
 cached window, heads, for n_workers observations at once (random weights and inputs). The
 compiled step is the one `compile_acting: true` gives the sampler (sampler.acting_step:
 inductor with its C++ wrapper on CPU). Eager and compiled alternate in rounds in one
-process, so a busy machine slows both alike.
+process, so a busy machine slows both alike. A third figure times the compiled step after
+an idle gap (--idle-ms), as in the sampler, where the process sleeps while the envs step.
 """
 from __future__ import annotations
 
@@ -19,11 +20,16 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import process_setup  # noqa: E402,F401  (before torch)
 
 
-def milliseconds(fn, args, steps: int) -> float:
-    start = time.perf_counter()
+def milliseconds(fn, args, steps: int, idle_seconds: float = 0.0) -> float:
+    """Mean milliseconds of fn(*args), each call timed alone after sleeping idle_seconds."""
+    total = 0.0
     for _ in range(steps):
+        if idle_seconds:
+            time.sleep(idle_seconds)
+        start = time.perf_counter()
         fn(*args)
-    return (time.perf_counter() - start) / steps * 1e3
+        total += time.perf_counter() - start
+    return total / steps * 1e3
 
 
 def main(argv=None) -> int:
@@ -32,6 +38,8 @@ def main(argv=None) -> int:
     parser.add_argument("--config", required=True)
     parser.add_argument("--steps", type=int, default=300, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--idle-ms", type=float, default=1.0,
+                        help="sleep before each call of the third figure (default 1 ms)")
     args = parser.parse_args(argv)
     import torch
     from config import load_config
@@ -67,7 +75,9 @@ def main(argv=None) -> int:
             milliseconds(fn, inputs, 20)                                    # warm-up
         for r in range(args.rounds):
             print(f"round {r + 1}           eager {milliseconds(step, inputs, args.steps):.2f} ms"
-                  f"   compiled {milliseconds(compiled, inputs, args.steps):.2f} ms")
+                  f"   compiled {milliseconds(compiled, inputs, args.steps):.2f} ms"
+                  f"   compiled after {args.idle_ms:g} ms idle "
+                  f"{milliseconds(compiled, inputs, args.steps, args.idle_ms / 1e3):.2f} ms")
         difference = max((a - b).abs().max().item()
                          for a, b in zip(outputs(step, inputs), outputs(compiled, inputs)))
     print(f"max difference    {difference:.1e}")

@@ -5,7 +5,9 @@
         --set transformer.memory_dtype=bfloat16          # any config key, as in the YAML
 
 Prints: steps/s of the whole loop; seconds in sampling and in optimisation; steps/s of the
-environments alone (random actions, same pool) and sampling's overhead over it; the compute
+environments alone (random actions, same pool) and sampling's overhead over it; one sampling
+step in milliseconds by phase (sampler.SamplingTimes) beside one env-only step and the envs'
+own share of it (each stepped in this process, without the pool); the compute
 floor (the network's forward and backward passes over one update's data, alone) and the
 optimisation's overhead over it; peak memory of the whole process tree (sum of proportional
 set sizes of the trainer and its workers); bytes held by the buffer, of which the cached
@@ -23,6 +25,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import process_setup  # noqa: E402,F401  (before torch)
+
+# sampler.SamplingTimes' phases, in the order a step runs them.
+PHASES = ("acting", "sending", "recording", "waiting")
 
 
 class PeakMemory:
@@ -68,6 +73,24 @@ def env_only_steps_per_second(trainer, steps_per_worker: int) -> float:
     for _ in range(steps_per_worker):
         pool.step((rng.random((pool.n_envs, len(nvec))) * nvec).astype(np.int64))
     return pool.n_envs * steps_per_worker / (time.perf_counter() - start)
+
+
+def in_process_env_step_ms(env_config, steps: int) -> float:
+    """One environment stepped in this process with random actions, no pool: what the envs
+    themselves cost, next to the pool's step."""
+    from environments import make_env
+    env = make_env(env_config)
+    try:
+        env.reset(seed=0)
+        env.action_space.seed(0)
+        start = time.perf_counter()
+        for _ in range(steps):
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            if terminated or truncated:
+                env.reset()
+        return (time.perf_counter() - start) / steps * 1e3
+    finally:
+        env.close()
 
 
 def compute_floor_seconds(trainer) -> float:
@@ -125,13 +148,17 @@ def main(argv=None) -> int:
         try:
             trainer.train_one_update()                     # warm-up: allocations, first episodes
             sampling = optimisation = 0.0
+            phases = dict.fromkeys(PHASES, 0.0)
             for _ in range(args.updates):
                 _, times = trainer.train_one_update()
                 sampling += times.sampling
                 optimisation += times.optimisation
+                for phase in PHASES:
+                    phases[phase] += getattr(trainer.sampler.times, phase)
             memory.sample()
             peak_training = memory.peak
             env_sps = env_only_steps_per_second(trainer, min(config.worker_steps, 256))
+            env_step_ms = in_process_env_step_ms(config.environment, 1000)
             floor = compute_floor_seconds(trainer) * args.updates
             buffer_bytes, cache_bytes = trainer.buffer.nbytes(), trainer.sampler.memory.nbytes()
             stream_bytes = trainer.buffer.stream.nbytes
@@ -147,6 +174,11 @@ def main(argv=None) -> int:
     print(f"optimisation seconds        {optimisation:.2f}")
     print(f"env-only steps/s            {env_sps:.1f}  (sampling takes {env_sps / sampling_sps:.2f}x "
           f"the env-only time)")
+    per_step = {phase: seconds / (args.updates * config.worker_steps) * 1e3
+                for phase, seconds in phases.items()}
+    print("sampling step ms            " + ", ".join(f"{phase} {ms:.2f}" for phase, ms in per_step.items())
+          + f"  (all envs; env-only {config.n_workers / env_sps * 1e3:.2f}, of which the envs "
+          f"in this process {config.n_workers * env_step_ms:.2f})")
     print(f"compute floor seconds       {floor:.2f}  (optimisation is {optimisation / floor:.2f}x it)")
     print(f"peak memory (PSS, tree)     {peak_training / 2**20:.0f} MiB during training "
           f"({memory.peak / 2**20:.0f} MiB with this benchmark's own measurements)")

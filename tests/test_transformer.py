@@ -38,6 +38,22 @@ def test_bootstrap_value_uses_the_next_steps_window(memory):
         torch.testing.assert_close(buffer.values[:, 0], last_value, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("memory", ["trxl", "gru"])
+def test_sampling_phases_cover_the_rollout_once(memory):
+    """benchmarks/throughput.py splits sampling into phases: every phase gets time, and
+    together they account for the rollout without counting any time twice."""
+    import time
+    cfg = tiny_config(memory)
+    _, model, _, sampler = rollout_setup(cfg, [3, 4, 5])
+    start = time.perf_counter()
+    sampler.collect(model)
+    elapsed = time.perf_counter() - start
+    times = sampler.times
+    phases = [times.acting, times.sending, times.recording, times.waiting]
+    assert all(seconds > 0 for seconds in phases)
+    assert 0.9 * elapsed < sum(phases) <= elapsed
+
+
 def test_truncation_value_sees_its_own_episode():
     """The value of an observation a time limit cut off is computed with that episode's
     window, equal to a full recomputation of the episode's last steps plus that observation."""
