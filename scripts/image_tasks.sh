@@ -12,8 +12,8 @@
 #
 # Compute, on 2 CPU cores: one MiniGrid run (100 updates, 819k steps) takes ~2 h; the Memory
 # Gym configs ship CleanRL's 5,000 updates (82M steps), 2-4 days on a CPU. TASK_UPDATES sets a
-# budget of updates per run; a later start with a larger one extends the runs and evaluates
-# them again. Runs evaluated after their last training are skipped; interrupted ones resume.
+# budget of updates per run (a Memory Gym run keeps a checkpoint every tenth of it); a later
+# start with a larger one extends the runs and evaluates them again. Runs evaluated after their last training are skipped; interrupted ones resume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -36,8 +36,10 @@ aggregate() {  # $1 run prefix, $2 output folder: the variants that have scores,
 }
 
 variants minigrid_memory minigrid 10 gru
-variants mortar_mayhem_grid mortar_grid 100
-variants mystery_path_grid mystery_grid 100
+# Ten held-out evaluations along a Memory Gym run, whatever its budget (5,000 updates shipped).
+gym_interval=$(( ${TASK_UPDATES:-5000} >= 10 ? ${TASK_UPDATES:-5000} / 10 : 1 ))
+variants mortar_mayhem_grid mortar_grid "$gym_interval"
+variants mystery_path_grid mystery_grid "$gym_interval"
 for v in $VARIANTS; do
   train "$v" "$SEEDS" --n-seeds 100 --repetitions 1
 done
