@@ -13,7 +13,8 @@
 # Compute, on 2 CPU cores: one MiniGrid run (100 updates, 819k steps) takes ~2 h; the Memory
 # Gym configs ship CleanRL's 5,000 updates (82M steps), 2-4 days on a CPU. TASK_UPDATES sets a
 # budget of updates per run (a Memory Gym run keeps a checkpoint every tenth of it); a later
-# start with a larger one extends the runs and evaluates them again. Runs evaluated after their last training are skipped; interrupted ones resume.
+# start with a larger one extends the runs and evaluates them again. Runs evaluated after
+# their last training are skipped; interrupted ones resume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
