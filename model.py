@@ -168,16 +168,24 @@ class ActorCritic(nn.Module):
         return self._heads(h, reconstruct=False), state
 
 
+def _joint_log_prob(log_softmaxes: list[torch.Tensor], actions: torch.Tensor) -> torch.Tensor:
+    """Sum over action dimensions of log p(actions[..., i]); log_softmaxes[i] (..., n_i)."""
+    return sum(logp.gather(-1, actions[..., i:i + 1]).squeeze(-1)
+               for i, logp in enumerate(log_softmaxes))
+
+
+def log_prob(logits: list[torch.Tensor], actions: torch.Tensor) -> torch.Tensor:
+    """Joint log-probability of multi-discrete actions: logits per dimension (..., n_i),
+    actions (..., A) -> (...). What the sampler records; it needs no entropy."""
+    return _joint_log_prob([F.log_softmax(lg, dim=-1) for lg in logits], actions)
+
+
 def log_prob_entropy(logits: list[torch.Tensor], actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Joint log-probability and entropy of multi-discrete actions.
-    logits per dimension (..., n_i); actions (..., A). Returns two tensors (...)."""
-    log_prob = torch.zeros(actions.shape[:-1], device=actions.device)
-    entropy = torch.zeros_like(log_prob)
-    for i, lg in enumerate(logits):
-        logp = F.log_softmax(lg, dim=-1)                                   # (..., n_i)
-        log_prob = log_prob + logp.gather(-1, actions[..., i:i + 1]).squeeze(-1)
-        entropy = entropy - (logp.exp() * logp).sum(-1)
-    return log_prob, entropy
+    """Joint log-probability and entropy of multi-discrete actions, from one log_softmax per
+    dimension. logits per dimension (..., n_i); actions (..., A). Returns two tensors (...)."""
+    log_softmaxes = [F.log_softmax(lg, dim=-1) for lg in logits]          # each (..., n_i)
+    entropy = -sum((logp.exp() * logp).sum(-1) for logp in log_softmaxes)
+    return _joint_log_prob(log_softmaxes, actions), entropy
 
 
 def sample_actions(logits: list[torch.Tensor], deterministic: bool = False) -> torch.Tensor:

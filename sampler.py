@@ -19,7 +19,7 @@ import torch
 
 from buffer import RolloutBuffer
 from config import Config
-from model import ActorCritic, PolicyOutput, log_prob_entropy, sample_actions
+from model import ActorCritic, PolicyOutput, log_prob, sample_actions
 from recurrent import reset_at_episode_start
 from transformer import KV
 from worker_pool import EpisodeInfo, WorkerPool
@@ -117,6 +117,9 @@ class TransformerRollout:
         self.buffer = buffer
         self.cache = KVCache(buffer, num_heads)
         self.act = acting_step(ActorCritic.step_window, compiled, buffer.stream.device)
+        # A step always sees itself: the last column of every key mask.
+        self.own_valid = torch.ones(buffer.workers, 1, dtype=torch.bool,
+                                    device=buffer.stream.device)                       # (W, 1)
 
     def begin(self, model: ActorCritic) -> None:
         self.cache.refresh(model, self.buffer.stream)
@@ -127,8 +130,7 @@ class TransformerRollout:
         step's block inputs go to slot first + M."""
         buf, M = self.buffer, self.buffer.memory_slots
         cached_valid = buf.slot_episode[:, first:first + M] == episode.unsqueeze(1)       # (W, M)
-        own = torch.ones(len(episode), 1, dtype=torch.bool, device=episode.device)       # (W, 1)
-        key_valid = torch.cat([cached_valid, own], dim=1)                                # (W, L)
+        key_valid = torch.cat([cached_valid, self.own_valid], dim=1)                     # (W, L)
         past, own_index = self.cache.window(first, write)
         out, own = self.act(model, obs, past, key_valid, episode_step)
         if write:
@@ -276,7 +278,7 @@ class Sampler:
         buf.slot_episode[:, slot] = self.episode
         buf.slot_step[:, slot] = self.episode_step
         buf.actions[:, t] = actions
-        buf.log_probs[:, t], _ = log_prob_entropy(policy.logits, actions)
+        buf.log_probs[:, t] = log_prob(policy.logits, actions)
         buf.values[:, t] = policy.value
         self.times.lap("recording")
         result = self.pool.step_wait()

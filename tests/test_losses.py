@@ -95,3 +95,20 @@ def test_reconstruction_decoder_on_image_observations():
     assert terms.reconstruction.item() > 0
     terms.total.backward()
     assert model.decoder.deconv[0].weight.grad.abs().sum() > 0
+
+
+def test_log_prob_and_entropy_of_multi_discrete_actions_match_torch_distributions():
+    """The joint log-probability and entropy of independent action dimensions are the sums
+    of each dimension's Categorical ones; log_prob (the sampler's) equals the loss's."""
+    from model import log_prob, log_prob_entropy
+    generator = torch.Generator().manual_seed(0)
+    logits = [torch.randn(4, 6, 3, generator=generator), torch.randn(4, 6, 5, generator=generator)]
+    actions = torch.stack([torch.randint(3, (4, 6), generator=generator),
+                           torch.randint(5, (4, 6), generator=generator)], dim=-1)   # (4, 6, 2)
+    dists = [torch.distributions.Categorical(logits=lg) for lg in logits]
+    expected_log_prob = dists[0].log_prob(actions[..., 0]) + dists[1].log_prob(actions[..., 1])
+    expected_entropy = dists[0].entropy() + dists[1].entropy()
+    joint, entropy = log_prob_entropy(logits, actions)
+    torch.testing.assert_close(joint, expected_log_prob)
+    torch.testing.assert_close(entropy, expected_entropy)
+    torch.testing.assert_close(log_prob(logits, actions), joint, rtol=0, atol=0)
