@@ -6,12 +6,14 @@ with gymnasium's built-in registry only).
 
 The env behaves like a trivial counter until its step number `fail_at_step`; then, if it was
 first reset with `fail_seed` (or fail_seed is None), it raises (mode "raise") or kills its
-own process with SIGSEGV (mode "crash"), as a segfaulting native library would.
+own process with SIGSEGV (mode "crash"), as a segfaulting native library would. With
+`step_seconds` every step first sleeps that long: a slow environment.
 """
 from __future__ import annotations
 
 import os
 import signal
+import time
 from typing import Optional
 
 import gymnasium as gym
@@ -22,13 +24,14 @@ FAILURE_TEXT = "deliberate failure of FaultyEnv"
 
 class FaultyEnv(gym.Env):
     def __init__(self, render_mode: Optional[str] = None, fail_at_step: int = 3,
-                 fail_seed: Optional[int] = None, mode: str = "raise"):
+                 fail_seed: Optional[int] = None, mode: str = "raise", step_seconds: float = 0.0):
         if mode not in ("raise", "crash"):
             raise ValueError(f"FaultyEnv: mode = {mode!r}: use 'raise' or 'crash'.")
         self.render_mode = render_mode
         self.fail_at_step = fail_at_step
         self.fail_seed = fail_seed
         self.mode = mode
+        self.step_seconds = step_seconds
         self.observation_space = gym.spaces.Box(0.0, np.inf, (1,), dtype=np.float32)
         self.action_space = gym.spaces.Discrete(2)
         self._first_seed: Optional[int] = None
@@ -42,6 +45,7 @@ class FaultyEnv(gym.Env):
         return np.zeros(1, dtype=np.float32), {}
 
     def step(self, action):
+        time.sleep(self.step_seconds)
         self._t += 1
         if self._t == self.fail_at_step and self.fail_seed in (None, self._first_seed):
             self._fail()

@@ -242,6 +242,21 @@ def test_restore_replays_running_episodes_exactly():
         np.testing.assert_array_equal(record_steps(pool, actions[13:]), after)
 
 
+def test_async_step_returns_while_the_envs_step():
+    """step_async only hands the actions over: it returns long before slow envs finish, and
+    step_wait then delivers their step. This is what lets the sampler write its buffer while
+    the envs run."""
+    with WorkerPool(faulty(fail_at_step=10**6, step_seconds=0.5), 2, 2, seeds=[0, 1]) as pool:
+        pool.reset()
+        start = time.perf_counter()
+        pool.step_async(np.zeros((2, 1), dtype=np.int64))
+        handed_over = time.perf_counter() - start
+        result = pool.step_wait()
+        finished = time.perf_counter() - start
+    assert handed_over < 0.1 < 0.5 <= finished
+    np.testing.assert_array_equal(result.obs, [[1.0], [1.0]])
+
+
 def test_async_step_matches_step_and_guards_its_order():
     """step_async + step_wait is step; nothing else may run while a step is in flight."""
     actions = np.ones((4, 1), dtype=np.int64)
