@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
@@ -190,7 +190,10 @@ class SamplingTimes:
     sending: float = 0.0      # handing the actions to the env processes
     recording: float = 0.0    # log-probabilities, buffer writes, bookkeeping, observation copies
     waiting: float = 0.0      # waiting for the env processes' replies
-    _mark: float = field(default_factory=time.perf_counter, repr=False)
+
+    def __post_init__(self) -> None:
+        # Not a field: dataclasses.asdict(times) is the phases alone.
+        self._mark = time.perf_counter()
 
     def lap(self, phase: str) -> None:
         """Add the time since the previous lap (or creation) to `phase`."""

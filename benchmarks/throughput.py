@@ -17,6 +17,7 @@ The first update is a warm-up and is not timed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -25,9 +26,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import process_setup  # noqa: E402,F401  (before torch)
-
-# sampler.SamplingTimes' phases, in the order a step runs them.
-PHASES = ("acting", "sending", "recording", "waiting")
 
 
 class PeakMemory:
@@ -148,13 +146,13 @@ def main(argv=None) -> int:
         try:
             trainer.train_one_update()                     # warm-up: allocations, first episodes
             sampling = optimisation = 0.0
-            phases = dict.fromkeys(PHASES, 0.0)
+            phases: dict[str, float] = {}          # sampler.SamplingTimes, summed over updates
             for _ in range(args.updates):
                 _, times = trainer.train_one_update()
                 sampling += times.sampling
                 optimisation += times.optimisation
-                for phase in PHASES:
-                    phases[phase] += getattr(trainer.sampler.times, phase)
+                for phase, seconds in dataclasses.asdict(trainer.sampler.times).items():
+                    phases[phase] = phases.get(phase, 0.0) + seconds
             memory.sample()
             peak_training = memory.peak
             env_sps = env_only_steps_per_second(trainer, min(config.worker_steps, 256))

@@ -1,6 +1,7 @@
 """The memory's known answers: cached step-by-step inference equals recomputation, episodes
 never see each other, GTrXL starts near the identity."""
 import itertools
+import time
 
 import pytest
 import torch
@@ -42,7 +43,6 @@ def test_bootstrap_value_uses_the_next_steps_window(memory):
 def test_sampling_phases_cover_the_rollout_once(memory):
     """benchmarks/throughput.py splits sampling into phases: every phase gets time, and
     together they account for the rollout without counting any time twice."""
-    import time
     cfg = tiny_config(memory)
     _, model, _, sampler = rollout_setup(cfg, [3, 4, 5])
     start = time.perf_counter()
