@@ -8,7 +8,9 @@ variants() {   # $1 task config, $2 run prefix, $3 checkpoint interval, $4.. mem
   local config=$1 prefix=$2 interval=$3
   shift 3
   cp "configs/$config.yaml" "$tmp/$prefix.yaml"
-  sed 's/gtrxl: false/gtrxl: true/' "configs/$config.yaml" > "$tmp/${prefix}_gtrxl.yaml"
+  # GTrXL's gates come with its identity-map reordering (Parisotto et al. 2019): pre-norm.
+  sed -e 's/gtrxl: false/gtrxl: true/' -e 's/layer_norm: post/layer_norm: pre/' \
+    "configs/$config.yaml" > "$tmp/${prefix}_gtrxl.yaml"
   sed -E 's/memory_length: [0-9]+/memory_length: 1/' "configs/$config.yaml" > "$tmp/${prefix}_nomem.yaml"
   for kind in "$@"; do cp "configs/${config}_$kind.yaml" "$tmp/${prefix}_$kind.yaml"; done
   for f in "$tmp/$prefix"*.yaml; do echo "checkpoint_interval: $interval" >> "$f"; done
