@@ -4,6 +4,7 @@ import copy
 import dataclasses
 import glob
 import os
+import subprocess
 import typing
 
 import pytest
@@ -55,6 +56,26 @@ def test_shipped_config_loads_and_round_trips(path):
     config = load_config(path)
     # to_dict() is what model files embed: reading it back must give the same config.
     assert config_from_dict(config.to_dict()) == config
+
+
+# The experiment scripts derive variants of the shipped configs (GTrXL, memory_length 1, ...)
+# with sed; a variant the schema rejects would only fail hours into scripts/image_tasks.sh.
+VARIANT_TASKS = [("proof_of_memory", "gru lstm none"), ("cartpole_masked", "gru lstm none"),
+                 ("minigrid_memory", "gru"), ("mortar_mayhem_grid", ""),
+                 ("mystery_path_grid", "")]
+
+
+@pytest.mark.parametrize("task,kinds", VARIANT_TASKS, ids=[t for t, _ in VARIANT_TASKS])
+def test_every_experiment_variant_loads(tmp_path, task, kinds):
+    script = (f'tmp={tmp_path}; source scripts/tasks.sh; '
+              f'variants {task} run 7 {kinds}')
+    subprocess.run(["bash", "-c", script], cwd=REPO_ROOT, check=True)
+    paths = sorted(tmp_path.glob("run*.yaml"))
+    assert len(paths) == 3 + len(kinds.split())
+    configs = {p.stem: load_config(p) for p in paths}
+    assert configs["run_gtrxl"].transformer.gtrxl
+    assert configs["run_nomem"].transformer.memory_length == 1
+    assert all(c.checkpoint_interval == 7 for c in configs.values())
 
 
 # ----- unknown keys -----
