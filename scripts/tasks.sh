@@ -16,14 +16,27 @@ variants() {   # $1 task config, $2 run prefix, $3 checkpoint interval, $4.. mem
   for f in "$tmp/$prefix"*.yaml; do echo "checkpoint_interval: $interval" >> "$f"; done
 }
 
+finished() {   # $1 run, $2 variant: has models/$1.nn trained its budget (TASK_UPDATES when
+               # set, else the variant config's updates)?
+  "$PY" - "models/$1.nn" "$tmp/$2.yaml" "${TASK_UPDATES:-}" <<'EOF'
+import sys
+from config import load_config
+from utils import load_model_file
+payload, _ = load_model_file(sys.argv[1])
+budget = int(sys.argv[3]) if sys.argv[3] else load_config(sys.argv[2]).updates
+sys.exit(0 if payload["update"] >= budget else 1)
+EOF
+}
+
 train() {      # $1 variant, $2 seeds, $3.. evaluate.py options: each seed trained (to
                # TASK_UPDATES updates when set, else the config's), then evaluated
   local seed run budget=()
   [ -n "${TASK_UPDATES:-}" ] && budget=(--updates "$TASK_UPDATES")
   for seed in $2; do
     run="$1_seed$seed"
-    # Scores newer than the model: evaluated after its last training, nothing to do.
-    [ "models/$run/scores.csv" -nt "models/$run.nn" ] && continue
+    # Evaluated after its last training, and trained to the budget: nothing to do. A larger
+    # budget than the model's extends the run, and evaluates it again.
+    [ "models/$run/scores.csv" -nt "models/$run.nn" ] && finished "$run" "$1" && continue
     if [ -f "models/$run.nn" ]; then
       "$PY" train.py --resume "$run" "${budget[@]}"
     else
