@@ -5,6 +5,7 @@ import dataclasses
 import glob
 import os
 import subprocess
+import sys
 import typing
 
 import pytest
@@ -76,6 +77,25 @@ def test_every_experiment_variant_loads(tmp_path, task, kinds):
     assert configs["run_gtrxl"].transformer.gtrxl
     assert configs["run_nomem"].transformer.memory_length == 1
     assert all(c.checkpoint_interval == 7 for c in configs.values())
+
+
+@pytest.mark.parametrize("task_updates,config_updates,done", [
+    ("", 40, True), ("", 80, False),        # no TASK_UPDATES: the config's budget counts
+    ("40", 80, True), ("41", 40, False),    # TASK_UPDATES overrides it, both ways
+])
+def test_finished_compares_the_model_with_the_budget(tmp_path, task_updates, config_updates,
+                                                      done):
+    """tasks.sh's `finished` decides whether an evaluated run is trained further; it once
+    looked only at file times, so a larger TASK_UPDATES never extended a run. The shipped
+    proof_of_memory.nn was trained for 40 updates."""
+    script = (f'PY={sys.executable}; tmp={tmp_path}; source scripts/tasks.sh; '
+              f'variants proof_of_memory run 7; '
+              f'sed -i "s/^updates: .*/updates: {config_updates}/" {tmp_path}/run.yaml; '
+              f'TASK_UPDATES={task_updates} finished proof_of_memory run')
+    result = subprocess.run(["bash", "-c", script], cwd=REPO_ROOT, capture_output=True,
+                            text=True)
+    assert result.stderr == ""
+    assert result.returncode == (0 if done else 1)
 
 
 # ----- unknown keys -----
