@@ -19,8 +19,9 @@ from environments import SpaceSpec
 from losses import LossTerms, normalize_advantages, ppo_loss
 from model import ActorCritic, log_prob_entropy
 from sampler import Sampler
-from utils import (explained_variance, format_duration, polynomial_decay, resolve_device, save_model_file,
-                   seed_everything, set_torch_threads, worker_seeds)
+from utils import (explained_variance, format_duration, polynomial_decay, remaining_seconds,
+                   resolve_device, save_model_file, seed_everything, set_torch_threads,
+                   worker_seeds)
 from worker_pool import EpisodeInfo, WorkerPool
 
 
@@ -186,10 +187,12 @@ class Trainer:
     def run(self, updates: Optional[int] = None) -> None:
         """Train until `updates` updates (default: the config's) are done."""
         target = self.config.updates if updates is None else updates
-        start = time.time()
+        start, first = time.time(), self.update
         while self.update < target:
             episodes, times = self.train_one_update()
-            self._report(episodes, times, start, target)
+            self._report(episodes, times, remaining_seconds(time.time() - start,
+                                                            self.update - first,
+                                                            target - self.update), target)
 
     def train_one_update(self) -> tuple[list[EpisodeInfo], UpdateTimes]:
         schedules = Schedules.at(self.config, self.update)
@@ -267,12 +270,10 @@ class Trainer:
         w.add_scalar("speed/sampling_seconds", times.sampling, step)
         w.add_scalar("speed/optimisation_seconds", times.optimisation, step)
 
-    def _report(self, episodes: list[EpisodeInfo], times: UpdateTimes, start: float,
+    def _report(self, episodes: list[EpisodeInfo], times: UpdateTimes, eta: float,
                 target: int) -> None:
-        elapsed = time.time() - start
         done = self.update
         sps = self.config.batch_size / (times.sampling + times.optimisation)
-        eta = elapsed / max(done, 1) * (target - done)
         summary = episode_summary(episodes)
         parts = [f"update {done:>5}/{target}", f"steps {self.steps:>10,}", f"{sps:7.0f} steps/s"]
         for key in ("return", "success", "length"):

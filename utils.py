@@ -60,6 +60,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def remaining_seconds(elapsed: float, updates_done: int, updates_left: int) -> float:
+    """Time left at this process's pace: `updates_done` counts only the updates this process
+    ran, so a resumed run is not credited with the updates of the run it resumed."""
+    return elapsed / max(updates_done, 1) * updates_left
+
+
 def format_duration(seconds: float) -> str:
     """ETA-style duration: 3m07s, or 1h02m07s."""
     minutes, secs = divmod(int(seconds), 60)

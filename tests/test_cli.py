@@ -16,7 +16,7 @@ import enjoy
 import train
 from config import load_config
 from trainer import Trainer
-from utils import load_model_file
+from utils import format_duration, load_model_file, remaining_seconds
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # 4 workers x 16 steps = 64 steps per update, 8 segments of 8 in 2 minibatches: seconds to run.
@@ -73,6 +73,14 @@ def test_train_prints_progress_with_speed_and_eta(trained):
     assert [line.split()[1] for line in progress] == ["1/2", "2/2"]
     assert all("steps/s" in line and "ETA" in line for line in progress)
     assert f"saved {model_path} after 2 updates, 128 steps" in result.stdout
+
+
+def test_eta_of_a_resumed_run_counts_only_its_own_updates():
+    """A run resumed at update 3 of 40 took 60 s for its first update: the 36 left at that
+    pace take 36 minutes. Dividing by all 4 updates done, as the ETA once did, said 9m00s."""
+    assert remaining_seconds(60.0, updates_done=1, updates_left=36) == 36 * 60.0
+    assert format_duration(remaining_seconds(60.0, 1, 36)) == "36m00s"
+    assert remaining_seconds(0.5, updates_done=0, updates_left=2) == 1.0  # no division by 0
 
 
 REQUIRED_TAGS = {
