@@ -108,4 +108,32 @@ def load_model_file(path: str, map_location: str | torch.device = "cpu") -> tupl
         raise ValueError(f"{path}: the model file holds no config. Fix: use a file written by "
                          f"train.py.")
     config = config_from_dict(payload["config"], source=f"{path} (embedded config)")
+    if INT8_KEY in payload:
+        payload["model"] = {**payload["model"], **dequantize_int8(payload.pop(INT8_KEY))}
     return payload, config
+
+
+# A playing-only copy (scripts/ship_model.py --int8) keeps its weight matrices here, apart from
+# "model", so code that predates it fails on the missing keys instead of loading raw integers.
+INT8_KEY = "model_int8"
+
+
+def quantize_int8(weights: dict[str, torch.Tensor]) -> tuple[dict, dict]:
+    """Symmetric int8 with one float32 scale per output row, for every floating tensor of two
+    or more dimensions (linear and conv weights, 4x smaller than float32); the rest is kept.
+    Returns (kept tensors, {name: {"q": int8 tensor, "scale": [rows, 1, ...]}})."""
+    kept, quantized = {}, {}
+    for name, t in weights.items():
+        if not (t.is_floating_point() and t.dim() >= 2):
+            kept[name] = t
+            continue
+        t = t.float()
+        amax = t.abs().amax(dim=tuple(range(1, t.dim())), keepdim=True)   # [rows, 1, ...]
+        scale = torch.where(amax > 0, amax / 127, torch.ones_like(amax))  # an all-zero row
+        quantized[name] = {"q": torch.round(t / scale).to(torch.int8), "scale": scale}
+    return kept, quantized
+
+
+def dequantize_int8(quantized: dict[str, dict]) -> dict[str, torch.Tensor]:
+    """float32 weights back from quantize_int8's records; each is off by at most scale / 2."""
+    return {name: r["q"].float() * r["scale"] for name, r in quantized.items()}

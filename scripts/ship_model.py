@@ -1,11 +1,12 @@
 """Write a small, playing-only copy of a trained model for models/: its config, spaces and
 weights, without the optimiser, RNG and sampler state that only resuming needs.
 
-    python scripts/ship_model.py models/minigrid_seed0.nn models/minigrid_memory.nn --bfloat16
+    python scripts/ship_model.py models/minigrid_gtrxl_seed0.nn models/minigrid_memory.nn --int8
 
---bfloat16 stores the weights in bfloat16 (half the size); they are loaded back into the
-float32 network, so check the copy still plays well: tests/test_shipped_models.py does so
-for every shipped model. The copy cannot be resumed with train.py --resume.
+--bfloat16 stores the weights in bfloat16 (half the size); --int8 stores weight matrices as
+int8 with a scale per output row (a quarter). They are loaded back into the float32 network,
+so check the copy still plays well: tests/test_shipped_models.py does so for every shipped
+model. The copy cannot be resumed with train.py --resume.
 """
 from __future__ import annotations
 
@@ -24,10 +25,13 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="a model file written by train.py")
     parser.add_argument("target", help="where the playing-only copy goes")
-    parser.add_argument("--bfloat16", action="store_true", help="store the weights in bfloat16")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--bfloat16", action="store_true", help="store the weights in bfloat16")
+    precision.add_argument("--int8", action="store_true",
+                           help="store weight matrices as int8 with a float32 scale per row")
     args = parser.parse_args(argv)
     import torch
-    from utils import load_model_file, save_model_file
+    from utils import INT8_KEY, load_model_file, quantize_int8, save_model_file
     try:
         payload, _ = load_model_file(args.source)
     except ValueError as e:
@@ -39,6 +43,8 @@ def main(argv=None) -> int:
     if args.bfloat16:
         kept["model"] = {name: t.to(torch.bfloat16) if t.is_floating_point() else t
                          for name, t in payload["model"].items()}
+    if args.int8:
+        kept["model"], kept[INT8_KEY] = quantize_int8(payload["model"])
     save_model_file(args.target, kept)
     print(f"wrote {args.target}: {os.path.getsize(args.target) / 2**20:.1f} MiB "
           f"(from {os.path.getsize(args.source) / 2**20:.1f} MiB), update {kept['update']}, "

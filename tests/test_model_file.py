@@ -252,3 +252,38 @@ def test_saved_file_has_the_usual_permissions(tmp_path, saved):
     finally:
         os.umask(old)
     assert os.stat(path).st_mode & 0o777 == 0o644   # what torch.save(path) would give
+
+
+# ----- int8 weights (scripts/ship_model.py --int8) -----
+
+def test_int8_worked_example():
+    """One scale per output row, max |w| / 127; an all-zero row gets scale 1, not 0 / 0."""
+    w = torch.tensor([[1.0, -2.0, 0.5], [0.0, 0.0, 0.0]])
+    bias = torch.tensor([0.1, 0.2])
+    kept, quantized = utils.quantize_int8({"w": w, "b": bias, "count": torch.tensor([3])})
+    assert set(kept) == {"b", "count"} and kept["b"] is bias     # vectors and ints are kept
+    q, scale = quantized["w"]["q"], quantized["w"]["scale"]
+    assert q.dtype == torch.int8 and scale.shape == (2, 1)
+    # Row 0: scale 2/127; 1 -> 63.5 rounds (half to even) to 64, -2 -> -127, 0.5 -> 31.75 -> 32.
+    assert q.tolist() == [[64, -127, 32], [0, 0, 0]]
+    assert torch.allclose(scale, torch.tensor([[2 / 127], [1.0]]))
+    restored = utils.dequantize_int8(quantized)["w"]
+    assert (restored - w).abs().max() <= 2 / 127 / 2
+
+
+def test_int8_file_loads_as_float_weights(saved, tmp_path):
+    """A file with int8 matrices loads like any other: float32 weights for every parameter,
+    each within half its row's scale of the original, and the agent builds from it."""
+    payload, _ = load_model_file(saved[0])
+    kept, quantized = utils.quantize_int8(payload["model"])
+    path = str(tmp_path / "int8.nn")
+    save_model_file(path, {**{k: v for k, v in payload.items() if k not in ("format", "version")},
+                           "model": kept, utils.INT8_KEY: quantized})
+    loaded, _ = load_model_file(path)
+    assert utils.INT8_KEY not in loaded
+    assert set(loaded["model"]) == set(payload["model"])
+    for name, t in payload["model"].items():
+        step = quantized[name]["scale"] if name in quantized else 0.0
+        assert loaded["model"][name].dtype == t.dtype
+        assert ((loaded["model"][name] - t).abs() <= step / 2 + 1e-7).all(), name
+    load_agent(path, n_envs=1, device=CPU)
