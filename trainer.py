@@ -161,8 +161,11 @@ class Trainer:
         except BaseException:
             self.pool.close()
             raise
-        # On resume the same folder continues; events after the checkpoint are purged.
-        self.writer = SummaryWriter(self.log_dir, purge_step=self.steps if resume else None)
+        # On resume the same folder continues; events after the checkpoint are purged. The
+        # purge takes steps >= purge_step, and the checkpoint's own update logged at
+        # self.steps, so it starts one step later.
+        self.writer = SummaryWriter(self.log_dir,
+                                    purge_step=self.steps + 1 if resume else None)
         if resume is None:
             self.writer.add_text("config", "```yaml\n" + yaml.safe_dump(config.to_dict()) + "```")
         self.last_stats: Optional[TrainingStats] = None

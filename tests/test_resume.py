@@ -48,6 +48,21 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, memory):
     assert second.log_dir == first.log_dir
 
 
+def test_resumed_run_continues_the_tensorboard_curve(tmp_path):
+    """Resumed from update 2 after the first process had logged update 3 (killed after its
+    periodic checkpoint): update 3's stale point is purged, update 2's kept, each once. The
+    purge once started at the checkpoint's own step, so every resume lost a point."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    config = tiny(checkpoint_interval=2)
+    first = run(Trainer(config, "tb", str(tmp_path / "m"), str(tmp_path / "s")), 3)
+    payload, loaded = load_model_file(str(tmp_path / "m" / "tb" / "update_000002.nn"))
+    second = run(Trainer(loaded, "tb", str(tmp_path / "m"), str(tmp_path / "s"), payload), 4)
+    assert second.log_dir == first.log_dir
+    events = EventAccumulator(second.log_dir).Reload()
+    steps = [e.step for e in events.Scalars("speed/sampling_seconds")]
+    assert steps == [u * config.batch_size for u in (1, 2, 3, 4)]
+
+
 def test_periodic_checkpoints(tmp_path):
     trainer = run(Trainer(tiny(checkpoint_interval=2), "ck", str(tmp_path / "m"),
                           str(tmp_path / "s")), 4)
