@@ -401,3 +401,36 @@ def test_aggregate_rejects_wrong_flag_values(score_files, tmp_path, args, messag
     except SystemExit as e:          # argparse's own checks
         status = e.code
     assert status == 2 and message in capsys.readouterr().err
+
+
+def test_results_section_is_written_from_the_result_files(tmp_path):
+    """scripts/results_section.py: the table, the steps and the training time of each
+    configuration between the README's markers, text around them untouched. The time is the
+    sum of the updates' own seconds, so the hour-long pause before the resumed third update
+    does not count (the span of event times, 3,611 s, once did)."""
+    import importlib.util
+    from torch.utils.tensorboard import SummaryWriter
+    spec = importlib.util.spec_from_file_location(
+        "results_section", os.path.join(ROOT, "scripts", "results_section.py"))
+    results_section = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(results_section)
+    task = tmp_path / "results" / "task"
+    task.mkdir(parents=True)
+    (task / "table.md").write_text("| algorithm | IQM |\n| --- | --- |\n| algo | 0.5 |\n\n"
+                                   "caption\n")
+    (task / "run_scores.csv").write_text("algorithm,run,steps\nalgo,algo_seed0,192\n"
+                                         "algo,algo_seed0,64\n")
+    writer = SummaryWriter(str(tmp_path / "summaries" / "algo_seed0" / "20260101-000000"))
+    for step, wall, sampling, optimisation in [(64, 100, 1, 10), (128, 111, 2, 20),
+                                               (192, 3700, 3, 30)]:
+        writer.add_scalar("speed/sampling_seconds", sampling, step, walltime=wall)
+        writer.add_scalar("speed/optimisation_seconds", optimisation, step, walltime=wall)
+    writer.close()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"head\n{results_section.START}\nold\n{results_section.END}\ntail\n")
+    assert results_section.main(["--readme", str(readme), "--results", str(tmp_path / "results"),
+                                 "--summaries", str(tmp_path / "summaries")]) == 0
+    text = readme.read_text()
+    assert text.startswith("head\n") and text.endswith("tail\n") and "old" not in text
+    assert "| algo | 0.5 |" in text and "caption" in text
+    assert "| algo | 192 | 66 s |" in text
