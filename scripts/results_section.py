@@ -5,6 +5,10 @@
 For every folder results/TASK/ made by aggregate.py it takes the table (table.md), the
 probabilities of improvement (improvement.csv), each configuration's training steps
 (run_scores.csv) and training time (the runs' TensorBoard speed scalars), and the PNG plots.
+
+summaries/ is not committed, so each task's training times are also kept in
+results/TASK/training_time.csv: a checkout without the summaries of earlier sessions' runs
+still shows their times, and a new seed's time is averaged with the stored ones.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import glob
 import logging
 import os
 import sys
+from typing import NamedTuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -36,21 +41,68 @@ def training_seconds(run: str, summaries: str) -> float | None:
                for e in events.Scalars(tag))
 
 
-def per_algorithm(run_scores: str, summaries: str) -> dict[str, tuple[int, float | None]]:
-    """algorithm -> (environment steps of its runs' final checkpoints, mean training
-    seconds)."""
+TIMES = "training_time.csv"     # algorithm, runs (space-separated), steps, mean_seconds
+
+
+class Training(NamedTuple):
+    """One configuration's runs, as the table reports them."""
+    steps: int                 # environment steps of its runs' final checkpoints
+    seconds: float | None      # mean training time per run; None when not known
+    runs: list[str]
+
+
+def stored_times(folder: str) -> dict[str, dict]:
+    """algorithm -> its row of results/TASK/training_time.csv, as last written."""
+    path = os.path.join(folder, TIMES)
+    if not os.path.exists(path):
+        return {}
+    with open(path, newline="", encoding="utf-8") as f:
+        return {row["algorithm"]: row for row in csv.DictReader(f)}
+
+
+def mean_seconds(runs: list[str], steps: int, measured: dict[str, float],
+                 stored: dict | None) -> float | None:
+    """Mean training time of `runs`, each trained to `steps`: from their summaries where
+    every run has one, else the stored mean of the runs that lost theirs, if it was taken at
+    the same steps, weighted with the runs measured now. None when neither covers a run."""
+    if all(r in measured for r in runs):
+        return sum(measured[r] for r in runs) / len(runs)
+    if stored is None or int(stored["steps"]) != steps:
+        return None
+    old = set(stored["runs"].split())
+    new = set(runs) - old
+    if not old <= set(runs) or not new <= set(measured):
+        return None
+    return (float(stored["mean_seconds"]) * len(old) + sum(measured[r] for r in new)) / len(runs)
+
+
+def per_algorithm(folder: str, summaries: str) -> dict[str, Training]:
+    """algorithm -> its steps, mean training time and runs."""
     latest: dict[str, dict] = {}
-    with open(run_scores, newline="", encoding="utf-8") as f:
+    with open(os.path.join(folder, "run_scores.csv"), newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             best = latest.get(row["run"])
             if best is None or int(row["steps"]) > int(best["steps"]):
                 latest[row["run"]] = row
+    stored = stored_times(folder)
     result = {}
     for algorithm in sorted({r["algorithm"] for r in latest.values()}):
-        runs = [r for r in latest.values() if r["algorithm"] == algorithm]
-        times = [t for t in (training_seconds(r["run"], summaries) for r in runs) if t]
-        result[algorithm] = (int(runs[0]["steps"]), sum(times) / len(times) if times else None)
+        runs = sorted(r["run"] for r in latest.values() if r["algorithm"] == algorithm)
+        steps = int(latest[runs[0]]["steps"])
+        measured = {r: t for r in runs if (t := training_seconds(r, summaries))}
+        result[algorithm] = Training(
+            steps, mean_seconds(runs, steps, measured, stored.get(algorithm)), runs)
     return result
+
+
+def write_times(folder: str, rows: dict[str, Training]) -> None:
+    """Keep the times that are known for a later checkout without summaries/."""
+    with open(os.path.join(folder, TIMES), "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["algorithm", "runs", "steps", "mean_seconds"])
+        for algorithm, row in rows.items():
+            if row.seconds:
+                writer.writerow([algorithm, " ".join(row.runs), row.steps, f"{row.seconds:.1f}"])
 
 
 def task_section(folder: str, summaries: str) -> str:
@@ -61,9 +113,11 @@ def task_section(folder: str, summaries: str) -> str:
     lines += [table.strip(), "", caption.strip(), ""]
     lines += ["| algorithm | environment steps per run | mean training time per run |",
               "|---|---|---|"]
-    for algorithm, (steps, seconds) in per_algorithm(os.path.join(folder, "run_scores.csv"),
-                                                     summaries).items():
-        lines.append(f"| {algorithm} | {steps:,} | {f'{seconds:.0f} s' if seconds else '–'} |")
+    rows = per_algorithm(folder, summaries)
+    write_times(folder, rows)
+    for algorithm, row in rows.items():
+        seconds = f"{row.seconds:.0f} s" if row.seconds else "–"
+        lines.append(f"| {algorithm} | {row.steps:,} | {seconds} |")
     improvement = os.path.join(folder, "improvement.csv")
     if os.path.exists(improvement):
         with open(improvement, newline="", encoding="utf-8") as f:

@@ -403,17 +403,31 @@ def test_aggregate_rejects_wrong_flag_values(score_files, tmp_path, args, messag
     assert status == 2 and message in capsys.readouterr().err
 
 
+def load_results_section():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "results_section", os.path.join(ROOT, "scripts", "results_section.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_results_section(results_section, tmp_path, head: str = "", tail: str = "") -> str:
+    """Run the script on tmp_path's results/ and summaries/; the README text it wrote."""
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{head}{results_section.START}\nold\n{results_section.END}\n{tail}")
+    assert results_section.main(["--readme", str(readme), "--results", str(tmp_path / "results"),
+                                 "--summaries", str(tmp_path / "summaries")]) == 0
+    return readme.read_text()
+
+
 def test_results_section_is_written_from_the_result_files(tmp_path):
     """scripts/results_section.py: the table, the steps and the training time of each
     configuration between the README's markers, text around them untouched. The time is the
     sum of the updates' own seconds, so the hour-long pause before the resumed third update
     does not count (the span of event times, 3,611 s, once did)."""
-    import importlib.util
     from torch.utils.tensorboard import SummaryWriter
-    spec = importlib.util.spec_from_file_location(
-        "results_section", os.path.join(ROOT, "scripts", "results_section.py"))
-    results_section = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(results_section)
+    results_section = load_results_section()
     task = tmp_path / "results" / "task"
     task.mkdir(parents=True)
     (task / "table.md").write_text("| algorithm | IQM |\n| --- | --- |\n| algo | 0.5 |\n\n"
@@ -426,11 +440,31 @@ def test_results_section_is_written_from_the_result_files(tmp_path):
         writer.add_scalar("speed/sampling_seconds", sampling, step, walltime=wall)
         writer.add_scalar("speed/optimisation_seconds", optimisation, step, walltime=wall)
     writer.close()
-    readme = tmp_path / "README.md"
-    readme.write_text(f"head\n{results_section.START}\nold\n{results_section.END}\ntail\n")
-    assert results_section.main(["--readme", str(readme), "--results", str(tmp_path / "results"),
-                                 "--summaries", str(tmp_path / "summaries")]) == 0
-    text = readme.read_text()
+    text = write_results_section(results_section, tmp_path, "head\n", "tail\n")
     assert text.startswith("head\n") and text.endswith("tail\n") and "old" not in text
     assert "| algo | 0.5 |" in text and "caption" in text
     assert "| algo | 192 | 66 s |" in text
+
+
+def test_results_section_keeps_training_times_without_summaries(tmp_path):
+    """summaries/ is not committed: a run whose summaries are gone keeps its stored time, a
+    new seed's measured time is averaged in (seed0 stored 100 s, seed1 measured 40 s: 70 s),
+    and a stored time taken at other steps (a run since extended) is not used."""
+    from torch.utils.tensorboard import SummaryWriter
+    results_section = load_results_section()
+    task = tmp_path / "results" / "task"
+    task.mkdir(parents=True)
+    (task / "table.md").write_text("| algorithm | IQM |\n| --- | --- |\n\ncaption\n")
+    (task / "run_scores.csv").write_text("algorithm,run,steps\nalgo,algo_seed0,64\n"
+                                         "algo,algo_seed1,64\nlong,long_seed0,128\n")
+    (task / "training_time.csv").write_text("algorithm,runs,steps,mean_seconds\n"
+                                            "algo,algo_seed0,64,100.0\n"
+                                            "long,long_seed0,64,50.0\n")
+    writer = SummaryWriter(str(tmp_path / "summaries" / "algo_seed1" / "20260101-000000"))
+    writer.add_scalar("speed/sampling_seconds", 10, 64)
+    writer.add_scalar("speed/optimisation_seconds", 30, 64)
+    writer.close()
+    text = write_results_section(results_section, tmp_path)
+    assert "| algo | 64 | 70 s |" in text and "| long | 128 | – |" in text
+    assert (task / "training_time.csv").read_text().splitlines() == [
+        "algorithm,runs,steps,mean_seconds", "algo,algo_seed0 algo_seed1,64,70.0"]
