@@ -2,6 +2,8 @@
 
     python aggregate.py models/pom_seed*/scores.csv --out results/proof_of_memory
     python aggregate.py models/*/scores.csv --metric success --compare pom pom_nomem
+    python aggregate.py models/minigrid*/scores.csv --metric success \
+        --earlier results/minigrid_memory/run_scores.csv --out results/minigrid_memory
 
 Runs are grouped into algorithms by name (RUN_seedN -> RUN; --rename merges or renames
 groups). Each run scores the mean of --metric over its latest checkpoint's episodes, divided by
@@ -12,6 +14,9 @@ and writes into --out: table.csv, table.md, run_scores.csv, aggregate.png,
 performance_profile.png, sample_efficiency.png (when runs were evaluated at two step counts
 or more, i.e. trained with checkpoint_interval and evaluated by run name), and with --compare
 probability_of_improvement.png and improvement.csv.
+
+run_scores.csv holds each evaluated checkpoint's score: --earlier adds the runs of an earlier
+aggregation whose score files are gone, so seeds trained in different sessions aggregate as one.
 """
 from __future__ import annotations
 
@@ -28,8 +33,13 @@ DEFAULT_OUT = "results"
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scores", nargs="+", metavar="SCORES_CSV",
+    parser.add_argument("scores", nargs="*", metavar="SCORES_CSV",
                         help="score files written by evaluate.py (models/RUN/scores.csv)")
+    parser.add_argument("--earlier", action="append", default=[], metavar="RUN_SCORES_CSV",
+                        help="an earlier aggregation's run_scores.csv (repeatable): its runs "
+                             "join the score files' runs, so seeds trained in another session "
+                             "need not be evaluated again; a run in both is taken from the "
+                             "score files")
     parser.add_argument("--metric", default="return",
                         help="return, length, success or an environment metric such as "
                              "commands_completed (default: %(default)s)")
@@ -52,6 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "%(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
     args = parser.parse_args(argv)
+    if not args.scores and not args.earlier:
+        parser.error("no scores: pass the score files evaluate.py wrote (models/*/scores.csv), "
+                     "--earlier results/TASK/run_scores.csv, or both")
     for flag, reps in (("--reps", args.reps), ("--profile-reps", args.profile_reps)):
         if reps < 100:
             parser.error(f"{flag} {reps}: use at least 100 resamples (rliable uses 2,000 "
@@ -96,18 +109,32 @@ def stage(text: str) -> float:
     return time.time()
 
 
+def run_table(args: argparse.Namespace):
+    """One row per evaluated checkpoint, of the score files' runs and the earlier ones."""
+    import evaluation as ev
+    namer = algorithm_namer(args.rename)
+    table = None
+    if args.scores:
+        frame = ev.load_scores(args.scores)
+        table = ev.run_scores(frame, args.metric, namer)
+        print(f"read {len(frame):,} episodes from {len(args.scores)} score file(s)")
+    for path in args.earlier:
+        earlier = ev.read_run_scores(path, args.metric)
+        table = ev.merge_earlier(table, earlier, namer)
+        print(f"read {earlier['run'].nunique()} earlier runs from {path}")
+    return table
+
+
 def aggregate(args: argparse.Namespace) -> list[str]:
     """Everything the command writes; returns the paths written."""
     import pandas as pd
 
     import evaluation as ev
-    frame = ev.load_scores(args.scores)
-    table = ev.run_scores(frame, args.metric, algorithm_namer(args.rename))
+    table = run_table(args)
     finals = ev.final_scores(table)
     tasks = sorted(table["task"].unique())
-    print(f"read {len(frame):,} episodes of {table['run'].nunique()} runs "
-          f"({table['algorithm'].nunique()} algorithm(s), {len(table)} checkpoints) on "
-          f"{len(tasks)} task(s) from {len(args.scores)} file(s)", flush=True)
+    print(f"{table['run'].nunique()} runs ({table['algorithm'].nunique()} algorithm(s), "
+          f"{len(table)} checkpoints) on {len(tasks)} task(s)", flush=True)
     warn_uneven_steps(finals)
     max_scores = (ev.parse_max_scores(args.max_score, tasks) if args.max_score
                   else ev.known_max_scores(args.metric, tasks))

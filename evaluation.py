@@ -36,6 +36,9 @@ EPISODE_COLUMNS = ("run", "config_name", "seed_of_run", "checkpoint", "update", 
 _ID_COLUMNS = ("run", "config_name", "seed_of_run", "checkpoint", "update", "steps",
                "env_seed", "repetition")
 _TEXT_COLUMNS = {"run": str, "config_name": str, "checkpoint": str}
+# run_scores.csv, one row per evaluated checkpoint (aggregate.py writes it; --earlier reads it).
+RUN_SCORE_COLUMNS = ("algorithm", "run", "task", "seed_of_run", "checkpoint", "update", "steps",
+                     "score", "episodes", "metric")
 
 AGGREGATES = ("IQM", "median", "mean", "optimality gap")
 # Bootstrap resamples. A performance profile or a probability of improvement costs ~100
@@ -55,19 +58,27 @@ _SEED_SUFFIX = re.compile(r"_seed\d+$")
 # Score files
 # --------------------------------------------------------------------------------------
 
+def _read_table(path: str, dtype: dict, columns: Iterable[str], what: str, writer: str,
+                missing_fix: str) -> pd.DataFrame:
+    """A CSV file of `what`, written by `writer`, with at least `columns`; ValueError naming
+    it otherwise."""
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such {what}. Fix: {missing_fix}")
+    try:
+        frame = pd.read_csv(path, dtype=dtype)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a CSV {what} ({str(e).strip()}).") from None
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: not a {what} written by {writer}: it lacks the column(s) "
+                         f"{', '.join(missing)}.")
+    return frame
+
+
 def read_score_file(path: str) -> pd.DataFrame:
     """One score file; ValueError naming it when it is missing or not a score file."""
-    if not os.path.isfile(path):
-        raise ValueError(f"{path}: no such score file. Fix: run evaluate.py first; it writes "
-                         f"models/RUN/scores.csv for each run.")
-    try:
-        frame = pd.read_csv(path, dtype=_TEXT_COLUMNS)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a CSV score file ({str(e).strip()}).") from None
-    missing = [column for column in EPISODE_COLUMNS if column not in frame.columns]
-    if missing:
-        raise ValueError(f"{path}: not a score file written by evaluate.py: it lacks the "
-                         f"column(s) {', '.join(missing)}.")
+    frame = _read_table(path, _TEXT_COLUMNS, EPISODE_COLUMNS, "score file", "evaluate.py",
+                        "run evaluate.py first; it writes models/RUN/scores.csv for each run.")
     if frame.empty:
         raise ValueError(f"{path}: holds no episodes. Fix: evaluate the run again.")
     return frame
@@ -123,15 +134,41 @@ def algorithm_of(run: str) -> str:
 
 def run_scores(frame: pd.DataFrame, metric: str = "return",
                algorithm: Callable[[str], str] = algorithm_of) -> pd.DataFrame:
-    """One row per evaluated checkpoint: algorithm, task, run, seed_of_run, checkpoint,
-    update, steps, episodes and score (the mean of `metric` over its episodes)."""
+    """One row per evaluated checkpoint, RUN_SCORE_COLUMNS: score is the mean of `metric`
+    over its episodes."""
     check_metric(frame, metric)
     keys = ["run", "config_name", "seed_of_run", "checkpoint", "update", "steps"]
     table = (frame.groupby(keys, sort=True)[metric]
              .agg(score="mean", episodes="size").reset_index()
              .rename(columns={"config_name": "task"}))
     table.insert(0, "algorithm", table["run"].map(algorithm))
-    return table
+    return table.assign(metric=metric)
+
+
+def read_run_scores(path: str, metric: str) -> pd.DataFrame:
+    """An earlier aggregation's run_scores.csv, for runs whose score files are gone (models/
+    is not committed; results/TASK/run_scores.csv is). ValueError naming the file when it is
+    not one, or holds another metric's scores."""
+    text = {"algorithm": str, "run": str, "task": str, "checkpoint": str, "metric": str}
+    frame = _read_table(path, text, RUN_SCORE_COLUMNS, "run_scores.csv", "aggregate.py",
+                        "pass one that aggregate.py wrote, e.g. results/TASK/run_scores.csv.")
+    other = sorted(set(frame["metric"]) - {metric})
+    if other:
+        raise ValueError(f"{path}: holds scores of metric {other[0]!r}, not {metric!r}. Fix: "
+                         f"pass --metric {other[0]}, or leave the file out.")
+    return frame
+
+
+def merge_earlier(table: Optional[pd.DataFrame], earlier: pd.DataFrame,
+                  algorithm: Callable[[str], str] = algorithm_of) -> pd.DataFrame:
+    """`table`'s checkpoints plus those of `earlier`'s runs that `table` lacks: a run
+    evaluated again replaces its earlier rows whole. Algorithms are named anew from the run
+    names, so renames apply to earlier runs too."""
+    kept = earlier if table is None else earlier[~earlier["run"].isin(table["run"])]
+    kept = kept.assign(algorithm=kept["run"].map(algorithm))[list(RUN_SCORE_COLUMNS)]
+    if table is None:
+        return kept.reset_index(drop=True)
+    return pd.concat([table, kept], ignore_index=True)
 
 
 def final_scores(table: pd.DataFrame) -> pd.DataFrame:

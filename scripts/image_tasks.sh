@@ -15,7 +15,8 @@
 # Gym configs ship CleanRL's 5,000 updates (82M steps), 2-4 days on a CPU. TASK_UPDATES sets a
 # budget of updates per run (a Memory Gym run keeps a checkpoint every tenth of it); a later
 # start with a larger one extends the runs and evaluates them again. Runs evaluated after
-# their last training are skipped; interrupted ones resume.
+# their last training are skipped; interrupted ones resume. Seeds can be trained in different
+# sessions: results/TASK/run_scores.csv keeps the scores of runs whose models/ are gone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -25,19 +26,6 @@ VARIANTS=${VARIANTS:-minigrid minigrid_nomem minigrid_gtrxl minigrid_gru \
 tmp=$(mktemp -d)
 source scripts/tasks.sh
 
-aggregate() {  # $1 run prefix, $2 output folder, $3.. aggregate.py's metric options: the
-               # variants that have scores, TrXL vs each
-  local scores=() compares=() v
-  for v in "" _gtrxl _nomem _gru; do
-    compgen -G "models/$1${v}_seed*/scores.csv" > /dev/null || continue
-    scores+=(models/"$1$v"_seed*/scores.csv)
-    [ -n "$v" ] && compgen -G "models/$1_seed*/scores.csv" > /dev/null \
-      && compares+=(--compare "$1" "$1$v")
-  done
-  [ ${#scores[@]} -gt 0 ] || return 0
-  "$PY" aggregate.py "${scores[@]}" "${compares[@]}" "${@:3}" --out "$2"
-}
-
 variants minigrid_memory minigrid 10 gru
 # Ten held-out evaluations along a Memory Gym run, whatever its budget (5,000 updates shipped).
 gym_interval=$(( ${TASK_UPDATES:-5000} >= 10 ? ${TASK_UPDATES:-5000} / 10 : 1 ))
@@ -46,9 +34,9 @@ variants mystery_path_grid mystery_grid "$gym_interval"
 for v in $VARIANTS; do
   train "$v" "$SEEDS" --n-seeds 100 --repetitions 1
 done
-aggregate minigrid results/minigrid_memory --metric success
+aggregate_task minigrid results/minigrid_memory --metric success
 # Mortar Mayhem pays 0.1 per command carried out, 10 commands: the return is the share done,
 # which shows progress long before whole episodes succeed.
-aggregate mortar_grid results/mortar_mayhem_grid --metric return --max-score 1
-aggregate mystery_grid results/mystery_path_grid --metric success
+aggregate_task mortar_grid results/mortar_mayhem_grid --metric return --max-score 1
+aggregate_task mystery_grid results/mystery_path_grid --metric success
 "$PY" scripts/results_section.py

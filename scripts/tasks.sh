@@ -1,5 +1,6 @@
 # Shared by small_tasks.sh and image_tasks.sh (sourced, not run): the variants of a task's
-# config, and training + evaluation that skip finished runs and resume interrupted ones.
+# config, training + evaluation that skip finished runs and resume interrupted ones, and the
+# aggregation of a task's variants.
 # The caller sets PY (python) and tmp (a scratch folder) and runs from the repository root.
 
 variants() {   # $1 task config, $2 run prefix, $3 checkpoint interval, $4.. memory kinds with
@@ -44,4 +45,24 @@ train() {      # $1 variant, $2 seeds, $3.. evaluate.py options: each seed train
     fi
     "$PY" evaluate.py "$run" "${@:3}"
   done
+}
+
+has_runs() {   # $1 variant, $2 earlier run_scores.csv: any scored run of it, now or earlier?
+  compgen -G "models/$1_seed*/scores.csv" > /dev/null || grep -q "^$1,$1_seed" "$2" 2> /dev/null
+}
+
+aggregate_task() {  # $1 run prefix, $2 output folder, $3.. aggregate.py's metric options: the
+                    # variants that have scores, TrXL vs each. The folder's run_scores.csv keeps
+                    # the runs of earlier sessions (models/ is not committed): they are aggregated
+                    # with today's, and a run evaluated again replaces its earlier scores.
+  local earlier="$2/run_scores.csv" scores=() compares=() with=() v
+  [ -f "$earlier" ] && with=(--earlier "$earlier")
+  for v in "" _gtrxl _nomem _gru; do
+    has_runs "$1$v" "$earlier" || continue
+    compgen -G "models/$1${v}_seed*/scores.csv" > /dev/null \
+      && scores+=(models/"$1$v"_seed*/scores.csv)
+    [ -n "$v" ] && has_runs "$1" "$earlier" && compares+=(--compare "$1" "$1$v")
+  done
+  [ ${#scores[@]} -gt 0 ] || [ ${#with[@]} -gt 0 ] || return 0
+  "$PY" aggregate.py "${scores[@]}" "${with[@]}" "${compares[@]}" "${@:3}" --out "$2"
 }

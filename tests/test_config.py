@@ -98,6 +98,24 @@ def test_finished_compares_the_model_with_the_budget(tmp_path, task_updates, con
     assert result.returncode == (0 if done else 1)
 
 
+def test_aggregate_task_joins_the_earlier_runs(tmp_path):
+    """tasks.sh's `aggregate_task`: a variant scored only in an earlier session (its row in
+    results/TASK/run_scores.csv) is still aggregated and compared; models/ holds today's."""
+    (tmp_path / "models" / "x_nomem_seed1").mkdir(parents=True)
+    (tmp_path / "models" / "x_nomem_seed1" / "scores.csv").write_text("")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "run_scores.csv").write_text(
+        "algorithm,run\nx,x_seed0\nx_gtrxl,x_gtrxl_seed0\n")
+    script = (f'PY=echo; source {REPO_ROOT}/scripts/tasks.sh; '
+              f'aggregate_task x out --metric success')
+    result = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.split() == [
+        "aggregate.py", "models/x_nomem_seed1/scores.csv", "--earlier", "out/run_scores.csv",
+        "--compare", "x", "x_gtrxl", "--compare", "x", "x_nomem", "--metric", "success",
+        "--out", "out"]
+
+
 # ----- unknown keys -----
 
 @pytest.mark.parametrize("dotted,value,suggestion", [

@@ -356,6 +356,38 @@ def test_aggregate_fails_clearly(score_files, tmp_path, capsys):
         capsys)
 
 
+def test_aggregate_with_earlier_runs_equals_aggregating_all_score_files(score_files, tmp_path):
+    """Seeds trained in different sessions: seed 2's score files are gone, its scores live
+    in an earlier run_scores.csv. The table is the one all score files give; a run both in
+    the score files and the earlier file is taken from the score files (seed 0's earlier
+    scores here are wrong and must not count)."""
+    options = ["--reps", "200", "--profile-reps", "100", "--compare", "mem", "nomem"]
+    assert aggregate.main([*score_files, "--out", str(tmp_path / "all"), *options]) == 0
+    earlier = pd.read_csv(tmp_path / "all" / "run_scores.csv")
+    earlier.loc[earlier["run"] == "mem_seed0", "score"] = -1.0
+    earlier.to_csv(tmp_path / "earlier.csv", index=False)
+    today = [path for path in score_files if "seed2" not in path]
+    assert aggregate.main([*today, "--earlier", str(tmp_path / "earlier.csv"),
+                           "--out", str(tmp_path / "merged"), *options]) == 0
+    for name in ("table.md", "improvement.csv"):
+        assert (tmp_path / "merged" / name).read_text() == (tmp_path / "all" / name).read_text()
+    merged = pd.read_csv(tmp_path / "merged" / "run_scores.csv")
+    assert len(merged) == len(earlier) == 18 and set(merged["metric"]) == {"return"}
+    assert aggregate.main(["--earlier", str(tmp_path / "earlier.csv"),
+                           "--out", str(tmp_path / "only"), *options]) == 0
+
+
+def test_earlier_run_scores_must_hold_the_metric(score_files, tmp_path, capsys):
+    assert aggregate.main([*score_files, "--out", str(tmp_path), "--reps", "100",
+                           "--profile-reps", "100"]) == 0
+    earlier = str(tmp_path / "run_scores.csv")
+    message = error_of(aggregate.main, ["--earlier", earlier, "--metric", "success",
+                                        "--out", str(tmp_path)], capsys)
+    assert earlier in message and "metric 'return', not 'success'" in message
+    assert "lacks the column(s) algorithm" in error_of(
+        aggregate.main, ["--earlier", score_files[0], "--out", str(tmp_path)], capsys)
+
+
 def test_notebook_runs_end_to_end(score_files):
     notebook = nbformat.read(os.path.join(ROOT, "notebooks", "evaluation.ipynb"), as_version=4)
     # Inject parameters after the `parameters` cell, as papermill does.
