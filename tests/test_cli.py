@@ -333,3 +333,13 @@ def test_resume_by_run_id_takes_the_newest_checkpoint(tmp_path):
         (tmp_path / name).write_bytes(b"")
         os.utime(tmp_path / name, (time.time() - age, time.time() - age))
     assert latest_model_file(str(tmp_path), "run") == str(tmp_path / "run" / "update_000004.nn")
+
+
+def test_random_policy_prints_the_chance_level_reproducibly():
+    """scripts/random_policy.py is the README's chance level for Memory Gym and MiniGrid: the
+    same figures every time, from seeded actions on the held-out seeds."""
+    args = ("scripts/random_policy.py", "configs/proof_of_memory.yaml", "--n-seeds", "20")
+    first, second = run_script(*args), run_script(*args)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    assert first.stdout.startswith("ProofOfMemory-v0, random actions, 20 held-out seeds: return ")
