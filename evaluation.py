@@ -164,11 +164,10 @@ def merge_earlier(table: Optional[pd.DataFrame], earlier: pd.DataFrame,
     """`table`'s checkpoints plus those of `earlier`'s runs that `table` lacks: a run
     evaluated again replaces its earlier rows whole. Algorithms are named anew from the run
     names, so renames apply to earlier runs too."""
-    kept = earlier if table is None else earlier[~earlier["run"].isin(table["run"])]
-    kept = kept.assign(algorithm=kept["run"].map(algorithm))[list(RUN_SCORE_COLUMNS)]
-    if table is None:
-        return kept.reset_index(drop=True)
-    return pd.concat([table, kept], ignore_index=True)
+    if table is not None:
+        earlier = earlier[~earlier["run"].isin(table["run"])]
+    kept = earlier.assign(algorithm=earlier["run"].map(algorithm))[list(RUN_SCORE_COLUMNS)]
+    return pd.concat([t for t in (table, kept) if t is not None], ignore_index=True)
 
 
 def final_scores(table: pd.DataFrame) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 
 from config import load_config  # noqa: E402
 from environments import make_env  # noqa: E402
-from worker_pool import HELD_OUT_SEED_START  # noqa: E402
+from evaluate import held_out_seeds  # noqa: E402
 
 
 def play(env, seed: int) -> tuple[float, int, float | None]:
@@ -44,12 +44,12 @@ def main(argv=None) -> int:
         parser.error(f"--n-seeds {args.n_seeds}: play at least one episode")
     try:
         config = load_config(args.config)
+        env = make_env(config.environment)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    env = make_env(config.environment)
     try:
-        episodes = [play(env, HELD_OUT_SEED_START + i) for i in range(args.n_seeds)]
+        episodes = [play(env, seed) for seed in held_out_seeds(args.n_seeds)]
     finally:
         env.close()
     returns, lengths, successes = zip(*episodes)
