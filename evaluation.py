@@ -65,7 +65,9 @@ def _read_table(path: str, dtype: dict, columns: Iterable[str], what: str, write
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such {what}. Fix: {missing_fix}")
     try:
-        frame = pd.read_csv(path, dtype=dtype)
+        # round_trip: pandas' default float parser can be one ulp off what to_csv wrote, so
+        # re-aggregating a committed run_scores.csv changed its last digits.
+        frame = pd.read_csv(path, dtype=dtype, float_precision="round_trip")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not a CSV {what} ({str(e).strip()}).") from None
     missing = [column for column in columns if column not in frame.columns]

@@ -377,6 +377,23 @@ def test_aggregate_with_earlier_runs_equals_aggregating_all_score_files(score_fi
                            "--out", str(tmp_path / "only"), *options]) == 0
 
 
+def test_reaggregating_run_scores_rewrites_them_byte_for_byte(score_files, tmp_path):
+    """A committed run_scores.csv is the only record of runs whose models/ are gone, so
+    aggregating it again must not move a digit. 0.9866666666666667 is a mean that pandas'
+    default float parser reads one ulp high."""
+    options = ["--reps", "100", "--profile-reps", "100"]
+    assert aggregate.main([*score_files, "--out", str(tmp_path / "first"), *options]) == 0
+    first = tmp_path / "first" / "run_scores.csv"
+    frame = pd.read_csv(first)
+    frame.loc[0, "score"] = 148 / 150
+    frame.to_csv(first, index=False)
+    assert aggregate.main(["--earlier", str(first), "--out", str(tmp_path / "again"),
+                           *options]) == 0
+    again = tmp_path / "again"
+    assert (again / "run_scores.csv").read_text() == first.read_text()
+    assert "0.9866666666666667," in first.read_text()
+
+
 def test_earlier_run_scores_must_hold_the_metric(score_files, tmp_path, capsys):
     assert aggregate.main([*score_files, "--out", str(tmp_path), "--reps", "100",
                            "--profile-reps", "100"]) == 0
