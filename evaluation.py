@@ -578,7 +578,10 @@ def plot_sample_efficiency(curves: SampleEfficiency, colors: Optional[dict] = No
             ylabel=f"IQM of {_score_label(curves.metric, curves.normalised)}",
             labelsize="large", ticklabelsize="large")
     ax.xaxis.set_major_formatter(EngFormatter())
-    ax.legend(fontsize="large")
+    # Below the axes, not inside: inside, the legend hid a checkpoint of the Mystery Path
+    # curve, and no corner is free for every task's curves.
+    ax.legend(fontsize="large", loc="upper center", bbox_to_anchor=(0.5, -0.2),
+              ncol=min(3, len(curves.iqm)), frameon=False)
     ax.set_title(f"Sample efficiency: IQM of {curves.metric} with 95% CIs", fontsize="x-large")
     return fig
 
