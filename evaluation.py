@@ -112,15 +112,16 @@ def metric_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in candidates if frame[c].notna().any()]
 
 
-def check_metric(frame: pd.DataFrame, metric: str) -> None:
-    """ValueError unless every episode has a value of `metric`."""
+def check_metric(frame: pd.DataFrame, metric: str, what: str = "metric") -> None:
+    """ValueError unless every episode has a value of `metric`; `what` names it (e.g. the
+    flag it came from) in the message."""
     available = metric_columns(frame)
     if metric not in available:
-        raise ValueError(f"metric {metric!r}: the score files have no values for it. "
+        raise ValueError(f"{what} {metric!r}: the score files have no values for it. "
                          f"Available: {', '.join(available)}.")
     lacking = sorted(frame.loc[frame[metric].isna(), "run"].unique())
     if lacking:
-        raise ValueError(f"metric {metric!r}: the episodes of run(s) {', '.join(lacking)} have "
+        raise ValueError(f"{what} {metric!r}: the episodes of run(s) {', '.join(lacking)} have "
                          f"no value for it (their environment does not report it). Fix: "
                          f"choose another metric or leave those score files out.")
 
@@ -145,6 +146,25 @@ def run_scores(frame: pd.DataFrame, metric: str = "return",
              .rename(columns={"config_name": "task"}))
     table.insert(0, "algorithm", table["run"].map(algorithm))
     return table.assign(metric=metric)
+
+
+def breakdown(frame: pd.DataFrame, metric: str, by: str) -> pd.DataFrame:
+    """One row per evaluated checkpoint and value of column `by` (e.g. MiniGrid's
+    start_column): run, checkpoint, update, steps, `by`, score (the mean of `metric` over
+    those episodes), episodes and standard_error (of that mean, the episodes' standard
+    deviation / sqrt(episodes); 0 for one episode). ValueError when an episode lacks
+    either column."""
+    if by == metric:
+        raise ValueError(f"--by {by}: is the metric itself. Fix: break {metric} down by "
+                         f"another column, e.g. start_column.")
+    check_metric(frame, metric)
+    check_metric(frame, by, what="--by")
+    keys = ["run", "checkpoint", "update", "steps", by]
+    grouped = frame.groupby(keys, sort=True)[metric]
+    table = grouped.agg(score="mean", episodes="size",
+                        deviation=lambda values: values.std(ddof=0)).reset_index()
+    table["standard_error"] = table.pop("deviation") / np.sqrt(table["episodes"])
+    return table
 
 
 def read_run_scores(path: str, metric: str) -> pd.DataFrame:
@@ -508,9 +528,13 @@ def sample_efficiency(table: pd.DataFrame, metric: str, max_scores: dict[str, fl
 
 def algorithm_colors(algorithms: Iterable[str]) -> dict[str, tuple]:
     """One colour per algorithm, the same in every plot."""
-    import seaborn as sns
     names = sorted(set(algorithms))
-    return dict(zip(names, sns.color_palette("colorblind", n_colors=max(len(names), 1))))
+    return dict(zip(names, _palette(len(names))))
+
+
+def _palette(n: int) -> list[tuple]:
+    import seaborn as sns
+    return sns.color_palette("colorblind", n_colors=max(n, 1))
 
 
 def _score_label(metric: str, normalised: bool) -> str:
@@ -583,6 +607,30 @@ def plot_sample_efficiency(curves: SampleEfficiency, colors: Optional[dict] = No
     ax.legend(fontsize="large", loc="upper center", bbox_to_anchor=(0.5, -0.2),
               ncol=min(3, len(curves.iqm)), frameon=False)
     ax.set_title(f"Sample efficiency: IQM of {curves.metric} with 95% CIs", fontsize="x-large")
+    return fig
+
+
+def plot_breakdown(table: pd.DataFrame, metric: str, by: str):
+    """One panel per run: `metric` against environment steps, a line per value of `by`, with
+    +-1 standard error bars (the table of breakdown())."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import EngFormatter
+    runs = sorted(table["run"].unique())
+    fig, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 4.5), sharey=True,
+                             squeeze=False)
+    values = sorted(table[by].unique())
+    colors = dict(zip(values, _palette(len(values))))
+    for ax, run in zip(axes[0], runs):
+        for value, group in table[table["run"] == run].groupby(by):
+            ax.errorbar(group["steps"], group["score"], yerr=group["standard_error"],
+                        marker="o", capsize=3, color=colors[value], label=f"{by} {value:g}")
+        ax.set_title(run, fontsize="x-large")
+        ax.set_xlabel("environment steps", fontsize="large")
+        ax.xaxis.set_major_formatter(EngFormatter())
+    axes[0][0].set_ylabel(metric, fontsize="large")
+    axes[0][0].legend(fontsize="medium", loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                      ncol=min(3, len(values)), frameon=False)
+    fig.suptitle(f"{metric} by {by}, +-1 standard error", fontsize="xx-large", y=1.02)
     return fig
 
 

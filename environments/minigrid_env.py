@@ -5,7 +5,9 @@ the default agent_view_size of 3; the mission text is dropped (constant within a
 Actions: Discrete(3), 0 = turn left, 1 = turn right, 2 = forward (MiniGrid's own numbers);
 pickup, drop, toggle and done are never needed in the Memory tasks.
 info at the end of an episode holds "success": 1.0 if the final reward is positive (MiniGrid
-rewards only reaching the goal), else 0.0.
+rewards only reaching the goal), else 0.0, and "start_column": the agent's x at reset. In the
+Memory tasks the start column decides whether the cue is in view without turning round, so
+evaluate.py's scores.csv can break success down by it (scripts/breakdown.py; issue 6).
 environment.reset_params go to gym.make as keyword arguments (e.g. max_steps) and override
 the defaults here (agent_view_size=3).
 render(): the full grid as an RGB frame (MiniGrid's render_mode="rgb_array").
@@ -60,9 +62,24 @@ class SuccessFromFinalReward(gym.Wrapper):
         return observation, reward, terminated, truncated, info
 
 
+class StartColumn(gym.Wrapper):
+    """Adds "start_column" (the agent's x at reset) to the final info of each episode."""
+
+    def reset(self, **kwargs):
+        observation, info = self.env.reset(**kwargs)
+        self.start_column = int(self.env.unwrapped.agent_pos[0])
+        return observation, info
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        if terminated or truncated:
+            info = {**info, "start_column": self.start_column}
+        return observation, reward, terminated, truncated, info
+
+
 def make(env_config, render: bool = False) -> gym.Env:
     if not env_config.name.startswith("MiniGrid-"):
         raise ValueError(f"minigrid: environment.name = {env_config.name!r} is not a MiniGrid "
                          f"id. Fix: use e.g. MiniGrid-MemoryS9-v0.")
     env = make_registered(env_config.name, {**DEFAULT_KWARGS, **env_config.reset_params}, render)
-    return SuccessFromFinalReward(TurnAndForward(AgentViewImage(env)))
+    return StartColumn(SuccessFromFinalReward(TurnAndForward(AgentViewImage(env))))

@@ -216,9 +216,13 @@ def test_minigrid_reports_success_at_episode_end():
     env = make_env(EnvironmentConfig(type="minigrid", name="MiniGrid-MemoryS9-v0",
                                      reset_params={"max_steps": 5}))
     env.reset(seed=0)
-    for _ in range(5):
-        _, reward, terminated, truncated, info = env.step(0)  # turning never ends the task
+    start_column = int(env.unwrapped.agent_pos[0])
+    for action in (2, 0, 0, 0, 0):   # one step forward, then turning, which never ends it
+        _, reward, terminated, truncated, info = env.step(action)
     assert truncated and not terminated and info["success"] == 0.0
+    # The column it started in, not the one it ended in.
+    assert int(env.unwrapped.agent_pos[0]) == start_column + 1
+    assert info["start_column"] == start_column
 
 
 def test_minigrid_memory_shows_the_cue_at_the_start_only_from_the_first_column():

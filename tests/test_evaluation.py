@@ -452,10 +452,11 @@ def test_aggregate_rejects_wrong_flag_values(score_files, tmp_path, args, messag
     assert status == 2 and message in capsys.readouterr().err
 
 
-def load_results_section():
+def load_script(name: str):
+    """scripts/NAME.py as a module (scripts/ is not a package)."""
     import importlib.util
     spec = importlib.util.spec_from_file_location(
-        "results_section", os.path.join(ROOT, "scripts", "results_section.py"))
+        name, os.path.join(ROOT, "scripts", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -476,7 +477,7 @@ def test_results_section_is_written_from_the_result_files(tmp_path):
     sum of the updates' own seconds, so the hour-long pause before the resumed third update
     does not count (the span of event times, 3,611 s, once did)."""
     from torch.utils.tensorboard import SummaryWriter
-    results_section = load_results_section()
+    results_section = load_script("results_section")
     task = tmp_path / "results" / "task"
     task.mkdir(parents=True)
     (task / "table.md").write_text("| algorithm | IQM |\n| --- | --- |\n| algo | 0.5 |\n\n"
@@ -500,7 +501,7 @@ def test_results_section_keeps_training_times_without_summaries(tmp_path):
     new seed's measured time is averaged in (seed0 stored 100 s, seed1 measured 40 s: 70 s),
     and a stored time taken at other steps (a run since extended) is not used."""
     from torch.utils.tensorboard import SummaryWriter
-    results_section = load_results_section()
+    results_section = load_script("results_section")
     task = tmp_path / "results" / "task"
     task.mkdir(parents=True)
     (task / "table.md").write_text("| algorithm | IQM |\n| --- | --- |\n\ncaption\n")
@@ -517,3 +518,52 @@ def test_results_section_keeps_training_times_without_summaries(tmp_path):
     assert "| algo | 64 | 70 s |" in text and "| long | 128 | – |" in text
     assert (task / "training_time.csv").read_text().splitlines() == [
         "algorithm,runs,steps,mean_seconds", "algo,algo_seed0 algo_seed1,64,70.0"]
+
+
+# ----- scripts/breakdown.py: a score by the value of another column -----
+
+def start_column_frame() -> pd.DataFrame:
+    """A MiniGrid-like run at two checkpoints: at the first it wins from column 1 only and
+    guesses elsewhere; at the second it wins from every column."""
+    rows = []
+    for steps, wins in ((100, {1: [1, 1], 2: [1, 0, 0, 0]}), (200, {1: [1, 1], 2: [1, 1]})):
+        values = [v for column in (1, 2) for v in wins[column]]
+        checkpoint = "update_000010.nn" if steps == 100 else "run_seed0.nn"
+        batch = episodes("run_seed0", "MiniGrid-MemoryS9-v0", values, 0, steps, checkpoint,
+                         metric="success")
+        columns = [column for column in (1, 2) for _ in wins[column]]
+        rows += [{**row, "start_column": column} for row, column in zip(batch, columns)]
+    return pd.DataFrame(rows)
+
+
+def test_breakdown_is_the_mean_and_standard_error_per_value():
+    table = ev.breakdown(start_column_frame(), "success", "start_column")
+    first = table[table["steps"] == 100].set_index("start_column")
+    assert first["score"].tolist() == [1.0, 0.25] and first["episodes"].tolist() == [2, 4]
+    # success 1,0,0,0: deviation sqrt(0.25 * 0.75), over sqrt(4) episodes
+    assert first["standard_error"].tolist() == pytest.approx([0.0, np.sqrt(0.1875) / 2])
+    assert table[table["steps"] == 200]["score"].tolist() == [1.0, 1.0]
+
+
+def test_breakdown_fails_clearly_without_the_column():
+    frame = start_column_frame().drop(columns="start_column")
+    with pytest.raises(ValueError, match="--by 'start_column'.*Available: return, length, success"):
+        ev.breakdown(frame, "success", "start_column")
+    with pytest.raises(ValueError, match="is the metric itself"):
+        ev.breakdown(frame, "success", "success")
+
+
+def test_breakdown_script_prints_the_latest_checkpoint_and_writes_the_plot(tmp_path, capsys):
+    path = tmp_path / "scores.csv"
+    start_column_frame().to_csv(path, index=False)
+    breakdown = load_script("breakdown")
+    out = tmp_path / "by_column"
+    assert breakdown.main([str(path), "--by", "start_column", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "run_seed0, run_seed0.nn (200 steps):" in printed
+    assert "start_column 2: 1.000 +- 0.000 (2 episodes)" in printed
+    assert "start_column 2: 0.250" not in printed     # only the latest checkpoint is printed
+    assert len(pd.read_csv(out / "breakdown.csv")) == 4
+    assert is_png(out / "breakdown.png")
+    assert breakdown.main([str(path), "--by", "colour"]) == 2
+    assert "--by 'colour': the score files have no values" in capsys.readouterr().err
