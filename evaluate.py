@@ -32,7 +32,7 @@ import numpy as np
 from atomic_file import atomic_write
 from config import EnvironmentConfig, EvaluationConfig
 from utils import format_duration
-from worker_pool import HELD_OUT_SEED_START
+from worker_pool import HELD_OUT_SEED_START, final_metrics
 
 # A periodic checkpoint, models/RUN/update_NNNNNN.nn (trainer.Trainer._after_update).
 UPDATE_FILE = re.compile(r"update_\d+\.nn")
@@ -255,18 +255,6 @@ def seed_tasks(checkpoints: list[Checkpoint]) -> list[SeedTask]:
 # --------------------------------------------------------------------------------------
 # Playing (worker processes)
 # --------------------------------------------------------------------------------------
-
-# Info keys with a column of their own (reward and length are counted here).
-_OWN_COLUMNS = ("reward", "length", "success", "return")
-
-
-def final_metrics(info: dict) -> dict[str, float]:
-    """The numeric scalars of an episode's final info besides reward, length and success:
-    the environment's own metrics (Memory Gym: commands_completed, tiles_visited, ...)."""
-    numeric = (bool, int, float, np.bool_, np.integer, np.floating)
-    return {str(key): float(value) for key, value in info.items()
-            if key not in _OWN_COLUMNS and isinstance(value, numeric)}
-
 
 class CheckpointPlayer:
     """Plays episodes of one checkpoint at a time, keeping its agent and environment loaded

@@ -29,8 +29,9 @@ from environments.spec import takes_scalar_action
 POLL_SECONDS = 1.0
 # How long close() waits for the processes to exit before terminating them.
 JOIN_SECONDS = 5.0
-# Info keys that EpisodeInfo carries in its own fields rather than in `metrics`.
-_EPISODE_FIELDS = ("reward", "length", "success")
+# Info keys that EpisodeInfo (and evaluate.py's score file) carries in its own fields rather
+# than in `metrics`.
+_EPISODE_FIELDS = ("reward", "length", "success", "return")
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,10 @@ def _shared_array(shm: shared_memory.SharedMemory, shape: tuple[int, ...],
 # Worker process
 # --------------------------------------------------------------------------------------
 
-def _scalar_metrics(info: dict) -> dict[str, float]:
+def final_metrics(info: dict) -> dict[str, float]:
+    """The numeric scalars of an episode's final info besides reward, length and success:
+    the environment's own metrics (Memory Gym: commands_completed, tiles_visited, ...;
+    MiniGrid: start_column). Training logs them; evaluate.py writes them to its scores."""
     numeric = (bool, int, float, np.bool_, np.integer, np.floating)
     return {str(key): float(value) for key, value in info.items()
             if key not in _EPISODE_FIELDS and isinstance(value, numeric)}
@@ -239,7 +243,7 @@ class _Worker:
     def _episode_info(self, j: int, info: dict) -> EpisodeInfo:
         return EpisodeInfo(worker=self.first_env + j, reward=float(self.episode_reward[j]),
                            length=int(self.episode_length[j]), success=_success(info),
-                           metrics=_scalar_metrics(info))
+                           metrics=final_metrics(info))
 
 
 def _worker_main(conn: Connection, env_config, first_env: int, seeds: list[int],
