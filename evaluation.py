@@ -164,7 +164,8 @@ def breakdown(frame: pd.DataFrame, metric: str, by: str) -> pd.DataFrame:
     table = grouped.agg(score="mean", episodes="size",
                         deviation=lambda values: values.std(ddof=0)).reset_index()
     table["standard_error"] = table.pop("deviation") / np.sqrt(table["episodes"])
-    return table
+    # In training order: checkpoint names sort the final model before its update_* files.
+    return table.sort_values(["run", "steps", by], ignore_index=True)
 
 
 def read_run_scores(path: str, metric: str) -> pd.DataFrame:

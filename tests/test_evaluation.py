@@ -539,6 +539,7 @@ def start_column_frame() -> pd.DataFrame:
 
 def test_breakdown_is_the_mean_and_standard_error_per_value():
     table = ev.breakdown(start_column_frame(), "success", "start_column")
+    assert table["steps"].tolist() == [100, 100, 200, 200]   # training order, not by name
     first = table[table["steps"] == 100].set_index("start_column")
     assert first["score"].tolist() == [1.0, 0.25] and first["episodes"].tolist() == [2, 4]
     # success 1,0,0,0: deviation sqrt(0.25 * 0.75), over sqrt(4) episodes
