@@ -13,10 +13,11 @@
 #
 # Compute, on 2 CPU cores: one MiniGrid run (100 updates, 819k steps) takes ~1 h (TrXL,
 # 33-40 s an update), ~2 h with GTrXL (~70 s); the Memory Gym configs ship CleanRL's 5,000
-# updates (82M steps), 2-4 days on a CPU. TASK_UPDATES sets a budget of updates per run (a Memory Gym run keeps a checkpoint every tenth of it); a later
-# start with a larger one extends the runs and evaluates them again. Runs evaluated after
-# their last training are skipped; interrupted ones resume. Seeds can be trained in different
-# sessions: results/TASK/run_scores.csv keeps the scores of runs whose models/ are gone.
+# updates (82M steps), 2-4 days on a CPU. TASK_UPDATES sets a budget of updates per run (a
+# Memory Gym run keeps a checkpoint every tenth of it); a later start with a larger one
+# extends the runs and evaluates them again. Runs evaluated after their last training are
+# skipped; interrupted ones resume. Seeds can be trained in different sessions:
+# results/TASK/run_scores.csv keeps the scores of runs whose models/ are gone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
