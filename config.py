@@ -289,6 +289,14 @@ def _build(cls, data: dict, prefix: str, source: str):
     return cls(**kwargs)
 
 
+def largest_divisors(n: int, count: int = 8, scan: int = 10_000) -> list[int]:
+    """Up to `count` largest divisors of n, ascending. They are the cofactors n // d of the
+    smallest divisors d, so the scan stops at min(sqrt(n), scan): listing every divisor up to n
+    hung start-up for a worker_steps of 10**18 (found by the config fuzz test)."""
+    small = [d for d in range(1, min(math.isqrt(n), scan) + 1) if n % d == 0]
+    return sorted({*small, *(n // d for d in small)})[-count:]
+
+
 def _check_combinations(c: Config, source: str) -> None:
     """Constraints between fields; each message names key, value and fix."""
     def fail(key: str, value, problem: str, fix: str):
@@ -340,10 +348,9 @@ def _check_combinations(c: Config, source: str) -> None:
              "must be positive", "use e.g. 3.0e-4")
     if c.segment_length is not None:
         if c.segment_length < 1 or c.worker_steps % c.segment_length:
-            divisors = [d for d in range(1, c.worker_steps + 1) if c.worker_steps % d == 0]
             fail("segment_length", c.segment_length,
                  f"must divide worker_steps = {c.worker_steps}",
-                 f"use one of {divisors[-8:]} or null for automatic")
+                 f"use one of {largest_divisors(c.worker_steps)} or null for automatic")
     if c.n_segments < c.n_mini_batch:
         fail("n_mini_batch", c.n_mini_batch,
              f"more minibatches than training segments ({c.n_segments} = n_workers x "

@@ -13,8 +13,8 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from config import (Config, ConfigError, TransformerConfig, config_from_dict, load_config,
-                    markdown_reference)
+from config import (Config, ConfigError, TransformerConfig, config_from_dict,
+                    largest_divisors, load_config, markdown_reference)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = sorted(glob.glob(os.path.join(REPO_ROOT, "configs", "*.yaml")))
@@ -276,6 +276,20 @@ def test_overrides_win_over_the_file(tmp_path):
 def test_automatic_segment_length_is_largest_divisor_up_to_64(worker_steps, expected):
     config = config_from_dict({"n_workers": 4, "worker_steps": worker_steps, "n_mini_batch": 1})
     assert config.segment_len == expected
+
+
+@pytest.mark.parametrize("n,expected", [
+    (32, [1, 2, 4, 8, 16, 32]), (512, [4, 8, 16, 32, 64, 128, 256, 512]),
+    (1_000_000_007, [1, 1_000_000_007]),   # a prime
+    (10**18, [10**18 // d for d in (20, 16, 10, 8, 5, 4, 2, 1)])])
+def test_largest_divisors_worked_examples(n, expected):
+    assert largest_divisors(n) == expected
+
+
+def test_bad_segment_length_with_huge_worker_steps_fails_at_once():
+    """Listing every divisor up to worker_steps hung start-up (the fuzz test below found it)."""
+    with pytest.raises(ConfigError, match="must divide worker_steps"):
+        config_from_dict({"worker_steps": 10**18, "segment_length": 7}, "huge.yaml")
 
 
 def test_derived_sizes_are_computed_and_never_written_back():
