@@ -289,11 +289,11 @@ def _build(cls, data: dict, prefix: str, source: str):
     return cls(**kwargs)
 
 
-def largest_divisors(n: int, count: int = 8, scan: int = 10_000) -> list[int]:
+def largest_divisors(n: int, count: int = 8) -> list[int]:
     """Up to `count` largest divisors of n, ascending. They are the cofactors n // d of the
-    smallest divisors d, so the scan stops at min(sqrt(n), scan): listing every divisor up to n
-    hung start-up for a worker_steps of 10**18 (found by the config fuzz test)."""
-    small = [d for d in range(1, min(math.isqrt(n), scan) + 1) if n % d == 0]
+    smallest divisors d, so the scan stops at min(sqrt(n), 10,000): listing every divisor up to
+    n hung start-up for a worker_steps of 10**18 (found by the config fuzz test)."""
+    small = [d for d in range(1, min(math.isqrt(n), 10_000) + 1) if n % d == 0]
     return sorted({*small, *(n // d for d in small)})[-count:]
 
 

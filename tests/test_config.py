@@ -4,6 +4,7 @@ import copy
 import dataclasses
 import glob
 import os
+import signal
 import subprocess
 import sys
 import typing
@@ -287,9 +288,18 @@ def test_largest_divisors_worked_examples(n, expected):
 
 
 def test_bad_segment_length_with_huge_worker_steps_fails_at_once():
-    """Listing every divisor up to worker_steps hung start-up (the fuzz test below found it)."""
-    with pytest.raises(ConfigError, match="must divide worker_steps"):
-        config_from_dict({"worker_steps": 10**18, "segment_length": 7}, "huge.yaml")
+    """Listing every divisor up to worker_steps hung start-up (the fuzz test below found it);
+    the alarm turns such a hang into a TimeoutError, a failure, instead of a stalled run."""
+    def hung(signum, frame):
+        raise TimeoutError("config_from_dict still running after 10 s")
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        with pytest.raises(ConfigError, match="must divide worker_steps"):
+            config_from_dict({"worker_steps": 10**18, "segment_length": 7}, "huge.yaml")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_derived_sizes_are_computed_and_never_written_back():
