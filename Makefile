@@ -11,6 +11,7 @@ $(BIN)/python:
 setup: $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 
 test: setup
 	$(BIN)/ruff check .
