@@ -2,7 +2,7 @@
 
 Shape legend and the picture of the stream are in memory.py. Per worker the buffer holds
 S = M + T slots of cached block inputs: its memory is bounded by memory_length + worker_steps
-whatever the episode length (tests/test_buffer.py shows it for long episodes).
+whatever the episode length (tests/test_transformer.py checks it for 10,000-step episodes).
 """
 from __future__ import annotations
 

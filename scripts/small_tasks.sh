@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reproduces results/proof_of_memory and results/cartpole_masked and the README's results
-# section: every memory (TrXL, GTrXL, GRU, LSTM, memory: none, and TrXL with
+# Reproduces results/proof_of_memory and results/cartpole_masked and their part of
+# docs/results.md: every memory (TrXL, GTrXL, GRU, LSTM, memory: none, and TrXL with
 # memory_length 1) x 5 seeds on the proof-of-memory task and on masked CartPole, each
 # evaluated on held-out seeds and aggregated with rliable. About 2 hours on 2 cores.
 #
