@@ -197,11 +197,6 @@ class Config:
         return max(d for d in range(1, min(64, self.worker_steps) + 1) if self.worker_steps % d == 0)
 
     @property
-    def embed_dim(self) -> int:
-        """Width of the observation embedding the memory receives."""
-        return self.recurrent.hidden_size if self.memory in ("gru", "lstm") else self.transformer.embed_dim
-
-    @property
     def n_segments(self) -> int:
         return self.batch_size // self.segment_len
 

@@ -39,7 +39,7 @@ def rollout_setup(cfg: Config, lengths: list[int], seed: int = 0):
     pool = ScriptedPool(cfg.n_workers, lengths, seed=seed)
     model = randomised_model(cfg, pool.spec, seed)
     buffer = RolloutBuffer(cfg, pool.spec, cpu)
-    return pool, model, buffer, Sampler(pool, buffer, cfg, cpu)
+    return pool, model, buffer, Sampler(pool, buffer, cfg, cpu, model)
 
 
 class ScriptedPool:
@@ -106,7 +106,7 @@ def assert_training_recomputes_rollout(cfg: Config, lengths=(3, 7, 50), atol: fl
     pool, model, buffer, sampler = rollout_setup(cfg, list(lengths))
     generator = torch.Generator().manual_seed(0)
     for _ in range(3):
-        sampler.collect(model)
+        sampler.collect()
         seen = 0
         for batch in buffer.minibatches(cfg.n_mini_batch, generator):
             with torch.no_grad():
