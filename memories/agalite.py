@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from memories.linear_scan import linear_scan, reset_decay
+from memories.linear_scan import linear_scan
 from transformer import GRUGate
 
 # Added to the attention's normaliser s . phi(q), which is 0 when no key feature is active
@@ -97,13 +97,38 @@ class GaLiTeState(NamedTuple):
 State = Union[AGaLiTeState, GaLiTeState]
 
 
+class Segment(NamedTuple):
+    """What every layer shares about a segment's steps."""
+    keep: torch.Tensor               # (B, T, 1, 1): 0 where a step starts an episode, else 1
+    ticks: Optional[torch.Tensor]    # (B, T) each step's index in its episode mod P (AGaLiTe)
+    cos: Optional[torch.Tensor]      # (B, T, r, 1, 1) cos(w_i t), the writes' factor (AGaLiTe)
+
+
 class Projections(NamedTuple):
     """One layer's per-step quantities, (B, T, H, ...)."""
-    value: torch.Tensor    # beta * v          (B, T, H, dh)
-    beta: torch.Tensor     # (B, T, H, dh)
-    key: torch.Tensor      # gamma * phi(k)    (B, T, H, F)
-    gamma: torch.Tensor    # (B, T, H, F)
-    query: torch.Tensor    # phi(q)            (B, T, H, F)
+    value: torch.Tensor       # beta * v                              (B, T, H, dh)
+    keep_value: torch.Tensor  # 1 - beta, 0 at an episode start        (B, T, H, dh)
+    key: torch.Tensor         # gamma * phi(k)                        (B, T, H, F)
+    keep_key: torch.Tensor    # 1 - gamma, 0 at an episode start       (B, T, H, F)
+    query: torch.Tensor       # phi(q)                                (B, T, H, F)
+
+
+def oscillator_period(r: int) -> int:
+    """P: cos(w_i t) with w_i = linspace(-pi, pi, r) repeats every P integer steps, since
+    w_i P = -2 pi (r - 1) + 4 pi i for P = 2 (r - 1) (and -2 pi for r = 1)."""
+    return 2 * max(r - 1, 1)
+
+
+def episode_ticks(resets: torch.Tensor, tick: torch.Tensor, period: int) -> torch.Tensor:
+    """Each step's index in its episode (1 at an episode start), modulo period.
+    resets (B, T) bool; tick (B,) the index of the step before the segment. (B, T) float."""
+    if resets.shape[1] == 1:                                               # an acting step
+        return torch.where(resets[:, 0], 1, tick + 1).unsqueeze(1) % period
+    t = torch.arange(resets.shape[1], device=resets.device)                # (T,)
+    # The last episode start at or before each step, -1 where none in the segment.
+    last_start = torch.where(resets, t, -1).cummax(dim=1).values           # (B, T)
+    index = torch.where(last_start >= 0, t - last_start + 1, tick.unsqueeze(1) + 1 + t)
+    return (index % period).to(tick.dtype)
 
 
 class GatedLinearAttention(nn.Module):
@@ -117,11 +142,8 @@ class GatedLinearAttention(nn.Module):
         # p3 (gamma): one matrix product per step for all of them.
         self.inputs = nn.Linear(cfg.embed_dim, H * (5 * dh + 3 * cfg.eta))
         self.out = nn.Linear(H * dh, cfg.embed_dim)
-        omegas = torch.linspace(-math.pi, math.pi, cfg.r)                  # (r,)
-        self.register_buffer("omegas", omegas, persistent=False)
-        self.period = 2 * max(cfg.r - 1, 1)
 
-    def project(self, x: torch.Tensor) -> Projections:
+    def project(self, x: torch.Tensor, keep: torch.Tensor) -> Projections:
         B, T, _ = x.shape
         H, dh, eta = self.cfg.num_heads, self.cfg.head_dim, self.cfg.eta
         z = self.inputs(x).view(B, T, H, 5 * dh + 3 * eta)
@@ -131,69 +153,51 @@ class GatedLinearAttention(nn.Module):
             return (b.unsqueeze(-1) * a.unsqueeze(-2)).flatten(-2)         # (B, T, H, eta*dh)
 
         beta, gamma = torch.sigmoid(beta), outer(torch.sigmoid(gamma), torch.sigmoid(p3))
-        return Projections(value=beta * v, beta=beta, key=gamma * outer(F.relu(k), F.relu(p1)),
-                           gamma=gamma, query=outer(F.relu(q), F.relu(p2)))
+        return Projections(value=beta * v, keep_value=(1 - beta) * keep,
+                           key=gamma * outer(F.relu(k), F.relu(p1)), keep_key=(1 - gamma) * keep,
+                           query=outer(F.relu(q), F.relu(p2)))
 
     def _output(self, attended: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
         """attended (B, T, H, dh), norm (B, T, H) -> (B, T, D)."""
         a = attended / (norm.unsqueeze(-1) + NORM_EPS)
         return self.out(a.flatten(-2))
 
-    def forward(self, x: torch.Tensor, resets: torch.Tensor, state: list[torch.Tensor],
-                tick: Optional[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """x (B, T, D) normalised layer inputs; resets (B, T) bool; state this layer's parts
-        of the memory before the segment; tick (B,) (None for GaLiTe). Returns (B, T, D) and the new parts."""
-        p = self.project(x)
+    def forward(self, x: torch.Tensor, segment: Segment, state: list[torch.Tensor]
+                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """x (B, T, D) normalised layer inputs; state this layer's parts of the memory before
+        the segment. Returns (B, T, D) and the new parts."""
+        p = self.project(x, segment.keep)
         if self.cfg.exact:
-            out, *new = self.exact(p, resets, *state)
-        else:
-            out, *new = self.approximate(p, resets, *state, tick)
-        return out, new
+            return self.exact(p, *state)
+        return self.approximate(p, segment.cos, *state)
 
-    def exact(self, p: Projections, resets: torch.Tensor, memory: torch.Tensor,
-              norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def exact(self, p: Projections, memory: torch.Tensor, norm: torch.Tensor
+              ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """GaLiTe over a segment. memory (B, H, dh, F) and norm (B, H, F) before it.
         Returns the output (B, T, D) and the final memory and norm."""
-        keep_v, keep_k = 1 - p.beta, 1 - p.gamma
-        decay = keep_v.unsqueeze(-1) * keep_k.unsqueeze(-2)               # (B, T, H, dh, F)
+        decay = p.keep_value.unsqueeze(-1) * p.keep_key.unsqueeze(-2)     # (B, T, H, dh, F)
         write = p.value.unsqueeze(-1) * p.key.unsqueeze(-2)               # (B, T, H, dh, F)
-        C = linear_scan(reset_decay(decay, resets), write, memory)        # (B, T, H, dh, F)
-        s = linear_scan(reset_decay(keep_k, resets), p.key, norm)         # (B, T, H, F)
+        C = linear_scan(decay, write, memory)                              # (B, T, H, dh, F)
+        s = linear_scan(p.keep_key, p.key, norm)                           # (B, T, H, F)
         attended = (C @ p.query.unsqueeze(-1)).squeeze(-1)               # (B, T, H, dh)
-        out = self._output(attended, (s * p.query).sum(-1))
-        return out, C[:, -1], s[:, -1]
+        return self._output(attended, (s * p.query).sum(-1)), [C[:, -1], s[:, -1]]
 
-    def ticks(self, resets: torch.Tensor, tick: torch.Tensor) -> torch.Tensor:
-        """Each step's index in its episode (1 at an episode start), modulo the period.
-        resets (B, T) bool; tick (B,) the index of the step before the segment. (B, T) float."""
-        T = resets.shape[1]
-        t = torch.arange(T, device=resets.device)                          # (T,)
-        # The last episode start at or before each step, -1 where none in the segment.
-        last_start = torch.where(resets, t, -1).cummax(dim=1).values       # (B, T)
-        since_carry = tick.unsqueeze(1) + 1 + t                            # (B, T)
-        index = torch.where(last_start >= 0, t - last_start + 1, since_carry)
-        return (index % self.period).to(self.omegas.dtype)
-
-    def approximate(self, p: Projections, resets: torch.Tensor, values: torch.Tensor,
-                    keys: torch.Tensor, norm: torch.Tensor, tick: torch.Tensor):
-        """AGaLiTe over a segment. values (B, r, H, dh), keys (B, r, H, F), norm (B, H, F),
-        tick (B,) before it. Returns the output (B, T, D) and the final state's four parts."""
-        ticks = self.ticks(resets, tick)                                   # (B, T)
-        cos = torch.cos(ticks.unsqueeze(-1) * self.omegas)                 # (B, T, r)
-        cos = cos.view(*cos.shape, 1, 1)                                   # (B, T, r, 1, 1)
-
+    def approximate(self, p: Projections, cos: torch.Tensor, values: torch.Tensor,
+                    keys: torch.Tensor, norm: torch.Tensor
+                    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """AGaLiTe over a segment. values (B, r, H, dh), keys (B, r, H, F), norm (B, H, F)
+        before it; cos (B, T, r, 1, 1). Returns the output (B, T, D) and the final parts."""
         def scan(keep: torch.Tensor, write: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
-            decay = reset_decay(keep, resets).unsqueeze(2)                 # (B, T, 1, H, .)
             written = cos * write.unsqueeze(2)                             # (B, T, r, H, .)
-            return linear_scan(decay.expand_as(written), written, start)
+            return linear_scan(keep.unsqueeze(2).expand_as(written), written, start)
 
-        v = scan(1 - p.beta, p.value, values)                              # (B, T, r, H, dh)
-        k = scan(1 - p.gamma, p.key, keys)                                 # (B, T, r, H, F)
-        s = linear_scan(reset_decay(1 - p.gamma, resets), p.key, norm)     # (B, T, H, F)
+        v = scan(p.keep_value, p.value, values)                            # (B, T, r, H, dh)
+        k = scan(p.keep_key, p.key, keys)                                  # (B, T, r, H, F)
+        s = linear_scan(p.keep_key, p.key, norm)                           # (B, T, H, F)
         scores = (k * p.query.unsqueeze(2)).sum(-1, keepdim=True)          # (B, T, r, H, 1)
         attended = (v * scores).sum(2)                                     # (B, T, H, dh)
         out = self._output(attended, 2 * self.cfg.r * (s * p.query).sum(-1))
-        return out, v[:, -1], k[:, -1], s[:, -1], ticks[:, -1]
+        return out, [v[:, -1], k[:, -1], s[:, -1]]
 
 
 class AGaLiTeLayer(nn.Module):
@@ -208,10 +212,10 @@ class AGaLiTeLayer(nn.Module):
                                           nn.Linear(cfg.ffn_dim, D))
         self.gate1, self.gate2 = GRUGate(D, cfg.gate_bias), GRUGate(D, cfg.gate_bias)
 
-    def forward(self, x: torch.Tensor, resets: torch.Tensor, state: list[torch.Tensor],
-                tick: Optional[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(self, x: torch.Tensor, segment: Segment, state: list[torch.Tensor]
+                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """x (B, T, D) -> (B, T, D), and the layer's new state (see GatedLinearAttention)."""
-        a, new = self.attention(self.norm1(x), resets, state, tick)
+        a, new = self.attention(self.norm1(x), segment, state)
         h = self.gate1(x, F.relu(a))
         return self.gate2(h, F.relu(self.feed_forward(self.norm2(h)))), new
 
@@ -223,6 +227,8 @@ class AGaLiTe(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.layers = nn.ModuleList(AGaLiTeLayer(cfg) for _ in range(cfg.num_layers))
+        omegas = torch.linspace(-math.pi, math.pi, cfg.r)                  # (r,)
+        self.register_buffer("omegas", omegas, persistent=False)
 
     def initial_state(self, batch: int, device: torch.device | str = "cpu") -> State:
         """The state of a worker before any step: zeros (an episode start resets to it)."""
@@ -239,20 +245,21 @@ class AGaLiTe(nn.Module):
         """Training form. x (B, T, D); state before the segment; resets (B, T) bool, True
         where a step starts an episode (nothing before it is visible from it on).
         Returns the outputs (B, T, D) and the state after the segment."""
-        memory = state if self.cfg.exact else state[:-1]
-        tick = None if self.cfg.exact else state.tick
+        keep = (~resets).to(x.dtype).view(*resets.shape, 1, 1)             # (B, T, 1, 1)
+        if self.cfg.exact:
+            segment, memory = Segment(keep, None, None), state
+        else:
+            ticks = episode_ticks(resets, state.tick, oscillator_period(self.cfg.r))  # (B, T)
+            cos = torch.cos(ticks.unsqueeze(-1) * self.omegas)             # (B, T, r)
+            segment, memory = Segment(keep, ticks, cos.view(*cos.shape, 1, 1)), state[:-1]
         finals = []
         for n, layer in enumerate(self.layers):
-            x, new = layer(x, resets, [part[:, n] for part in memory], tick)
+            x, new = layer(x, segment, [part[:, n] for part in memory])
             finals.append(new)
-        return x, self._stack(finals)
-
-    def _stack(self, finals: list[list[torch.Tensor]]) -> State:
-        """Per-layer final states -> one batch-first state with layers along dim 1."""
         parts = [torch.stack(layer_parts, dim=1) for layer_parts in zip(*finals)]
         if self.cfg.exact:
-            return GaLiTeState(*parts)
-        return AGaLiTeState(*parts[:3], tick=finals[0][3])
+            return x, GaLiTeState(*parts)
+        return x, AGaLiTeState(*parts, tick=segment.ticks[:, -1])
 
     def step(self, x: torch.Tensor, state: State, reset: torch.Tensor
              ) -> tuple[torch.Tensor, State]:

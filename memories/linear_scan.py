@@ -39,7 +39,8 @@ def linear_scan(decay: torch.Tensor, x: torch.Tensor, initial: torch.Tensor) -> 
         # Hillis-Steele round: combine each step with the one `offset` before it. Out of
         # place, so autograd sees plain products and sums.
         y = torch.cat([y[:, :offset], y[:, offset:] + a[:, offset:] * y[:, :-offset]], dim=1)
-        a = torch.cat([a[:, :offset], a[:, offset:] * a[:, :-offset]], dim=1)
+        if 2 * offset < T:                              # the last round needs no products
+            a = torch.cat([a[:, :offset], a[:, offset:] * a[:, :-offset]], dim=1)
         offset *= 2
     return y
 

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from memories.agalite import AGaLiTe, AGaLiTeConfig, GatedLinearAttention
+from memories.agalite import (AGaLiTe, AGaLiTeConfig, GatedLinearAttention, Segment,
+                              episode_ticks, oscillator_period)
 from memories.ffm import FFM, FFMConfig, FFMLayer
 from memories.linear_scan import linear_scan
 
@@ -185,10 +186,11 @@ def hand_attention(r: int, exact: bool) -> GatedLinearAttention:
 
 
 def run_hand_case(attention: GatedLinearAttention, state: list) -> torch.Tensor:
-    """Values 1, 2, 4 at steps 1-3; an episode starts again at step 3."""
+    """Values 1, 2, 4 at steps 1-3; an episode starts again at step 3 (t = 1, 2, 1)."""
     x = torch.tensor([[[1.0, 0.0], [2.0, 0.0], [4.0, 0.0]]])
-    resets = torch.tensor([[True, False, True]])
-    out, _ = attention(x, resets, state, torch.zeros(1))
+    keep = torch.tensor([1.0, 1.0, 0.0]).view(1, 3, 1, 1)
+    cos = torch.cos(torch.tensor([1.0, 2.0, 1.0]) * -math.pi).view(1, 3, 1, 1, 1)
+    out, _ = attention(x, Segment(keep, None, cos), state)
     return out[0, :, 0]
 
 
@@ -213,11 +215,17 @@ def test_agalite_known_answer():
 
 
 def test_agalite_ticks_count_episode_steps_modulo_the_period():
-    """r = 3: w = (-pi, 0, pi), the cosines repeat every 2 (r - 1) = 4 steps."""
-    attention = GatedLinearAttention(AGaLiTeConfig(r=3))
+    """r = 3: w = (-pi, 0, pi), the cosines repeat every 2 (r - 1) = 4 steps; the carried
+    tick 2 was the step before the segment."""
+    assert oscillator_period(3) == 4 and oscillator_period(1) == 2
     resets = torch.tensor([[False, False, True, False, False, False, False, True]])
-    ticks = attention.ticks(resets, torch.tensor([2.0]))
+    ticks = episode_ticks(resets, torch.tensor([2.0]), 4)
     assert ticks.tolist() == [[3, 0, 1, 2, 3, 0, 1, 1]]
+    steps = [episode_ticks(resets[:, t:t + 1], torch.tensor([float(tick)]), 4).item()
+             for t, tick in enumerate([2] + ticks[0, :-1].tolist())]
+    assert steps == ticks[0].tolist()
+    omegas = torch.linspace(-math.pi, math.pi, 3)
+    torch.testing.assert_close(torch.cos(omegas * 5), torch.cos(omegas * 1))
 
 
 def test_ffm_aggregator_known_answer():
