@@ -189,7 +189,7 @@ class GatedLinearAttention(nn.Module):
         before it; cos (B, T, r, 1, 1). Returns the output (B, T, D) and the final parts."""
         def scan(keep: torch.Tensor, write: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
             written = cos * write.unsqueeze(2)                             # (B, T, r, H, .)
-            return linear_scan(keep.unsqueeze(2).expand_as(written), written, start)
+            return linear_scan(keep.unsqueeze(2), written, start)          # decay (B, T, 1, H, .)
 
         v = scan(p.keep_value, p.value, values)                            # (B, T, r, H, dh)
         k = scan(p.keep_key, p.key, keys)                                  # (B, T, r, H, F)

@@ -113,7 +113,8 @@ class FFMLayer(nn.Module):
         written = self._write(x).unsqueeze(-1)                                 # (B, T, m, 1)
         gamma = torch.complex(*self.decay()).expand(B, T, -1, -1)              # (B, T, m, c)
         written = torch.complex(written, torch.zeros_like(written)).expand_as(gamma)
-        S = linear_scan(reset_decay(gamma, resets), written, torch.complex(real, imag))
+        S = linear_scan(reset_decay(gamma, resets), written.contiguous(),
+                        torch.complex(real, imag))                             # (B, T, m, c)
         return self._read(x, S.real, S.imag), S.real[:, -1], S.imag[:, -1]
 
     def step(self, x: torch.Tensor, reset: torch.Tensor, real: torch.Tensor,

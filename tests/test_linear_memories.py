@@ -169,6 +169,21 @@ def test_scan_known_answer():
     torch.testing.assert_close(y, torch.tensor([[3.0, 2.0, 7.0]]))
 
 
+@pytest.mark.parametrize("T", [2, 3, 4, 5, 8, 9, 17, 64])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.complex128])
+def test_scan_equals_the_loop_for_every_chunking(T, dtype):
+    """Every split into chunks (T = c n, padded, a single chunk) computes the loop's answer,
+    with decays of 0 (episode starts) and a decay broadcast over a state dimension."""
+    torch.manual_seed(T)
+    decay = torch.rand(3, T, 1, 2, dtype=dtype) * (torch.rand(3, T, 1, 2) > 0.2)
+    x, initial = torch.randn(3, T, 4, 2, dtype=dtype), torch.randn(3, 4, 2, dtype=dtype)
+    expected, y = [], initial
+    for t in range(T):
+        y = decay[:, t] * y + x[:, t]
+        expected.append(y)
+    torch.testing.assert_close(linear_scan(decay, x, initial), torch.stack(expected, dim=1))
+
+
 def hand_attention(r: int, exact: bool) -> GatedLinearAttention:
     """One head, dh = eta = 1, D = 2: v_t = x_t[0], key feature relu(2) relu(1) = 2, query
     feature 3, beta = sigmoid(0) = 1/2, gamma = sigmoid(0) sigmoid(40) = 1/2; the output
