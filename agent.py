@@ -62,9 +62,10 @@ class MemoryAgent:
         """ended (n_envs,) bool: those environments' next steps start new episodes."""
         self.episode_step = torch.where(ended, 0, self.episode_step)
 
-    def refresh(self) -> None:
-        """Recompute what the memory state derives from the weights, after they changed."""
-        self.state = self.model.memory.refresh(self.state)
+    def refresh(self, history: torch.Tensor) -> None:
+        """Recompute what the memory state derives from the weights, after they changed, from
+        the stored entries (n_envs, layout().history, *shape) of the steps before."""
+        self.state = self.model.memory.refresh(self.state, history)
 
     def step(self, obs: torch.Tensor, advance: bool = True) -> StepOutput:
         """One step of every environment. With `advance` the memory takes the step and the

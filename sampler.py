@@ -91,7 +91,7 @@ class Sampler:
         buf = self.buffer
         self.times = SamplingTimes()
         buf.carry_over()
-        self.agent.refresh()
+        self.agent.refresh(buf.stored[:, :buf.memory_slots])
         self.times.lap("recording")
         episodes: list[EpisodeInfo] = []
         for t in range(buf.steps):

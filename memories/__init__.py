@@ -51,9 +51,10 @@ class Memory(Protocol):
     def initial_state(self, batch: int, device: torch.device) -> NamedTuple:
         """The state before anything was seen, for `batch` environments."""
 
-    def refresh(self, state: NamedTuple) -> NamedTuple:
-        """The state with whatever it derives from the weights recomputed: called when the
-        weights may have changed since it was built (each rollout's start)."""
+    def refresh(self, state: NamedTuple, history: torch.Tensor) -> NamedTuple:
+        """The state with whatever it derives from the weights recomputed from history
+        (B, layout().history, *shape), the stored entries of the steps before the rollout:
+        called at each rollout's start, since the weights changed since the state was built."""
 
     def step(self, x: torch.Tensor, state: NamedTuple, episode_step: torch.Tensor
              ) -> tuple[torch.Tensor, NamedTuple, torch.Tensor]:
@@ -71,9 +72,12 @@ class Memory(Protocol):
 
 def make_memory(config: Config) -> Memory:
     """The memory `config.memory` names, built from its config section."""
+    from memories.linear import agalite_memory, ffm_memory
     from memories.recurrent import NoMemory, RecurrentMemory
     from memories.trxl import TransformerMemory
     builders = {
+        "agalite": lambda: agalite_memory(config.agalite),
+        "ffm": lambda: ffm_memory(config.ffm),
         "trxl": lambda: TransformerMemory(config.transformer, config.segment_len),
         "gru": lambda: RecurrentMemory("gru", config.recurrent, config.transformer.memory_dtype),
         "lstm": lambda: RecurrentMemory("lstm", config.recurrent, config.transformer.memory_dtype),

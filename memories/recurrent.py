@@ -57,7 +57,7 @@ class RecurrentMemory(nn.Module):
     def initial_state(self, batch: int, device: torch.device) -> RecurrentState:
         return RecurrentState(torch.zeros(batch, self.num_layers, self.state_width, device=device))
 
-    def refresh(self, state: RecurrentState) -> RecurrentState:
+    def refresh(self, state: RecurrentState, history: torch.Tensor) -> RecurrentState:
         return state
 
     def _run(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,7 +110,7 @@ class NoMemory(nn.Module):
     def initial_state(self, batch: int, device: torch.device) -> RecurrentState:
         return RecurrentState(torch.zeros(batch, 0, 0, device=device))
 
-    def refresh(self, state: RecurrentState) -> RecurrentState:
+    def refresh(self, state: RecurrentState, history: torch.Tensor) -> RecurrentState:
         return state
 
     def segments(self, x: torch.Tensor, stored: torch.Tensor, key_episode: torch.Tensor,

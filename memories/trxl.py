@@ -161,11 +161,10 @@ class TransformerBlock(nn.Module):
 
 
 class TrXLState(NamedTuple):
-    """The acting window of every environment: its last M steps' block inputs, and their keys
-    and values projected with the current weights (the KV cache), in memory_dtype. Which
-    slots belong to the current episode follows from episode_step: slot j (oldest first)
-    holds the episode's step episode_step - M + j, valid when that is >= 0."""
-    inputs: torch.Tensor        # (B, M, N, D)
+    """The acting window of every environment: its last M steps' keys and values per block,
+    projected with the current weights (the KV cache), in memory_dtype. Which slots belong to
+    the current episode follows from episode_step: slot j (oldest first) holds the episode's
+    step episode_step - M + j, valid when that is >= 0."""
     k: torch.Tensor             # (B, N, H, M, dh)
     v: torch.Tensor             # (B, N, H, M, dh)
 
@@ -198,18 +197,17 @@ class TransformerMemory(nn.Module):
         c, M = self.cfg, self.memory_slots
         like = dict(device=device, dtype=self.dtype)
         kv = (batch, c.num_blocks, c.num_heads, M, c.embed_dim // c.num_heads)
-        return TrXLState(torch.zeros(batch, M, c.num_blocks, c.embed_dim, **like),
-                         torch.zeros(kv, **like), torch.zeros(kv, **like))
+        return TrXLState(torch.zeros(kv, **like), torch.zeros(kv, **like))
 
     @torch.no_grad()
-    def refresh(self, state: TrXLState) -> TrXLState:
-        """Re-project the cached inputs with the current weights, exactly as training will
-        (segments projects the stored block inputs)."""
+    def refresh(self, state: TrXLState, history: torch.Tensor) -> TrXLState:
+        """Re-project the M carried block inputs history (B, M, N, D) with the current
+        weights, exactly as training will (segments projects the stored block inputs)."""
         if self.memory_slots == 0:
             return state
-        kvs = [block.project_kv(state.inputs[:, :, b].float())              # (B, H, M, dh)
+        kvs = [block.project_kv(history[:, :, b].float())                   # (B, H, M, dh)
                for b, block in enumerate(self.blocks)]
-        return TrXLState(state.inputs, torch.stack([kv.k for kv in kvs], 1).to(self.dtype),
+        return TrXLState(torch.stack([kv.k for kv in kvs], 1).to(self.dtype),
                          torch.stack([kv.v for kv in kvs], 1).to(self.dtype))  # (B, N, H, M, dh)
 
     def add_position(self, x: torch.Tensor, episode_step: torch.Tensor) -> torch.Tensor:
@@ -264,7 +262,6 @@ class TransformerMemory(nn.Module):
             if M == 0:
                 return window
             return torch.cat([window.narrow(dim, 1, M - 1), new.to(self.dtype)], dim=dim)
-        next_state = TrXLState(slide(state.inputs, to_store.unsqueeze(1), 1),
-                               slide(state.k, torch.stack(keys, dim=1), 3),
+        next_state = TrXLState(slide(state.k, torch.stack(keys, dim=1), 3),
                                slide(state.v, torch.stack(values, dim=1), 3))
         return self.final_norm(h.squeeze(1)), next_state, to_store

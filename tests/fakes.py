@@ -12,9 +12,16 @@ from worker_pool import EpisodeInfo, StepResult
 
 
 def tiny_config(memory: str = "trxl", **transformer) -> Config:
+    """A tiny network of `memory`: a config's memory kind, or galite (agalite, exact)."""
+    exact = memory == "galite"
+    memory = "agalite" if exact else memory
     data = {"n_workers": 3, "worker_steps": 12, "segment_length": 4, "n_mini_batch": 3,
             "epochs": 1, "hidden_layer_size": 16, "memory": memory,
             "recurrent": {"hidden_size": 16, "num_layers": 2},
+            "agalite": {"num_layers": 2, "embed_dim": 16, "num_heads": 2, "head_dim": 4,
+                        "eta": 2, "r": 2, "ffn_dim": 16, "exact": exact},
+            "ffm": {"num_layers": 2, "embed_dim": 16, "memory_size": 6, "context_size": 3,
+                    "max_period": 32},
             "transformer": {"num_blocks": 2, "embed_dim": 16, "num_heads": 2,
                             "memory_length": 5, **transformer}}
     return config_from_dict(data)

@@ -12,10 +12,11 @@ from tests.fakes import (ScriptedPool, assert_training_recomputes_rollout, rando
 CPU = torch.device("cpu")
 
 
-@pytest.mark.parametrize("memory", ["gru", "lstm", "none"])
+@pytest.mark.parametrize("memory", ["gru", "lstm", "agalite", "galite", "ffm", "none"])
 def test_sequence_training_equals_step_by_step_rollout(memory):
     """Truncated BPTT from the stored state recomputes exactly what the rollout computed one
-    step at a time, with episodes starting mid-sequence."""
+    step at a time, with episodes starting mid-sequence. The linear-recurrent memories run
+    each segment in parallel from the state stored at its start."""
     assert_training_recomputes_rollout(tiny_config(memory))
 
 
@@ -113,7 +114,7 @@ def test_buffer_of_a_recurrent_memory_holds_one_state_per_step(memory):
     assert buffer.stored.shape == (cfg.n_workers, cfg.worker_steps, layers, width)
 
 
-@pytest.mark.parametrize("memory", ["gru", "none"])
+@pytest.mark.parametrize("memory", ["gru", "agalite", "ffm", "none"])
 def test_a_saved_recurrent_model_plays_held_out_episodes(tmp_path, memory):
     """Checkpoints and evaluation are shared: a trained GRU (or memoryless) model file loads
     and plays, as evaluate.py and enjoy.py use it."""
@@ -135,7 +136,7 @@ def test_a_saved_recurrent_model_plays_held_out_episodes(tmp_path, memory):
     assert 1 <= result.length <= 16
 
 
-@pytest.mark.parametrize("memory", ["gru", "lstm"])
+@pytest.mark.parametrize("memory", ["gru", "lstm", "agalite", "ffm"])
 def test_truncation_value_continues_the_episodes_state(memory):
     """The value of an observation a time limit cut off is computed from the state its own
     episode reached: equal to running the whole episode, then that observation."""
@@ -155,7 +156,7 @@ def test_truncation_value_continues_the_episodes_state(memory):
 
 
 @pytest.mark.skipif(cpp_compiler() is None, reason="torch.compile on CPU needs a C++ compiler")
-@pytest.mark.parametrize("memory", ["trxl", "none"])
+@pytest.mark.parametrize("memory", ["trxl", "agalite", "ffm", "none"])
 def test_compiled_acting_step_computes_what_training_recomputes(memory):
     """compile_acting changes how the step runs, not what it computes; and the window's
     sliding position in the KV cache must not recompile the step (one graph per run)."""
@@ -178,3 +179,15 @@ def test_compiled_acting_step_names_a_missing_compiler(monkeypatch):
     monkeypatch.setenv("CXX", "no-such-compiler")
     with pytest.raises(RuntimeError, match="'no-such-compiler'.*Fix: install one"):
         acting_step(True, CPU)
+
+
+@pytest.mark.parametrize("memory", ["agalite", "galite", "ffm"])
+def test_buffer_of_a_linear_memory_holds_one_state_per_segment(memory):
+    """A large state is stored where training needs it, before each segment's first step:
+    T / G entries of the whole state per worker; the first rollout's first is the zero state."""
+    cfg = tiny_config(memory)
+    _, model, buffer, sampler = rollout_setup(cfg, [3, 7, 50])
+    numbers = sum(part[0].numel() for part in sampler.agent.state)
+    assert buffer.stored.shape == (cfg.n_workers, cfg.worker_steps // cfg.segment_len, numbers)
+    sampler.collect()
+    assert (buffer.stored[:, 0] == 0).all() and (buffer.stored[:, 1:] != 0).any(dim=-1).all()

@@ -27,7 +27,7 @@ def test_training_recomputation_equals_rollout(pos, gtrxl, norm, memory_length):
     assert_training_recomputes_rollout(cfg)
 
 
-@pytest.mark.parametrize("memory", ["trxl", "gru", "lstm", "none"])
+@pytest.mark.parametrize("memory", ["trxl", "gru", "lstm", "agalite", "ffm", "none"])
 def test_bootstrap_value_uses_the_next_steps_window(memory):
     """The value bootstrapped at a rollout's end is what step 0 of the next rollout computes
     (the original computed it with the wrong window)."""
@@ -155,7 +155,8 @@ def test_buffer_memory_does_not_grow_with_episode_length():
 
 @pytest.mark.parametrize("memory,pos,dtype", [
     ("trxl", "absolute", "float32"), ("trxl", "relative", "float32"),
-    ("trxl", "relative", "bfloat16"), ("gru", "none", "float32"), ("lstm", "none", "float32")])
+    ("trxl", "relative", "bfloat16"), ("gru", "none", "float32"), ("lstm", "none", "float32"),
+    ("agalite", "none", "float32"), ("galite", "none", "float32"), ("ffm", "none", "float32")])
 def test_playing_agent_acts_like_the_training_policy(memory, pos, dtype):
     """enjoy.py and evaluation use MemoryAgent's sliding window (or recurrent state); over
     whole episodes it must give exactly the values the training sampler computed for the
