@@ -432,7 +432,8 @@ def _check_combinations(c: Config, source: str) -> None:
         fail("ffm.forgotten_at", c.ffm.forgotten_at, "must lie in (0, 1)", "use e.g. 0.01")
     if c.compile_acting and c.memory in ("gru", "lstm"):
         fail("compile_acting", c.compile_acting, f"torch.compile cannot trace {c.memory} "
-             f"layers (memory = {c.memory})", "set it to false, or use memory: trxl or none")
+             f"layers (memory = {c.memory})",
+             "set it to false, or use another memory (trxl, agalite, ffm, none)")
     if c.environment.type == "minigrid" and not c.environment.name.startswith("MiniGrid-Memory"):
         fail("environment.name", c.environment.name, "the minigrid type wraps the Memory tasks",
              "use MiniGrid-MemoryS9-v0 (or S7, S11, S13...), or type: gymnasium")
