@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from sampler import cpp_compiler
+from agent import cpp_compiler
 
 
 def printed_numbers(text: str, label: str) -> list[float]:
