@@ -388,7 +388,8 @@ def aggregate_estimates(matrices: ScoreMatrices, reps: int = DEFAULT_REPS, seed:
 
 def describe(table: AggregateTable) -> str:
     """A caption: what the numbers are."""
-    scale = " / max score" if table.normalised else ""
+    # (score - min) / (max - min) per task; min is 0 unless given, i.e. score / max score.
+    scale = " normalised to its task's [min, max] score range" if table.normalised else ""
     tasks = f"{len(table.tasks)} task(s): {', '.join(table.tasks)}"
     return (f"{table.metric}{scale} of each run's latest checkpoint on {tasks}; point estimate "
             f"[{table.confidence:.0%} CI], stratified bootstrap over runs, {table.reps:,} "
@@ -562,7 +563,7 @@ def _palette(n: int) -> list[tuple]:
 
 
 def _score_label(metric: str, normalised: bool) -> str:
-    return f"{metric} / max score" if normalised else metric
+    return f"{metric} (normalised)" if normalised else metric
 
 
 def _set_score_range(ax, low: float, high: float, normalised: bool) -> None:
