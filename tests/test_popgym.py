@@ -86,3 +86,20 @@ def test_every_shipped_popgym_config_loads_and_builds():
     for path in paths:
         config = load_config(path)
         make_env(config.environment).close()
+
+
+def test_every_registered_popgym_env_with_discrete_actions_builds_and_steps():
+    import gymnasium as gym
+    built, refused = [], []
+    for env_id in (i for i in gym.registry if i.startswith("popgym-")):
+        try:
+            env = make_env(popgym(env_id))
+        except ValueError as e:
+            assert "continuous Box actions" in str(e), e
+            refused.append(env_id)
+            continue
+        env.reset(seed=0)
+        env.step(env.action_space.sample())
+        env.close()
+        built.append(env_id)
+    assert built and all("Pendulum" in env_id for env_id in refused)
