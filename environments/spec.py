@@ -36,14 +36,17 @@ class SpaceSpec:
                              f"{OBS_DTYPES}.")
         if self.image_shape:
             self._check_mixed()
-            return
+        else:
+            self._check_single()
+        if not self.action_nvec or min(self.action_nvec) < 1:
+            raise ValueError(f"SpaceSpec.action_nvec = {self.action_nvec}: needs at least one "
+                             f"action dimension, each with at least one choice.")
+
+    def _check_single(self) -> None:
         expected_dims = 3 if self.obs_dtype == "uint8" else 1
         if len(self.obs_shape) != expected_dims or min(self.obs_shape) < 1:
             raise ValueError(f"SpaceSpec.obs_shape = {self.obs_shape}: a {self.obs_dtype} "
                              f"observation must have {expected_dims} positive dimension(s).")
-        if not self.action_nvec or min(self.action_nvec) < 1:
-            raise ValueError(f"SpaceSpec.action_nvec = {self.action_nvec}: needs at least one "
-                             f"action dimension, each with at least one choice.")
 
     def _check_mixed(self) -> None:
         image_bytes = int(np.prod(self.image_shape))

@@ -126,6 +126,8 @@ def test_packed_spec_round_trips_and_old_dicts_still_load():
     assert SpaceSpec.from_dict(old).to_dict() == old        # model files written before it
     with pytest.raises(ValueError, match="packed"):
         SpaceSpec((84 * 84 * 3 + 3,), "uint8", (3,), image_shape=(84, 84, 3))
+    with pytest.raises(ValueError, match="action_nvec"):
+        SpaceSpec((84 * 84 * 3 + 8,), "uint8", (), image_shape=(84, 84, 3))
 
 
 # ----- previous action and reward -----
