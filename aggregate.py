@@ -50,6 +50,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-score", nargs="+", default=[], metavar="VALUE|TASK=VALUE",
                         help="the metric's best score, for every task or per task: scores are "
                              "divided by it and the optimality gap is measured to it")
+    parser.add_argument("--min-score", nargs="+", default=[], metavar="VALUE|TASK=VALUE",
+                        help="the metric's worst score, for every task or per task (default 0): "
+                             "with --max-score, scores become (score - min) / (max - min), as "
+                             "POPGym normalises returns in [-1, 1]")
     parser.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
                         help="call algorithm OLD (a run name without _seedN) NEW; give two "
                              "groups one NEW name to aggregate them as one (repeatable)")
@@ -138,7 +142,8 @@ def aggregate(args: argparse.Namespace) -> list[str]:
     warn_uneven_steps(finals)
     max_scores = (ev.parse_max_scores(args.max_score, tasks) if args.max_score
                   else ev.known_max_scores(args.metric, tasks))
-    matrices = ev.score_matrices(finals, args.metric, max_scores)
+    min_scores = ev.parse_min_scores(args.min_score, tasks)
+    matrices = ev.score_matrices(finals, args.metric, max_scores, min_scores)
     if not matrices.normalised:
         print(f"note: no max score for {args.metric} on {tasks[0]}: raw scores, no optimality "
               f"gap. Pass --max-score VALUE for them.", file=sys.stderr)
@@ -164,7 +169,8 @@ def aggregate(args: argparse.Namespace) -> list[str]:
          os.path.join(args.out, "performance_profile.png"), written)
 
     stage(f"bootstrapping the sample-efficiency curves ({args.reps:,} resamples)...")
-    curves = ev.sample_efficiency(table, args.metric, max_scores, args.reps, args.seed)
+    curves = ev.sample_efficiency(table, args.metric, max_scores, args.reps, args.seed,
+                                  min_scores)
     if curves is None:
         print("note: no sample-efficiency curve: no algorithm's runs were evaluated at two step "
               "counts or more. Train with checkpoint_interval > 0 and evaluate the run names "

@@ -29,22 +29,33 @@ def _doc(text: str, **kwargs):
     return field(metadata={"doc": text}, **kwargs)
 
 
-ENVIRONMENT_TYPES = ("proof_of_memory", "cartpole_masked", "minigrid", "memory_gym", "gymnasium")
+ENVIRONMENT_TYPES = ("proof_of_memory", "cartpole_masked", "minigrid", "memory_gym", "gymnasium",
+                     "popgym")
 
 
 @dataclass(frozen=True)
 class EnvironmentConfig:
-    type: Literal["proof_of_memory", "cartpole_masked", "minigrid", "memory_gym", "gymnasium"] = _doc(
+    type: Literal["proof_of_memory", "cartpole_masked", "minigrid", "memory_gym", "gymnasium",
+                  "popgym"] = _doc(
         "Which environment family to build: proof_of_memory, cartpole_masked, minigrid, "
-        "memory_gym or gymnasium (any registered id with Box observations and Discrete or "
-        "MultiDiscrete actions).", default="proof_of_memory")
+        "memory_gym, gymnasium (any registered id with Discrete or MultiDiscrete actions; "
+        "Box, Discrete, MultiDiscrete, MultiBinary, Tuple and Dict observations are adapted) "
+        "or popgym (POPGym's tasks by class name; optional requirements-popgym.txt).",
+        default="proof_of_memory")
     name: str = _doc("Environment id within the family, e.g. MiniGrid-MemoryS9-v0, "
-                     "MortarMayhem-Grid-v0, CartPole-v1. Ignored for proof_of_memory.",
-                     default="ProofOfMemory-v0")
+                     "MortarMayhem-Grid-v0, CartPole-v1, RepeatPreviousEasy. Ignored for "
+                     "proof_of_memory.", default="ProofOfMemory-v0")
     reset_params: dict = _doc("Environment-specific reset parameters (Memory Gym: its reset "
                               "options; proof_of_memory: corridor_length, freeze_steps, "
                               "max_episode_steps). Passed through unchanged.",
                               default_factory=dict)
+    previous_action: bool = _doc(
+        "Add the previous action to every observation, one one-hot per action dimension, "
+        "all zeros at an episode's first step (as RL^2 and POPGym's baselines do).",
+        default=False)
+    previous_reward: bool = _doc(
+        "Add the previous reward to every observation as one scalar, 0 at an episode's "
+        "first step.", default=False)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,17 @@ def upscale(frame: np.ndarray, minimum: int = 256) -> np.ndarray:
     return frame.repeat(scale, axis=0).repeat(scale, axis=1) if scale > 1 else frame
 
 
+def renders_frames(env, seed: int) -> bool:
+    """Whether env.render() gives RGB frames: envs built without a render_mode (POPGym's
+    constructors take none) return None or raise NotImplementedError."""
+    env.reset(seed=seed)
+    try:
+        frame = env.render()
+    except NotImplementedError:
+        return False
+    return isinstance(frame, np.ndarray) and frame.ndim == 3
+
+
 def play(args: argparse.Namespace) -> list[dict]:
     import torch
     from agent import load_agent, play_episode
@@ -90,11 +101,17 @@ def play(args: argparse.Namespace) -> list[dict]:
     if space_spec(env) != spec:
         raise ValueError(f"{args.model}: trained on observations/actions {spec}, but "
                          f"{config.environment.name} gives {space_spec(env)}.")
-    video_path = args.video
-    if video_path is None and not has_display():
+    rendering = renders_frames(env, args.seed)
+    if not rendering:
+        print(f"note: {config.environment.type}/{config.environment.name} cannot render frames; "
+              f"playing without a window or video, printing each episode's result.",
+              file=sys.stderr, flush=True)
+    video_path = args.video if rendering else None
+    if rendering and video_path is None and not has_display():
         stem = os.path.splitext(os.path.basename(args.model))[0]
         video_path = os.path.join("videos", f"{stem}.mp4")
-    window = None if video_path else Window(f"{config.environment.name} - {args.model}")
+    window = Window(f"{config.environment.name} - {args.model}") \
+        if rendering and not video_path else None
     frames, results = [], []
 
     def show() -> bool:
@@ -107,11 +124,12 @@ def play(args: argparse.Namespace) -> list[dict]:
 
     try:
         for episode in range(args.episodes):
-            played = play_episode(agent, env, args.seed + episode, args.deterministic, show)
+            played = play_episode(agent, env, args.seed + episode, args.deterministic,
+                                  show if rendering else None)
             if played is None:                          # the window was closed
                 return results
             total, length, info = played.total_return, played.length, played.info
-            if window is None:
+            if video_path:
                 frames.append(upscale(env.render()))   # the final state, too
             result = {"episode": episode, "seed": args.seed + episode, "return": total,
                       "length": length, "success": info.get("success")}

@@ -199,8 +199,9 @@ def final_scores(table: pd.DataFrame) -> pd.DataFrame:
     return table.loc[sorted(latest)].reset_index(drop=True)
 
 
-def parse_max_scores(values: Iterable[str], tasks: Iterable[str]) -> dict[str, float]:
-    """`--max-score` values: VALUE for every task, or TASK=VALUE for one."""
+def _parse_task_values(values: Iterable[str], tasks: Iterable[str], what: str,
+                       positive: bool) -> dict[str, float]:
+    """`--max-score` / `--min-score` values: VALUE for every task, or TASK=VALUE for one."""
     tasks = list(tasks)
     result: dict[str, float] = {}
     for value in values:
@@ -208,15 +209,26 @@ def parse_max_scores(values: Iterable[str], tasks: Iterable[str]) -> dict[str, f
         try:
             score = float(number)
         except ValueError:
-            raise ValueError(f"max score {value!r}: expected a number or TASK=NUMBER, e.g. 1.0 "
+            raise ValueError(f"{what} {value!r}: expected a number or TASK=NUMBER, e.g. 1.0 "
                              f"or {tasks[0] if tasks else 'TASK'}=1.0.") from None
-        if not math.isfinite(score) or score <= 0:
-            raise ValueError(f"max score {value!r}: must be a positive number.")
+        if not math.isfinite(score) or (positive and score <= 0):
+            raise ValueError(f"{what} {value!r}: must be a "
+                             f"{'positive' if positive else 'finite'} number.")
         if task and task not in tasks:
-            raise ValueError(f"max score {value!r}: no task {task!r} in the score files; "
+            raise ValueError(f"{what} {value!r}: no task {task!r} in the score files; "
                              f"tasks: {', '.join(tasks)}.")
         result.update({task: score} if task else dict.fromkeys(tasks, score))
     return result
+
+
+def parse_max_scores(values: Iterable[str], tasks: Iterable[str]) -> dict[str, float]:
+    """`--max-score` values: VALUE for every task, or TASK=VALUE for one."""
+    return _parse_task_values(values, tasks, "max score", positive=True)
+
+
+def parse_min_scores(values: Iterable[str], tasks: Iterable[str]) -> dict[str, float]:
+    """`--min-score` values (a task's worst score; 0 where not given), as parse_max_scores."""
+    return _parse_task_values(values, tasks, "min score", positive=False)
 
 
 def known_max_scores(metric: str, tasks: Iterable[str]) -> dict[str, float]:
@@ -230,13 +242,22 @@ def known_max_scores(metric: str, tasks: Iterable[str]) -> dict[str, float]:
     return result
 
 
-def normalise(table: pd.DataFrame, max_scores: dict[str, float]) -> tuple[pd.DataFrame, bool]:
-    """Scores divided by their task's max score, and whether they were. Without max scores
-    only a single task can be aggregated: raw scores of different tasks share no scale."""
+def normalise(table: pd.DataFrame, max_scores: dict[str, float],
+              min_scores: Optional[dict[str, float]] = None) -> tuple[pd.DataFrame, bool]:
+    """Scores mapped to (score - min) / (max - min) of their task (min 0 where not given, as
+    POPGym normalises its MMER by each task's return range), and whether they were. Without
+    max scores only a single task can be aggregated: raw scores of different tasks share no
+    scale."""
     tasks = sorted(table["task"].unique())
     unknown = [task for task in tasks if task not in max_scores]
     if not unknown:
-        return table.assign(score=table["score"] / table["task"].map(max_scores)), True
+        low = {task: (min_scores or {}).get(task, 0.0) for task in tasks}
+        flat = [task for task in tasks if max_scores[task] <= low[task]]
+        if flat:
+            raise ValueError(f"max score <= min score for {', '.join(flat)}. Fix: pass the "
+                             f"task's best score as --max-score and its worst as --min-score.")
+        lows, highs = table["task"].map(low), table["task"].map(max_scores)
+        return table.assign(score=(table["score"] - lows) / (highs - lows)), True
     if len(tasks) > 1:
         raise ValueError(f"aggregating over the tasks {', '.join(tasks)} needs each task's max "
                          f"score, to put them on one scale; unknown for {', '.join(unknown)}. "
@@ -271,11 +292,11 @@ def _check_one_run_per_seed(table: pd.DataFrame) -> None:
                          f"runs apart.")
 
 
-def score_matrices(table: pd.DataFrame, metric: str,
-                   max_scores: dict[str, float]) -> ScoreMatrices:
+def score_matrices(table: pd.DataFrame, metric: str, max_scores: dict[str, float],
+                   min_scores: Optional[dict[str, float]] = None) -> ScoreMatrices:
     """rliable's score dict from final run scores (final_scores(run_scores(...)))."""
     _check_one_run_per_seed(table)
-    table, normalised = normalise(table, max_scores)
+    table, normalised = normalise(table, max_scores, min_scores)
     tasks = tuple(sorted(table["task"].unique()))
     scores, seeds = {}, {}
     for algorithm, rows in table.groupby("algorithm", sort=True):
@@ -367,7 +388,8 @@ def aggregate_estimates(matrices: ScoreMatrices, reps: int = DEFAULT_REPS, seed:
 
 def describe(table: AggregateTable) -> str:
     """A caption: what the numbers are."""
-    scale = " / max score" if table.normalised else ""
+    # (score - min) / (max - min) per task; min is 0 unless given, i.e. score / max score.
+    scale = " normalised to its task's [min, max] score range" if table.normalised else ""
     tasks = f"{len(table.tasks)} task(s): {', '.join(table.tasks)}"
     return (f"{table.metric}{scale} of each run's latest checkpoint on {tasks}; point estimate "
             f"[{table.confidence:.0%} CI], stratified bootstrap over runs, {table.reps:,} "
@@ -487,12 +509,13 @@ class SampleEfficiency:
     normalised: bool
 
 
-def curve_arrays(table: pd.DataFrame, max_scores: dict[str, float]
+def curve_arrays(table: pd.DataFrame, max_scores: dict[str, float],
+                 min_scores: Optional[dict[str, float]] = None
                  ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], bool]:
     """For each algorithm, the step counts at which every run was evaluated on every task,
     and its scores there as an array (runs, tasks, steps); and whether they are normalised.
     Algorithms with fewer than two such step counts have no curve and are left out."""
-    table, normalised = normalise(table, max_scores)
+    table, normalised = normalise(table, max_scores, min_scores)
     tasks = sorted(table["task"].unique())
     steps, arrays = {}, {}
     for algorithm, rows in table.groupby("algorithm", sort=True):
@@ -512,10 +535,11 @@ def iqm_per_point(scores: np.ndarray) -> np.ndarray:
 
 
 def sample_efficiency(table: pd.DataFrame, metric: str, max_scores: dict[str, float],
-                      reps: int = DEFAULT_REPS, seed: int = 0) -> Optional[SampleEfficiency]:
+                      reps: int = DEFAULT_REPS, seed: int = 0,
+                      min_scores: Optional[dict[str, float]] = None) -> Optional[SampleEfficiency]:
     """IQM curves with CIs from the periodic checkpoints of run_scores(...); None when no
     algorithm was evaluated at two step counts or more."""
-    steps, arrays, normalised = curve_arrays(table, max_scores)
+    steps, arrays, normalised = curve_arrays(table, max_scores, min_scores)
     if not arrays:
         return None
     with seeded_numpy(seed):
@@ -539,7 +563,7 @@ def _palette(n: int) -> list[tuple]:
 
 
 def _score_label(metric: str, normalised: bool) -> str:
-    return f"{metric} / max score" if normalised else metric
+    return f"{metric} (normalised)" if normalised else metric
 
 
 def _set_score_range(ax, low: float, high: float, normalised: bool) -> None:

@@ -60,6 +60,35 @@ class VectorEncoder(nn.Module):
         return self.project(obs.to(torch.float32))
 
 
+class MixedEncoder(nn.Module):
+    """An image and a vector packed into one uint8 (..., H*W*C + 4N) observation
+    (environments.adapters): the image through the CNN, the N float32 values concatenated to
+    its embedding, both projected to D."""
+
+    def __init__(self, image_shape: tuple[int, ...], vector_size: int, embed_dim: int):
+        super().__init__()
+        self.image_shape, self.image_bytes = tuple(image_shape), int(np.prod(image_shape))
+        self.image = ImageEncoder(image_shape, embed_dim)
+        self.project = nn.Sequential(_orthogonal(nn.Linear(embed_dim + vector_size, embed_dim)),
+                                     nn.ReLU())
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        lead = obs.shape[:-1]
+        image = obs[..., :self.image_bytes].reshape(*lead, *self.image_shape)  # (..., H, W, C)
+        # The vector's bytes reinterpreted as the float32 values they were packed from.
+        vector = obs[..., self.image_bytes:].contiguous().view(torch.float32)  # (..., N)
+        return self.project(torch.cat([self.image(image), vector], dim=-1))    # (..., D)
+
+
+def make_encoder(spec: SpaceSpec, embed_dim: int) -> nn.Module:
+    """The encoder for the spec's observation layout: image, packed image + vector, vector."""
+    if spec.image_shape:
+        return MixedEncoder(spec.image_shape, spec.vector_size, embed_dim)
+    if spec.is_image:
+        return ImageEncoder(spec.obs_shape, embed_dim)
+    return VectorEncoder(spec.obs_shape, embed_dim)
+
+
 class ImageDecoder(nn.Module):
     """Transposed Nature CNN for the observation-reconstruction loss: (..., D) -> (..., 84, 84, C)
     in [0, 1]. Memory Gym (Pleines et al. 2025) reports TrXL needs it on the finite tasks."""
@@ -97,9 +126,7 @@ class ActorCritic(nn.Module):
         super().__init__()
         D_in, D_out = memory_widths(config)
         hidden = config.hidden_layer_size
-        self.is_image = spec.obs_dtype == "uint8" and len(spec.obs_shape) == 3
-        self.encoder = ImageEncoder(spec.obs_shape, D_in) if self.is_image else \
-            VectorEncoder(spec.obs_shape, D_in)
+        self.encoder = make_encoder(spec, D_in)
         self.memory = make_memory(config)
         self.hidden = nn.Sequential(_orthogonal(nn.Linear(D_out, hidden)), nn.ReLU())
         self.policy_branch = nn.Sequential(_orthogonal(nn.Linear(hidden, hidden)), nn.ReLU())

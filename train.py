@@ -106,6 +106,9 @@ def train_one(config, run_id: str, args, resume=None) -> int:
         except KeyboardInterrupt:
             print("\ninterrupted while starting: nothing to save", file=sys.stderr)
             return 130
+        except ValueError as e:                # e.g. an environment space no model takes
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         print(f"run {run_id}: {config.environment.type}/{config.environment.name}, "
               f"{config.n_workers} workers x {config.worker_steps} steps, update "
               f"{trainer.update}/{config.updates}, device {trainer.device}, {trainer.threads} "

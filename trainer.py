@@ -15,7 +15,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from buffer import Minibatch, RolloutBuffer
 from config import Config
-from environments import SpaceSpec
+from environments import SpaceSpec, check_in_parent
 from losses import LossTerms, normalize_advantages, ppo_loss
 from model import ActorCritic, build_model, log_prob_entropy
 from sampler import Sampler
@@ -132,6 +132,7 @@ class Trainer:
         self.models_dir = models_dir
         self.model_path = os.path.join(models_dir, f"{run_id}.nn")
         processes = config.env_processes or min(config.n_workers, len(os.sched_getaffinity(0)))
+        check_in_parent(config.environment)   # unsupported spaces fail here, before any worker
         self.pool = WorkerPool(config.environment, config.n_workers, processes,
                                worker_seeds(config.seed, config.n_workers),
                                config.max_worker_restarts)

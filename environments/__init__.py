@@ -1,8 +1,10 @@
 """Environment families behind one constructor, `make_env(env_config, render)`.
 
-Every env made here observes a Box, either a uint8 (H, W, C) image or a float32 (N,) vector,
-and acts in a Discrete or MultiDiscrete space; `space_spec(env)` summarises that for the
-model. With render=True, env.render() returns an RGB uint8 (H, W, 3) frame for videos.
+Every env made here observes a Box, a uint8 (H, W, C) image, a float32 (N,) vector or both
+packed into one uint8 array (environments.adapters turns Discrete, MultiDiscrete, Tuple and
+Dict observations into these), and acts in a Discrete or MultiDiscrete space; `space_spec(env)`
+summarises that for the model. With render=True, env.render() returns an RGB uint8 (H, W, 3)
+frame for videos where the env can render (POPGym's envs mostly cannot; enjoy.py says so).
 
 This package must not import torch: it runs in the spawned environment worker processes,
 which should start fast. Each family's module (and with it pygame, MiniGrid or Memory Gym) is
@@ -17,9 +19,11 @@ import os
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
-from environments.spec import SpaceSpec, space_spec  # noqa: E402
+from environments.adapters import (AdaptObservation, PreviousActionReward,  # noqa: E402
+                                   needs_adapting)
+from environments.spec import SpaceSpec, action_nvec, space_spec  # noqa: E402
 
-__all__ = ["FAMILY_MODULES", "SpaceSpec", "make_env", "space_spec"]
+__all__ = ["FAMILY_MODULES", "SpaceSpec", "check_in_parent", "make_env", "space_spec"]
 
 FAMILY_MODULES = {
     "proof_of_memory": "environments.proof_of_memory",
@@ -27,7 +31,11 @@ FAMILY_MODULES = {
     "minigrid": "environments.minigrid_env",
     "memory_gym": "environments.memory_gym_env",
     "gymnasium": "environments.gym_env",
+    "popgym": "environments.popgym_env",
 }
+# Families that build third-party envs whose spaces are known only once one is built; the
+# others' spaces are fixed by this package.
+OPEN_FAMILIES = ("gymnasium", "popgym")
 
 
 def make_env(env_config, render: bool = False):
@@ -42,8 +50,26 @@ def make_env(env_config, render: bool = False):
     family = importlib.import_module(FAMILY_MODULES[env_config.type])
     env = family.make(env_config, render=render)
     try:
+        env = _adapted(env, env_config)
         space_spec(env)
     except ValueError as e:
         env.close()
         raise ValueError(f"environment {env_config.type}/{env_config.name}: {e}") from None
     return env
+
+
+def _adapted(env, env_config):
+    """The env with the previous action/reward added if asked for, its observations in a
+    layout the models take."""
+    nvec = action_nvec(env.action_space)      # refuses continuous actions before anything else
+    if env_config.previous_action or env_config.previous_reward:
+        env = PreviousActionReward(env, nvec, env_config.previous_action,
+                                   env_config.previous_reward)
+    return AdaptObservation(env) if needs_adapting(env.observation_space) else env
+
+
+def check_in_parent(env_config) -> None:
+    """Build and close one env of an open family here, so that unsupported spaces are refused
+    with a ValueError before any worker process starts; a no-op for the other families."""
+    if env_config.type in OPEN_FAMILIES:
+        make_env(env_config).close()

@@ -1,26 +1,46 @@
-"""Any registered gymnasium id with Box observations and Discrete or MultiDiscrete actions.
+"""Any registered gymnasium id with Discrete or MultiDiscrete actions.
 
-uint8 observations with three dimensions are used as (H, W, C) images unchanged; every other
-Box observation is flattened to a float32 vector. environment.reset_params are passed to
-gym.make as keyword arguments (e.g. max_episode_steps). To use an id that a package registers
-on import, write it as "package.module:EnvId" and gym.make imports the module first (also in
-the worker processes, which start without the parent's registrations).
+Observations of any supported space are adapted by make_env (environments.adapters): a uint8
+(H, W, C) Box stays an image, Discrete / MultiDiscrete become one-hots, Tuple / Dict are
+flattened, and so on. environment.reset_params are passed to gym.make as keyword arguments
+(e.g. max_episode_steps; envs without one end their episodes themselves). To use an id that a
+package registers on import, write it as "package.module:EnvId" and gym.make imports the
+module first (also in the worker processes, which start without the parent's registrations).
 """
 from __future__ import annotations
 
-from typing import Optional
+import importlib
+import inspect
 
 import gymnasium as gym
-import numpy as np
 
-from environments.spec import action_nvec
+
+def accepts_render_mode(name: str) -> bool:
+    """Whether the constructor behind `name` takes a render_mode argument (POPGym's do not)."""
+    module, _, env_id = name.rpartition(":")
+    if module:                            # "package.module:EnvId", as gym.make understands it
+        importlib.import_module(module)
+    entry_point = gym.spec(env_id).entry_point          # a "module:Class" string or a callable
+    creator = entry_point if callable(entry_point) else \
+        gym.envs.registration.load_env_creator(entry_point)
+    try:
+        parameters = inspect.signature(creator).parameters.values()
+    except (TypeError, ValueError):    # no introspectable signature: assume the standard one
+        return True
+    return any(p.name == "render_mode" or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 def make_registered(name: str, kwargs: dict, render: bool) -> gym.Env:
-    """gym.make(name, **kwargs), turning keyword arguments the env rejects into a ValueError."""
-    render_mode: Optional[str] = "rgb_array" if render else None
+    """gym.make(name, **kwargs), turning keyword arguments the env rejects into a ValueError.
+    render_mode="rgb_array" is passed only with render=True and only to constructors that
+    accept it; an env without it has no frames to show (enjoy.py says so)."""
     try:
-        return gym.make(name, render_mode=render_mode, **kwargs)
+        extra = {"render_mode": "rgb_array"} if render and accepts_render_mode(name) else {}
+        return gym.make(name, **extra, **kwargs)
+    except gym.error.Error as e:
+        raise ValueError(f"gym.make({name!r}) failed: {e}. Fix: check environment.name (ids "
+                         f"that a package registers on import are written "
+                         f"'package.module:EnvId').") from e
     except TypeError as e:
         # gym.make reports unexpected constructor arguments as TypeError; the arguments came
         # from the config, so say which config entry to fix.
@@ -29,44 +49,5 @@ def make_registered(name: str, kwargs: dict, render: bool) -> gym.Env:
                          f"Fix: remove or rename them in environment.reset_params.") from e
 
 
-def is_image_space(space: gym.spaces.Box) -> bool:
-    return space.dtype == np.uint8 and len(space.shape) == 3
-
-
-class FlattenToFloat32(gym.ObservationWrapper):
-    """Presents any Box observation as a flat float32 vector."""
-
-    def __init__(self, env: gym.Env):
-        super().__init__(env)
-        space = env.observation_space
-        self.observation_space = gym.spaces.Box(
-            low=np.asarray(space.low, dtype=np.float32).reshape(-1),
-            high=np.asarray(space.high, dtype=np.float32).reshape(-1), dtype=np.float32)
-
-    def observation(self, observation) -> np.ndarray:
-        return np.asarray(observation, dtype=np.float32).reshape(-1)
-
-
-def _check_spaces(name: str, env: gym.Env) -> None:
-    if not isinstance(env.observation_space, gym.spaces.Box):
-        raise ValueError(f"environment {name!r} has observation space {env.observation_space}; "
-                         f"the gymnasium family supports Box observations only (uint8 (H, W, C) "
-                         f"images or anything that flattens to a vector). Fix: choose another "
-                         f"id or wrap the env so that it observes a single Box.")
-    try:
-        action_nvec(env.action_space)
-    except ValueError as e:
-        raise ValueError(f"environment {name!r}: {e} Fix: choose an environment with discrete "
-                         f"actions.") from None
-
-
 def make(env_config, render: bool = False) -> gym.Env:
-    env = make_registered(env_config.name, env_config.reset_params, render)
-    try:
-        _check_spaces(env_config.name, env)
-    except ValueError:
-        env.close()
-        raise
-    if is_image_space(env.observation_space):
-        return env
-    return FlattenToFloat32(env)
+    return make_registered(env_config.name, env_config.reset_params, render)

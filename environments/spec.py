@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from environments.adapters import FLOAT_BYTES, PackedImageVector
+
 OBS_DTYPES = ("uint8", "float32")
 
 
@@ -18,57 +20,91 @@ OBS_DTYPES = ("uint8", "float32")
 class SpaceSpec:
     """Observation shape and dtype, and the number of choices of every action dimension.
 
-    obs_dtype "uint8" means an (H, W, C) image, "float32" an (N,) vector. A Discrete(n)
-    action space is action_nvec (n,); a MultiDiscrete space is its nvec.
+    obs_dtype "uint8" means an (H, W, C) image, "float32" an (N,) vector. With image_shape
+    (H, W, C) set, the observation is uint8 (H*W*C + 4*N,): an image and N float32 values
+    packed into one array (environments.adapters). A Discrete(n) action space is
+    action_nvec (n,); a MultiDiscrete space is its nvec.
     """
     obs_shape: tuple[int, ...]
     obs_dtype: str
     action_nvec: tuple[int, ...]
+    image_shape: tuple[int, ...] = ()
 
     def __post_init__(self):
         if self.obs_dtype not in OBS_DTYPES:
             raise ValueError(f"SpaceSpec.obs_dtype = {self.obs_dtype!r}: must be one of "
                              f"{OBS_DTYPES}.")
-        expected_dims = 3 if self.obs_dtype == "uint8" else 1
-        if len(self.obs_shape) != expected_dims or min(self.obs_shape) < 1:
-            raise ValueError(f"SpaceSpec.obs_shape = {self.obs_shape}: a {self.obs_dtype} "
-                             f"observation must have {expected_dims} positive dimension(s).")
+        if self.image_shape:
+            self._check_mixed()
+        else:
+            self._check_single()
         if not self.action_nvec or min(self.action_nvec) < 1:
             raise ValueError(f"SpaceSpec.action_nvec = {self.action_nvec}: needs at least one "
                              f"action dimension, each with at least one choice.")
 
+    def _check_single(self) -> None:
+        expected_dims = 3 if self.obs_dtype == "uint8" else 1
+        if len(self.obs_shape) != expected_dims or min(self.obs_shape) < 1:
+            raise ValueError(f"SpaceSpec.obs_shape = {self.obs_shape}: a {self.obs_dtype} "
+                             f"observation must have {expected_dims} positive dimension(s).")
+
+    def _check_mixed(self) -> None:
+        image_bytes = int(np.prod(self.image_shape))
+        packed = (len(self.image_shape) == 3 and min(self.image_shape) >= 1
+                  and self.obs_dtype == "uint8" and len(self.obs_shape) == 1
+                  and self.obs_shape[0] > image_bytes
+                  and (self.obs_shape[0] - image_bytes) % FLOAT_BYTES == 0)
+        if not packed:
+            raise ValueError(f"SpaceSpec: obs_shape {self.obs_shape} ({self.obs_dtype}) with "
+                             f"image_shape {self.image_shape}: a packed image and vector must "
+                             f"be uint8 (H*W*C + 4*N,) with N >= 1.")
+
     @property
     def is_image(self) -> bool:
-        return self.obs_dtype == "uint8"
+        return self.obs_dtype == "uint8" and not self.image_shape
+
+    @property
+    def vector_size(self) -> int:
+        """N, the float32 values beside the image of a packed observation."""
+        return (self.obs_shape[0] - int(np.prod(self.image_shape))) // FLOAT_BYTES \
+            if self.image_shape else 0
 
     def to_dict(self) -> dict:
-        return {"obs_shape": list(self.obs_shape), "obs_dtype": self.obs_dtype,
-                "action_nvec": list(self.action_nvec)}
+        d = {"obs_shape": list(self.obs_shape), "obs_dtype": self.obs_dtype,
+             "action_nvec": list(self.action_nvec)}
+        if self.image_shape:   # absent otherwise, so model files written before it still match
+            d["image_shape"] = list(self.image_shape)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "SpaceSpec":
-        expected = {"obs_shape", "obs_dtype", "action_nvec"}
-        if not isinstance(d, dict) or set(d) != expected:
+        required = {"obs_shape", "obs_dtype", "action_nvec"}
+        if not isinstance(d, dict) or not required <= set(d) <= required | {"image_shape"}:
             found = sorted(d) if isinstance(d, dict) else type(d).__name__
-            raise ValueError(f"SpaceSpec.from_dict: expected a dict with exactly the keys "
-                             f"{sorted(expected)}, found {found}. Was it written by to_dict()?")
+            raise ValueError(f"SpaceSpec.from_dict: expected a dict with the keys "
+                             f"{sorted(required)} (and optionally image_shape), found {found}. "
+                             f"Was it written by to_dict()?")
         return cls(obs_shape=tuple(int(n) for n in d["obs_shape"]), obs_dtype=str(d["obs_dtype"]),
-                   action_nvec=tuple(int(n) for n in d["action_nvec"]))
+                   action_nvec=tuple(int(n) for n in d["action_nvec"]),
+                   image_shape=tuple(int(n) for n in d.get("image_shape", ())))
 
 
 def space_spec(env: gym.Env) -> SpaceSpec:
     """The SpaceSpec of `env`; ValueError if its spaces are outside what the models support."""
-    return SpaceSpec(obs_shape=_obs_shape(env.observation_space),
-                     obs_dtype=str(env.observation_space.dtype),
-                     action_nvec=action_nvec(env.action_space))
+    space = env.observation_space
+    packed = isinstance(space, PackedImageVector)
+    return SpaceSpec(obs_shape=_obs_shape(space, packed), obs_dtype=str(space.dtype),
+                     action_nvec=action_nvec(env.action_space),
+                     image_shape=space.image_shape if packed else ())
 
 
-def _obs_shape(space: gym.Space) -> tuple[int, ...]:
+def _obs_shape(space: gym.Space, packed: bool) -> tuple[int, ...]:
     supported = "a Box of uint8 with shape (H, W, C) or of float32 with shape (N,)"
     if not isinstance(space, gym.spaces.Box):
         raise ValueError(f"observation space {space} is not supported; supported is {supported}.")
     dtype = str(space.dtype)
-    if (dtype, len(space.shape)) not in (("uint8", 3), ("float32", 1)):
+    allowed = (("uint8", 1),) if packed else (("uint8", 3), ("float32", 1))
+    if (dtype, len(space.shape)) not in allowed:
         raise ValueError(f"observation space {space} is not supported; supported is {supported}.")
     return tuple(int(n) for n in space.shape)
 
@@ -86,4 +122,5 @@ def action_nvec(space: gym.Space) -> tuple[int, ...]:
             and not np.any(space.start):
         return tuple(int(n) for n in space.nvec)
     raise ValueError(f"action space {space} is not supported; supported are Discrete(n) and "
-                     f"one-dimensional MultiDiscrete(nvec), both with actions starting at 0.")
+                     f"one-dimensional MultiDiscrete(nvec), both with actions starting at 0 "
+                     f"(continuous Box actions are not implemented).")

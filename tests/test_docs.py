@@ -15,7 +15,7 @@ PAGES = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, 
 # Paths a run writes rather than the repository holds.
 OUTPUTS = ("models/", "summaries/", "videos/", "/")
 # Upper-case words and these marks stand for a value the reader fills in (models/RUN.nn).
-PLACEHOLDER = re.compile(r"\b[A-Z]{2,}[A-Z_]*\b|[<*]")
+PLACEHOLDER = re.compile(r"(?<![A-Za-z])[A-Z]{2,}(?![a-z])|[<*]")
 
 
 def page_id(path: str) -> str:

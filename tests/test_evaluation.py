@@ -572,3 +572,13 @@ def test_breakdown_script_prints_the_latest_checkpoint_and_writes_the_plot(tmp_p
     assert is_png(out / "breakdown.png")
     assert breakdown.main([str(path), "--by", "colour"]) == 2
     assert "--by 'colour': the score files have no values" in capsys.readouterr().err
+
+
+def test_min_and_max_scores_map_returns_to_the_unit_interval():
+    """POPGym's returns lie in [-1, 1]: -1 -> 0, 0 -> 0.5, 1 -> 1; a task without a min keeps 0."""
+    table = pd.DataFrame({"task": ["A", "A", "A", "B"], "score": [-1.0, 0.0, 1.0, 5.0]})
+    lows = ev.parse_min_scores(["A=-1"], ["A", "B"])
+    out, normalised = ev.normalise(table, {"A": 1.0, "B": 10.0}, lows)
+    assert normalised and out["score"].tolist() == [0.0, 0.5, 1.0, 0.5]
+    with pytest.raises(ValueError, match="max score <= min score"):
+        ev.normalise(table, {"A": 1.0, "B": 10.0}, {"A": 1.0})
