@@ -736,7 +736,11 @@ def run_trials(ray, args: argparse.Namespace, layout: Layout, trials: list[Trial
     start_ray(ray, args.address)
     try:
         check_fits(ray, args)
-        board = ray.remote(num_cpus=0)(Board).remote()
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        # On this node: anywhere else, losing that node would lose the board and the sweep.
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
+                                              soft=False)
+        board = ray.remote(num_cpus=0, scheduling_strategy=here)(Board).remote()
         task = ray.remote(run_trial).options(
             num_cpus=args.cpus_per_run, num_gpus=args.gpus_per_run,
             max_retries=args.max_retries, retry_exceptions=[TrialInterrupted])
