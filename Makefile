@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: setup test test-slow train benchmark clean
+.PHONY: setup test test-slow test-cluster train benchmark clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ test: setup
 
 test-slow: setup
 	SDL_VIDEODRIVER=dummy $(BIN)/python -m pytest -q -m slow
+
+# Only the multi-node Ray cluster test (`make test` includes it).
+test-cluster: setup
+	SDL_VIDEODRIVER=dummy $(BIN)/python -m pytest -q -m cluster
 
 train: setup
 	$(BIN)/python train.py --config configs/proof_of_memory.yaml --run-id pom

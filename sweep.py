@@ -26,9 +26,11 @@ from __future__ import annotations
 import process_setup  # noqa: F401  (before torch)
 
 import argparse
+import contextlib
 import dataclasses
 import fcntl
 import itertools
+import logging
 import math
 import os
 import re
@@ -47,6 +49,8 @@ RAY_MISSING = ("sweep.py runs its trials with Ray, an optional dependency that i
                "installed. Fix: pip install -r requirements-ray.txt")
 # Seconds between two progress lines when nothing changes.
 PROGRESS_SECONDS = 30.0
+# How long --address may take to accept a connection before the sweep says nothing answers.
+CONNECT_SECONDS = 10.0
 # How long an interrupted sweep waits for its trials to save their last update.
 CANCEL_SECONDS = 60.0
 # Settings that change where and how fast a run trains, not what it learns: an existing run
@@ -124,6 +128,7 @@ class TrialOutcome:
     seconds: float
     resumed: bool                 # the last attempt continued a saved model file
     error: Optional[str] = None   # why it failed; None when it finished
+    node: str = ""                # where the last attempt ran; "" when Ray lost the task
 
 
 class SweepError(RuntimeError):
@@ -466,9 +471,16 @@ def log_tail(path: str, lines: int = 5) -> str:
         return "".join(f.readlines()[-lines:]).rstrip()
 
 
+def node_name() -> str:
+    """The Ray node running this task: its host and the start of its node id, since several
+    nodes can share a host (`ray list nodes` shows the whole id)."""
+    import ray
+    return f"{socket.gethostname()} (node {ray.get_runtime_context().get_node_id()[:8]})"
+
+
 def run_trial(job: TrialJob, board) -> TrialOutcome:
     """The Ray task. Raises TrialInterrupted (which Ray retries) when a child was killed."""
-    start, trial = time.time(), job.trial
+    start, trial, node = time.time(), job.trial, node_name()
     board.started.remote(trial.run)
     checkpoint = latest_model_file(job.layout.models, trial.run) if trial.train else None
     resume = checkpoint is not None
@@ -477,8 +489,7 @@ def run_trial(job: TrialJob, board) -> TrialOutcome:
     with open(log_path, "a", encoding="utf-8") as log:
         what = ("evaluating" if not trial.train else
                 f"resuming from {checkpoint}:" if resume else "starting")
-        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {socket.gethostname()}: "
-                  f"{what} {trial.run}\n")
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {node}: {what} {trial.run}\n")
         for command in trial_commands(job, checkpoint):
             status = run_child(command, log, job)
             if status < 0 or status == INTERRUPTED:
@@ -488,8 +499,8 @@ def run_trial(job: TrialJob, board) -> TrialOutcome:
                 log.flush()
                 return TrialOutcome(trial.run, time.time() - start, resume,
                                     f"{os.path.basename(command[1])} exited with {status}; "
-                                    f"{log_path} ends:\n{log_tail(log_path)}")
-    return TrialOutcome(trial.run, time.time() - start, resume)
+                                    f"{log_path} ends:\n{log_tail(log_path)}", node)
+    return TrialOutcome(trial.run, time.time() - start, resume, node=node)
 
 
 class Board:
@@ -571,13 +582,86 @@ class Progress:
 # Ray
 # --------------------------------------------------------------------------------------
 
+def ray_auth_problem(address: str) -> str:
+    """What to do when the cluster refused this machine's token (or its lack of one)."""
+    mode = os.environ.get("RAY_AUTH_MODE")
+    if (mode or "").lower() == "token":
+        problem = ("the cluster refused this machine's token (RAY_AUTH_TOKEN, else the file "
+                   "RAY_AUTH_TOKEN_PATH names, else ~/.ray/auth_token)")
+    else:
+        problem = (f"the cluster asks for a token, and RAY_AUTH_MODE is "
+                   f"{mode or 'unset'} here, so none was sent")
+    return (f"--address {address}: {problem}. Fix: export RAY_AUTH_MODE=token and the head "
+            f"node's token, RAY_AUTH_TOKEN=... as `ray get-auth-token` prints it there (or "
+            f"copy its ~/.ray/auth_token here), then start sweep.py again; docs/sweeps.md "
+            f"shows the commands for every node.")
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Ray's C++ core logs each refused connection on file descriptor 2; the sweep says it
+    once, in its own message."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def check_address(ray, address: str) -> None:
+    """SweepError, at once, where ray.init(address=...) would fail badly: with nothing
+    listening there it waits without end, and a refused token looks like a lost connection
+    after 20 s of retries (Ray 2.60)."""
+    from ray._private import services
+    from ray._private.authentication.authentication_token_setup import (
+        maybe_enable_token_auth_if_token_available)
+    if address == "auto":
+        # What ray.init does for "auto" (never for HOST:PORT): with RAY_AUTH_MODE unset, use
+        # the token of this machine when it has one. Quietly: Ray's note that it did so says
+        # "for this Ray cluster", which a sweep does not start.
+        setup = logging.getLogger(maybe_enable_token_auth_if_token_available.__module__)
+        level = setup.level
+        setup.setLevel(logging.ERROR)
+        try:
+            maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+        finally:
+            setup.setLevel(level)
+    start = ("Fix: start the head node with `ray start --head --port PORT` and pass "
+             "--address HEAD:PORT, as `ray start --head` prints it")
+    try:
+        gcs = services.canonicalize_bootstrap_address_or_die(address)
+    except (ConnectionError, ValueError) as e:
+        raise SweepError(f"--address {address}: {e} {start}.") from None
+    host, port = gcs.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as e:
+        raise SweepError(f"--address {address}: nothing answers at {gcs} "
+                         f"({e.strerror or type(e).__name__}). {start}.") from None
+    try:
+        with quiet_stderr():
+            ray._raylet.GcsClient(address=gcs)      # what ray.init connects to first
+    except ray.exceptions.AuthenticationError:
+        raise SweepError(ray_auth_problem(address)) from None
+    except ray.exceptions.RpcError as e:
+        raise SweepError(f"--address {address}: {gcs} answers, but not as a Ray head node "
+                         f"({e}). {start}.") from None
+
+
 def start_ray(ray, address: Optional[str]) -> None:
     # Trial output goes to models/SWEEP/logs/; the console keeps the progress lines.
+    if not address:
+        ray.init(address="local", include_dashboard=False, log_to_driver=False)
+        return
+    check_address(ray, address)
     try:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(address="local", include_dashboard=False, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False)
+    except ray.exceptions.AuthenticationError:
+        raise SweepError(ray_auth_problem(address)) from None
     except ConnectionError as e:
         raise SweepError(f"--address {address}: cannot join a Ray cluster there ({e}). "
                          f"Fix: start one with `ray start --head` on the head node, or pass "
@@ -611,12 +695,14 @@ def collect(ray, ref, run: str) -> TrialOutcome:
 def report(outcome: TrialOutcome, attempts: int) -> None:
     from utils import format_duration
     retries = f", {attempts - 1} retr{'y' if attempts == 2 else 'ies'}" if attempts > 1 else ""
+    where = f" on {outcome.node}" if outcome.node else ""
     if outcome.error:
-        print(f"FAILED {outcome.run}{retries}: {outcome.error}", file=sys.stderr, flush=True)
+        print(f"FAILED {outcome.run}{retries}{where}: {outcome.error}", file=sys.stderr,
+              flush=True)
     else:
         how = "resumed, " if outcome.resumed else ""
-        print(f"finished {outcome.run} ({how}{format_duration(outcome.seconds)}{retries})",
-              flush=True)
+        print(f"finished {outcome.run} ({how}{format_duration(outcome.seconds)}{retries})"
+              f"{where}", flush=True)
 
 
 def follow(ray, refs: dict, board, progress: Progress, every: float) -> None:
@@ -650,7 +736,11 @@ def run_trials(ray, args: argparse.Namespace, layout: Layout, trials: list[Trial
     start_ray(ray, args.address)
     try:
         check_fits(ray, args)
-        board = ray.remote(num_cpus=0)(Board).remote()
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        # On this node: anywhere else, losing that node would lose the board and the sweep.
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
+                                              soft=False)
+        board = ray.remote(num_cpus=0, scheduling_strategy=here)(Board).remote()
         task = ray.remote(run_trial).options(
             num_cpus=args.cpus_per_run, num_gpus=args.gpus_per_run,
             max_retries=args.max_retries, retry_exceptions=[TrialInterrupted])

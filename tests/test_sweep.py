@@ -8,6 +8,7 @@ import glob
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -269,3 +270,15 @@ def test_one_sweep_at_a_time_per_folder(tmp_path, capsys):
         fcntl.flock(held, fcntl.LOCK_EX)
         assert sweep.main(sweep_args(str(tmp_path))) == 2
     assert "another sweep.py is running sweep tiny" in capsys.readouterr().err
+
+
+def test_an_address_where_nothing_answers_is_one_message(tmp_path, capsys):
+    """ray.init would wait without end there; the sweep says so at once."""
+    write_config(str(tmp_path))
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    assert sweep.main(sweep_args(str(tmp_path), "--address", f"127.0.0.1:{port}")) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: --address 127.0.0.1:{port}: nothing answers at ")
+    assert "ray start --head" in line
