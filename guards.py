@@ -389,3 +389,68 @@ def spec_from_file(value: Any, path: str):
         raise RefusedInput(f"{path}: its 'spec' entry is not a usable observation/action "
                            f"description ({short(str(e))}). Fix: use a file written by "
                            f"train.py.") from None
+
+
+def structure_mismatch(expected: Any, found: Any, where: str, exact_shapes: bool = True
+                       ) -> Optional[str]:
+    """None when `found` has the structure of `expected` (a fresh run's state): the same
+    dict keys, list lengths, tensor dtypes and shapes (inside lists, which hold one tensor
+    per running episode, only the number of dimensions), numbers of the same kind; else
+    where the first difference is."""
+    import torch
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(found, torch.Tensor):
+            return f"{where} is a {type(found).__name__}, not a tensor"
+        if found.dtype != expected.dtype or found.dim() != expected.dim() or (
+                exact_shapes and found.shape != expected.shape):
+            return (f"{where} is {found.dtype} {list(found.shape)}, the run needs "
+                    f"{expected.dtype} {list(expected.shape)}")
+        return None
+    if isinstance(expected, dict):
+        if not isinstance(found, dict):
+            return f"{where} is a {type(found).__name__}, not a dict"
+        if set(found) != set(expected):
+            keys = sorted(map(str, set(found) ^ set(expected)))
+            return f"{where} has other entries than the run's (differing: {short(keys)})"
+        for key in expected:
+            problem = structure_mismatch(expected[key], found[key], f"{where}.{key}",
+                                         exact_shapes)
+            if problem:
+                return problem
+        return None
+    if isinstance(expected, (list, tuple)):
+        if not isinstance(found, (list, tuple)) or len(found) != len(expected):
+            return f"{where} is not a list of {len(expected)} entries"
+        for i, (e, f) in enumerate(zip(expected, found)):
+            problem = structure_mismatch(e, f, f"{where}[{i}]", exact_shapes=False)
+            if problem:
+                return problem
+        return None
+    numbers = (int, float)
+    if isinstance(expected, numbers) and not isinstance(expected, bool):
+        ok = isinstance(found, numbers) and not isinstance(found, bool)
+    else:
+        ok = type(found) is type(expected)
+    return None if ok else f"{where} is a {type(found).__name__}, not a {type(expected).__name__}"
+
+
+def optimizer_mismatch(parameters: list, state: dict) -> Optional[str]:
+    """None when an AdamW state_dict fits `parameters` (in order); else the first problem."""
+    import torch
+    groups = state.get("param_groups")
+    if not isinstance(groups, list) or len(groups) != 1 or not isinstance(groups[0], dict) \
+            or len(groups[0].get("params", ())) != len(parameters):
+        return f"'optimizer' does not hold one parameter group of {len(parameters)} parameters"
+    moments = state.get("state")
+    if not isinstance(moments, dict):
+        return "'optimizer' has no per-parameter state"
+    for index, record in moments.items():
+        if not isinstance(index, int) or not 0 <= index < len(parameters):
+            return f"'optimizer' has state for a parameter {short(index)} the network lacks"
+        shape = parameters[index].shape
+        for key in ("exp_avg", "exp_avg_sq"):
+            value = record.get(key) if isinstance(record, dict) else None
+            if not isinstance(value, torch.Tensor) or value.shape != shape:
+                return f"'optimizer' state {index}.{key} does not have its parameter's " \
+                       f"shape {list(shape)}"
+    return None
