@@ -454,3 +454,27 @@ def optimizer_mismatch(parameters: list, state: dict) -> Optional[str]:
                 return f"'optimizer' state {index}.{key} does not have its parameter's " \
                        f"shape {list(shape)}"
     return None
+
+
+def check_writable_file(path: str, flag: str) -> None:
+    """RefusedInput unless a file can be created at `path` (its folder exists or can be
+    created, and takes a new file): checked before the work whose result it will hold."""
+    import tempfile
+    if os.path.isdir(path):
+        raise RefusedInput(f"{flag} {short(path)}: is a folder. Fix: name a file.")
+    folder = os.path.dirname(os.path.abspath(path))
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise RefusedInput(f"{flag} {short(path)}: {existing} is a file, not a folder. Fix: "
+                           f"choose another place.")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        raise RefusedInput(f"{flag} {short(path)}: cannot write in {existing}/ "
+                           f"({e.strerror}). Fix: choose a writable place.") from None
+    if existing != folder and not os.access(existing, os.W_OK | os.X_OK):
+        raise RefusedInput(f"{flag} {short(path)}: cannot create {folder}/. Fix: choose a "
+                           f"writable place.")

@@ -21,6 +21,11 @@ def make_registered(name: str, kwargs: dict, render: bool) -> gym.Env:
     render_mode: Optional[str] = "rgb_array" if render else None
     try:
         return gym.make(name, render_mode=render_mode, **kwargs)
+    except (gym.error.Error, ModuleNotFoundError) as e:
+        # An unknown or misspelt id (or a module:Env-v0 whose module is missing): a config
+        # value to fix, not a crash.
+        raise ValueError(f"gym.make({name!r}): {' '.join(str(e).split())} Fix: check "
+                         f"environment.name (gymnasium.pprint_registry() lists the ids).") from None
     except TypeError as e:
         # gym.make reports unexpected constructor arguments as TypeError; the arguments came
         # from the config, so say which config entry to fix.
