@@ -110,7 +110,10 @@ def play(args: argparse.Namespace) -> list[dict]:
     if video_path:     # before any episode: an unwritable place must not cost the episodes
         guards.check_writable_file(video_path, "--video")
     agent, config, spec = load_agent(args.model, 1, torch.device("cpu"))
-    env = make_env(config.environment, render=True)
+    try:
+        env = make_env(config.environment, render=True)
+    except ValueError as e:
+        raise ValueError(f"{args.model}: cannot build its environment: {e}") from None
     if space_spec(env) != spec:
         raise ValueError(f"{args.model}: trained on observations/actions {spec}, but "
                          f"{config.environment.name} gives {space_spec(env)}.")

@@ -478,3 +478,17 @@ def check_writable_file(path: str, flag: str) -> None:
     if existing != folder and not os.access(existing, os.W_OK | os.X_OK):
         raise RefusedInput(f"{flag} {short(path)}: cannot create {folder}/. Fix: choose a "
                            f"writable place.")
+
+
+def checkpoint_mismatch(model_state: dict, parameters: list, rng: dict, payload: dict,
+                        sampler: Optional[dict] = None) -> Optional[str]:
+    """The first entry of a checkpoint that does not fit the run about to continue it: its
+    network's state (`model_state`, `parameters`, possibly on the meta device), its generator
+    states `rng` and, once the workers run, its sampler's state; None when all fit. A CUDA
+    generator state is compared only when the run has one (a GPU checkpoint resumes on a CPU)."""
+    found_rng = payload["rng"]
+    return state_dict_mismatch(model_state, payload["model"]) or \
+        optimizer_mismatch(parameters, payload["optimizer"]) or \
+        structure_mismatch(rng, {k: found_rng.get(k) for k in rng}, "'rng'") or \
+        (structure_mismatch(sampler, payload["sampler"], "'sampler'") if sampler is not None
+         else None)

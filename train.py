@@ -322,16 +322,14 @@ def preflight(config, source: str, resume: Optional[Resumed] = None) -> None:
         env = make_env(env_config)
     except Exception as e:   # noqa: BLE001 - gym.make raises its own error types, importing
         # a user's module anything at all; the user must learn which config entry to fix.
-        raise RefusedInput(f"{source}: {what} cannot be built: {type(e).__name__}: "
-                           f"{guards.short(str(e))}. Fix: check environment.name and "
-                           f"environment.reset_params.") from None
+        raise RefusedInput(f"{source}: {what} cannot be built: {reason(e)} Fix: check "
+                           f"environment.name and environment.reset_params.") from None
     try:
         spec = space_spec(env)
         env.reset(seed=0)
     except Exception as e:   # noqa: BLE001 - as above, from the environment's own reset
-        raise RefusedInput(f"{source}: {what} fails to reset: {type(e).__name__}: "
-                           f"{guards.short(str(e))}. Fix: check environment.reset_params.") \
-            from None
+        raise RefusedInput(f"{source}: {what} fails to reset: {reason(e)} Fix: check "
+                           f"environment.reset_params.") from None
     finally:
         env.close()
     if resume is not None and resume.payload["spec"] != spec.to_dict():
@@ -341,14 +339,29 @@ def preflight(config, source: str, resume: Optional[Resumed] = None) -> None:
                            f"was trained on.")
     try:
         with torch.device("meta"):
-            parameters = sum(p.numel() for p in
-                             build_model(config, spec, torch.device("meta")).parameters())
+            model = build_model(config, spec, torch.device("meta"))
     except ValueError as e:
         raise RefusedInput(f"{source}: {e}") from None
+    parameters = sum(p.numel() for p in model.parameters())
+    if resume is not None:
+        rng = {"torch": torch.get_rng_state(), "shuffle": torch.Generator().get_state()}
+        problem = guards.checkpoint_mismatch(model.state_dict(), list(model.parameters()),
+                                             rng, resume.payload)
+        if problem:
+            raise RefusedInput(f"{resume.path}: does not fit the run its config describes: "
+                               f"{problem}. Fix: resume from a checkpoint written by train.py "
+                               f"for this config.")
     guards.check_fits(guards.training_memory(config, spec, parameters),
                       f"{source}: this run ({parameters:,} parameters)",
                       "lower n_workers, worker_steps, transformer.memory_length, "
                       "transformer.embed_dim, hidden_layer_size or micro_batch_size")
+
+
+def reason(e: Exception) -> str:
+    """An exception as a sentence: our ValueErrors say what to fix already; anything else
+    (an environment's own assertion, say) is named by its type."""
+    text = " ".join(str(e).split())
+    return text if isinstance(e, ValueError) else f"{type(e).__name__}: {text}."
 
 
 def prepare(args) -> list[tuple[object, str, Optional[dict]]]:

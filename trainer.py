@@ -138,10 +138,8 @@ LOG_STAMP = re.compile(r"\d{8}-\d{6}")
 def check_resumable(fresh: dict, parameters: list, payload: dict) -> None:
     """ValueError naming the first entry of a checkpoint that does not fit the run about to
     continue it (`fresh` is that run's own checkpoint before any update)."""
-    problem = guards.state_dict_mismatch(fresh["model"], payload["model"]) or \
-        guards.optimizer_mismatch(parameters, payload["optimizer"]) or \
-        guards.structure_mismatch(fresh["rng"], payload["rng"], "'rng'") or \
-        guards.structure_mismatch(fresh["sampler"], payload["sampler"], "'sampler'")
+    problem = guards.checkpoint_mismatch(fresh["model"], parameters, fresh["rng"], payload,
+                                         fresh["sampler"])
     if problem:
         raise ValueError(f"cannot resume: the checkpoint does not fit the run its config "
                          f"describes: {problem}. Fix: resume from a checkpoint written by "
