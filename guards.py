@@ -170,18 +170,17 @@ def check_archive(path: str) -> None:
         with zipfile.ZipFile(path) as archive:
             packed = [i.filename for i in archive.infolist()
                       if i.compress_type != zipfile.ZIP_STORED]
-            if packed:
-                raise RefusedInput(f"{path}: holds compressed members ({short(packed[0])}); "
-                                   f"torch.save never compresses. Fix: use a file written by "
-                                   f"train.py.")
-            bad = archive.testzip()
+            bad = None if packed else archive.testzip()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError,
             ValueError, OSError) as e:
-        if isinstance(e, RefusedInput):
-            raise
         raise RefusedInput(f"{path}: not a loadable TrXL-PPO model file (truncated, damaged "
-                           f"or not one: its zip structure is broken: {' '.join(str(e).split()) or type(e).__name__}). Fix: "
-                           f"use an intact copy written by train.py.") from None
+                           f"or not one: its zip structure is broken: "
+                           f"{' '.join(str(e).split()) or type(e).__name__}). Fix: use an "
+                           f"intact copy written by train.py.") from None
+    if packed:
+        raise RefusedInput(f"{path}: holds compressed members ({short(packed[0])}); "
+                           f"torch.save never compresses. Fix: use a file written by "
+                           f"train.py.")
     if bad is not None:
         raise RefusedInput(f"{path}: damaged: the checksum (CRC-32) of its member "
                            f"{short(bad)} does not match its bytes (a flipped or lost byte). "
@@ -204,17 +203,27 @@ def refused_pickle_message(path: str, error: BaseException) -> str:
             f"written by train.py. Do not load it another way unless you wrote it yourself.")
 
 
-def _registered(env_id: str) -> bool:
-    from gymnasium.envs.registration import registry
-    return env_id in registry
+# Environment ids the user named on this command line (--allow-env-id): trusted although a
+# model file carries them. Process-wide, because every loader of a model file consults it;
+# evaluate.py hands it to its worker processes.
+_allowed_env_ids: set[str] = set()
+
+
+def allow_env_ids(ids: Iterable[str]) -> None:
+    _allowed_env_ids.update(ids)
+
+
+def allowed_env_ids() -> frozenset[str]:
+    return frozenset(_allowed_env_ids)
 
 
 def check_untrusted_environment(environment, source: str, allowed: Iterable[str]) -> None:
     """RefusedInput when an environment id from an untrusted source (a model file) would make
-    gym.make import a module: ids of the form `module:Env-v0` import `module` first. They are
-    allowed when the user names them (`--allow-env-id`) or they are already registered."""
+    gym.make import a module: ids of the form `module:Env-v0` import `module` first, unless
+    the user names them (`--allow-env-id`). An id without a module part can only name an
+    environment that is registered already (gym.make imports nothing for it)."""
     name = environment.name
-    if ":" in name and name not in set(allowed) and not _registered(name):
+    if ":" in name and name not in set(allowed):
         raise RefusedInput(
             f"{source}: environment.name = {short(name)} would import the module "
             f"{short(name.split(':')[0])}, and ids from a model file never choose what is "
@@ -223,7 +232,7 @@ def check_untrusted_environment(environment, source: str, allowed: Iterable[str]
 
 @dataclass(frozen=True)
 class Entry:
-    """What a payload entry must be: a type, and for tensors nothing more."""
+    """A payload entry that must exist with this type; `fix` says what to do otherwise."""
     key: str
     kind: type
     fix: str = "use a file written by train.py"
@@ -358,19 +367,6 @@ def check_fits(estimate: MemoryEstimate, what: str, fix: str) -> None:
         raise RefusedInput(f"{what} needs {estimate.describe()}, but {gib(free)} are "
                            f"available. Fix: {fix}.")
 
-
-# Environment ids the user named on this command line (--allow-env-id): trusted although a
-# model file carries them. Process-wide, because every loader of a model file consults it;
-# evaluate.py hands it to its worker processes.
-_allowed_env_ids: set[str] = set()
-
-
-def allow_env_ids(ids: Iterable[str]) -> None:
-    _allowed_env_ids.update(ids)
-
-
-def allowed_env_ids() -> frozenset[str]:
-    return frozenset(_allowed_env_ids)
 
 
 # Far above any environment's action dimensions (Memory Gym has 2), far below what makes
