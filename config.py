@@ -433,9 +433,21 @@ def config_from_dict(data: dict, source: str = "<dict>") -> Config:
     return config
 
 
+# The shipped configs have 1-3 KB.
+MAX_CONFIG_BYTES = 2**20
+
+
 def load_config(path: str | os.PathLike, overrides: Optional[dict] = None) -> Config:
     """Read a YAML file into a validated Config; `overrides` (flat dotted keys) win."""
     path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        # /dev/zero or a pipe would be read forever.
+        raise ConfigError(f"{path}: not a regular file. Fix: pass a YAML config file, e.g. "
+                          f"configs/proof_of_memory.yaml.")
+    if os.path.isfile(path) and os.path.getsize(path) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {os.path.getsize(path):,} bytes; a config has a few "
+                          f"thousand. Fix: pass a YAML config file, e.g. "
+                          f"configs/proof_of_memory.yaml.")
     try:
         with open(path, encoding="utf-8") as f:
             data = load_yaml(f, path)

@@ -196,12 +196,10 @@ def read_checkpoint(path: str, overrides: Overrides
     """The Checkpoint record of a model file, its observation/action spec (a dict) and its
     environment config; ValueError naming the file when it is missing, not a model file, or
     incomplete."""
+    from guards import Entry, check_entries
     from utils import load_model_file
     payload, config = load_model_file(path)
-    missing = [key for key in ("spec", "model", "update", "steps") if key not in payload]
-    if missing:
-        raise ValueError(f"{path}: the model file lacks {', '.join(missing)}; it was not "
-                         f"written by train.py.")
+    check_entries(payload, [Entry("update", int), Entry("steps", int)], path)
     run, run_dir = run_of(path)
     checkpoint = Checkpoint(path=path, run=run, scores_path=os.path.join(run_dir, SCORES_FILE),
                             config_name=config.environment.name, seed_of_run=config.seed,
@@ -215,6 +213,7 @@ def check_spec(checkpoint: Checkpoint, spec: dict, env_config: EnvironmentConfig
     """ValueError when the model's environment now has other observations or actions than
     the model was trained on. `cache` maps an env config's repr to its spec."""
     from environments import make_env, space_spec
+    from guards import short
     key = repr(env_config)
     if key not in cache:
         try:
@@ -224,8 +223,8 @@ def check_spec(checkpoint: Checkpoint, spec: dict, env_config: EnvironmentConfig
         cache[key] = space_spec(env).to_dict()
         env.close()
     if cache[key] != spec:
-        raise ValueError(f"{checkpoint.path}: trained on observations/actions {spec}, but "
-                         f"environment {env_config.type}/{env_config.name} gives {cache[key]}. "
+        raise ValueError(f"{checkpoint.path}: trained on observations/actions {short(spec)}, "
+                         f"but environment {env_config.type}/{env_config.name} gives {cache[key]}. "
                          f"Fix: evaluate it with the environment version it was trained on.")
 
 

@@ -129,6 +129,34 @@ def _expanded_size(root: yaml.Node) -> tuple[int, int]:
     return size[id(root)], depth[id(root)]
 
 
+def check_object_size(value: Any, source: str, limit: int = 10 * MAX_YAML_VALUES) -> None:
+    """RefusedInput when a loaded structure (dicts, lists, tuples; anything else counts
+    one) expands to more than `limit` values or nests deeper than MAX_YAML_DEPTH. A pickle's
+    memo lets a file of a few bytes hold a list that repeats itself 2^60 times, as YAML
+    aliases do; printing or copying it (dataclasses.asdict) would never end."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in size:
+            continue
+        children = list(node.keys()) + list(node.values()) if isinstance(node, dict) else \
+            list(node) if isinstance(node, (list, tuple)) else []
+        if not children_done and children:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in size)
+            continue
+        size[id(node)] = min(1 + sum(size.get(id(c), 1) for c in children), limit + 1)
+        depth[id(node)] = 1 + max((depth.get(id(c), 1) for c in children), default=0)
+        if depth[id(node)] > MAX_YAML_DEPTH:
+            raise RefusedInput(f"{source}: nested more than {MAX_YAML_DEPTH} levels deep. "
+                               f"Fix: use a file written by train.py.")
+    if size[id(value)] > limit:
+        raise RefusedInput(f"{source}: holds more than {limit:,} values (a structure that "
+                           f"repeats itself). Fix: use a file written by train.py.")
+
+
 def load_yaml(stream, source: str) -> Any:
     """The YAML document of `stream` with SafeLoader's types; RefusedInput (naming `source`)
     for syntax errors, duplicate keys, more than MAX_YAML_VALUES values after alias
@@ -458,6 +486,11 @@ def check_writable_file(path: str, flag: str) -> None:
     import tempfile
     if os.path.isdir(path):
         raise RefusedInput(f"{flag} {short(path)}: is a folder. Fix: name a file.")
+    if os.path.lexists(path) and not os.path.isfile(path):
+        # A device, pipe or dangling link: the rename that completes the write would
+        # replace it.
+        raise RefusedInput(f"{flag} {short(path)}: exists and is not a regular file. Fix: "
+                           f"name a new or regular file.")
     folder = os.path.dirname(os.path.abspath(path))
     existing = folder
     while not os.path.exists(existing):

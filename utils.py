@@ -108,6 +108,7 @@ def load_model_file(path: str, map_location: str | torch.device = "cpu") -> tupl
         reason = str(e).strip().split("\n")[0] or type(e).__name__
         raise ValueError(f"{path}: not a loadable TrXL-PPO model file (truncated or "
                          f"corrupt): {guards.short(reason)}") from None
+    guards.check_object_size(payload, path)
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ValueError(f"{path}: not a TrXL-PPO model file (no '{MODEL_FORMAT}' marker).")
     if payload.get("version") != MODEL_VERSION:

@@ -190,6 +190,12 @@ def config_cases() -> list[Case]:
     cases.append(train_config_case("reconstruction-with-vectors", config_file(
         reconstruction_loss_coefficient=0.1)))
     cases.append(train_config_case("empty-env-name", config_file(**{"environment.name": ""})))
+    cases.append(train_config_case("huge-file", yaml_file("# padding\n" * 200_000)))
+    for device in ("/dev/zero", "/dev/null"):
+        cases.append(Case(f"config-{device}", "train", ["--config", device], device))
+    cases.append(Case("config-folder", "train", ["--config", "."], "."))
+    for tag in ("!!python/object/apply:os.system ['touch pwned']", "!!binary AAAA"):
+        cases.append(train_config_case(f"yaml-tag-{tag[:12]}", yaml_file(f"gamma: {tag}\n")))
     if not torch.cuda.is_available():
         cases.append(train_config_case("cuda-without-gpu", config_file(device="cuda")))
         cases.append(Case("cuda-flag-without-gpu", "train",
@@ -334,6 +340,10 @@ def model_file_mutations(base: str) -> dict[str, Callable[[str], None]]:
         "embedded-bad-seed": mutated(base, setter("config", "seed", value=2**40)),
         "embedded-limit": mutated(base, setter("config", "evaluation", "n_seeds",
                                                value=2 * 10**9)),
+        "memo-bomb": mutated(base, setter("config", "environment", "reset_params",
+                                          value={"x": _memo_bomb()})),
+        "deep-nesting": mutated(base, setter("config", "environment", "reset_params",
+                                             value={"x": _nested(40)})),
         "pickled-global": lambda path: torch.save(
             {"format": utils.MODEL_FORMAT, "version": utils.MODEL_VERSION,
              "config": {}, "x": _Exploit()}, path),
@@ -346,6 +356,22 @@ def model_file_mutations(base: str) -> dict[str, Callable[[str], None]]:
         cut = int(size * fraction)
         files[f"truncated-{fraction}"] = raw_bytes(base, lambda d, cut=cut: d[:cut])
     return files
+
+
+def _memo_bomb(levels: int = 30) -> list:
+    """A list that pickles to a few hundred bytes (its parts are shared) and expands to
+    9^30 values."""
+    value: list = ["x"] * 9
+    for _ in range(levels):
+        value = [value] * 9
+    return value
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
 
 
 class _Exploit:
@@ -377,7 +403,7 @@ def resume_mutations(base: str) -> dict[str, Callable[[str], None]]:
         "rng-wrong-dtype": mutated(base, setter("rng", "torch", value=torch.zeros(5))),
         "rng-missing": mutated(base, deleter("rng", "shuffle")),
         "negative-update": mutated(base, setter("update", value=-3)),
-        "update-is-string": mutated(base, setter("update", value="3")),
+        "update-is-string": mutated(base, setter("update", value="three")),
     })
     return files
 
@@ -399,6 +425,12 @@ def model_cases(base: str) -> list[Case]:
                                                            "--processes", "1"], file,
                           {file: write}, run=name))
         cases.append(Case(f"resume-{name}", "train", ["--resume", file], file,
+                          {file: write}, run=name))
+    # The counters identify a checkpoint's rows in evaluate.py's scores (enjoy needs none).
+    for name, write in {"update-is-string": mutated(base, setter("update", value="three")),
+                        "steps-missing": mutated(base, deleter("steps"))}.items():
+        file = f"{name}.nn"
+        cases.append(Case(f"evaluate-{name}", "evaluate", [file, "--out", "s.csv"], file,
                           {file: write}, run=name))
     for name, write in resume_mutations(base).items():
         file = f"{name}.nn"
@@ -549,13 +581,13 @@ def test_no_loader_imports_a_module_named_by_a_model_file(marker_env):
     processes = {name: _run(folder, *args()) for name, args in LOADERS.items()}
     allowed = _run(control, *LOADERS["enjoy"](), "--allow-env-id", env_id)
     for name, process in processes.items():
-        out, err = process.communicate(timeout=60)
+        out, err = process.communicate(timeout=180)
         assert process.returncode == 2, (name, out, err)
         assert "Traceback" not in err and env_id in err and "--allow-env-id" in err, err
     assert not (folder / "imported").exists()
     with pytest.raises(ValueError, match="would import the module"):
         load_model_file(str(folder / "m.nn"))
-    out, err = allowed.communicate(timeout=60)
+    out, err = allowed.communicate(timeout=180)
     assert (control / "imported").exists(), err
     assert allowed.returncode == 2 and "Traceback" not in err and "Marker-v0" in err
 
@@ -632,21 +664,21 @@ def test_log_dir_in_a_model_file_chooses_no_folder(tmp_path, tiny_yaml):
 
 def test_unwritable_outputs_are_refused_before_any_episode(checkpoint_file, tmp_path, capsys,
                                                           monkeypatch):
-    (tmp_path / "a-file").write_text("")
-    for i, target in enumerate(["a-file/scores.csv", "/proc/no/scores.csv", "."]):
-        out = target if target != "." else "folder.csv"
-        if target == ".":
-            (tmp_path / f"case{i}").mkdir()
-            (tmp_path / f"case{i}" / "folder.csv").mkdir()
-            (tmp_path / f"case{i}" / "folder.gif").mkdir()
-        else:
-            (tmp_path / f"case{i}").mkdir()
-            (tmp_path / f"case{i}" / "a-file").write_text("")
+    # A path under a file, under /proc, a folder, and a link to a device (which the rename
+    # completing the write would replace).
+    for i, target in enumerate(["a-file/scores.csv", "/proc/no/scores.csv", "folder.csv",
+                                "device.csv"]):
+        case = tmp_path / f"case{i}"
+        case.mkdir()
+        (case / "a-file").write_text("")
+        for suffix in (".csv", ".gif"):
+            (case / f"folder{suffix}").mkdir()
+            (case / f"device{suffix}").symlink_to("/dev/null")
         base = os.path.basename(checkpoint_file)
         files = {base: raw_bytes(checkpoint_file, lambda d: d)}
-        refuse(Case(f"out-{target}", "evaluate", [base, "--out", out], "--out", files,
+        refuse(Case(f"out-{target}", "evaluate", [base, "--out", target], "--out", files,
                     run="base"), tmp_path / f"case{i}", capsys, monkeypatch)
-        video = out.replace(".csv", ".gif")
+        video = target.replace(".csv", ".gif")
         refuse(Case(f"video-{target}", "enjoy", ["--model", base, "--video", video],
                     "--video", files, run="base"), tmp_path / f"case{i}", capsys, monkeypatch)
 
