@@ -4,9 +4,12 @@
     python train.py --config configs/minigrid_memory.yaml --run-id minigrid --seed 1
     python train.py --config configs/proof_of_memory.yaml --run-id pom --seeds 0 1 2 3 4
     python train.py --resume models/minigrid.nn      # continue exactly where it stopped
+    python train.py --config configs/minigrid_memory.yaml --run-id minigrid --overwrite
 
-Ctrl-C or SIGTERM saves the last completed update and stops the workers; a second Ctrl-C
-exits at once.
+A run id that exists is refused (resume it, or --overwrite deletes its files first). Bad
+input of any kind is refused before a worker starts, with one `error:` line and exit status
+2 (docs/reliability.md). Ctrl-C or SIGTERM saves the last completed update and stops the
+workers; a second Ctrl-C exits at once.
 """
 from __future__ import annotations
 
@@ -134,8 +137,9 @@ def train_one(config, run_id: str, args, resume=None) -> int:
         except OSError as e:
             # models/ or summaries/ became read-only or full: stop, keep what is on disk.
             interrupts.escalate()
-            print(error_line(f"a write failed during update {trainer.update + 1}: "
-                             f"{describe_os_error(e)}"), file=sys.stderr, flush=True)
+            print(error_line(f"the run stopped on an OS error after update "
+                             f"{trainer.snapshot['update']}: {describe_os_error(e)}"),
+                  file=sys.stderr, flush=True)
             status = 1
         except (NonFiniteError, RuntimeError) as e:
             interrupts.escalate()
