@@ -19,7 +19,7 @@ from environments import SpaceSpec
 from environments.spec import takes_scalar_action
 from model import ActorCritic, PolicyOutput, sample_actions
 from recurrent import reset_at_episode_start
-from trainer import build_model, count_parameters
+from trainer import build_model
 from transformer import KV, prepend
 from utils import load_model_file
 
@@ -87,10 +87,10 @@ def load_agent(path: str, n_envs: int, device: torch.device) -> tuple[MemoryAgen
     the weights against the network by name and shape."""
     payload, config = load_model_file(path, device)
     spec = guards.spec_from_file(payload["spec"], path)
-    parameters = count_parameters(config, spec)
-    guards.check_fits(guards.MemoryEstimate(4 * parameters, 0, 0, 0),
-                      f"{path}: its network ({parameters:,} parameters)",
-                      "use a model file written by train.py")
+    with torch.device("meta"):                      # sizes only: nothing is allocated
+        shapes = build_model(config, spec, torch.device("meta"))
+    guards.check_fits(guards.playing_memory(shapes, config, n_envs),
+                      f"{path}: its network", "use a model file written by train.py")
     model = build_model(config, spec, device)
     mismatch = guards.state_dict_mismatch(model.state_dict(), payload["model"])
     if mismatch:

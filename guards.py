@@ -388,6 +388,20 @@ def training_memory(config, spec, parameters: int) -> MemoryEstimate:
     return MemoryEstimate(16 * parameters, rollout, memory, activations)
 
 
+def playing_memory(model, config, n_envs: int) -> MemoryEstimate:
+    """What an agent of `model` (built on the meta device) allocates for `n_envs`
+    environments: its parameters and buffers (a sinusoid table per window position), and
+    the key/value window of memory_length - 1 steps per block (agent.MemoryAgent)."""
+    tensors = [*model.parameters(), *model.buffers()]
+    weights = sum(t.numel() * t.element_size() for t in tensors)
+    memory = 0
+    if config.memory == "trxl":
+        t = config.transformer
+        width = 2 if t.memory_dtype == "bfloat16" else 4
+        memory = 2 * n_envs * t.num_blocks * (t.memory_length - 1) * t.embed_dim * width
+    return MemoryEstimate(weights, 0, memory, 0)
+
+
 def check_fits(estimate: MemoryEstimate, what: str, fix: str) -> None:
     """RefusedInput when `estimate` exceeds the memory available now."""
     free = available_memory()

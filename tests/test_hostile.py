@@ -330,6 +330,10 @@ def model_file_mutations(base: str) -> dict[str, Callable[[str], None]]:
         "many-action-dims": mutated(base, setter("spec", "action_nvec", value=[2] * 5000)),
         "huge-obs": mutated(base, setter("spec", "obs_shape", value=[10**9])),
         "other-spec": mutated(base, setter("spec", "action_nvec", value=[7])),
+        "huge-memory-window": mutated(base, setter("config", "transformer", "memory_length",
+                                                   value=10**9)),
+        "huge-embedding": mutated(base, setter("config", "transformer", "embed_dim",
+                                               value=2**20)),
         "int8-not-dict": mutated(base, setter(utils.INT8_KEY, value=[1])),
         "int8-bad-record": mutated(base, setter(utils.INT8_KEY, value={
             first: {"q": torch.zeros(2, 2), "scale": torch.ones(2, 1)}})),
