@@ -15,6 +15,8 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+import guards
+
 from config import Config
 from environments import SpaceSpec
 from environments.spec import takes_scalar_action
@@ -95,19 +97,21 @@ class MemoryAgent:
 
 
 def load_agent(path: str, n_envs: int, device: torch.device) -> tuple[MemoryAgent, Config, SpaceSpec]:
-    """Rebuild the network from a model file (weights_only) and wrap it as an agent."""
+    """Rebuild the network from a model file (weights_only) and wrap it as an agent. Sizes
+    from the file are checked against the memory available before anything is allocated, and
+    the weights against the network by name and shape."""
     payload, config = load_model_file(path, device)
-    missing = [key for key in ("spec", "model") if key not in payload]
-    if missing:
-        raise ValueError(f"{path}: the model file lacks {', '.join(missing)}; it was not "
-                         f"written by train.py.")
-    spec = SpaceSpec.from_dict(payload["spec"])
+    spec = guards.spec_from_file(payload["spec"], path)
+    with torch.device("meta"):                      # sizes only: nothing is allocated
+        shapes = build_model(config, spec, torch.device("meta"))
+    guards.check_fits(guards.playing_memory(shapes, config, n_envs),
+                      f"{path}: its network", "use a model file written by train.py")
     model = build_model(config, spec, device)
-    try:
-        model.load_state_dict(payload["model"])
-    except RuntimeError as e:
-        raise ValueError(f"{path}: its weights do not fit the architecture its config describes: "
-                         f"{str(e).splitlines()[0]}") from None
+    mismatch = guards.state_dict_mismatch(model.state_dict(), payload["model"])
+    if mismatch:
+        raise ValueError(f"{path}: its weights do not fit the network its config describes: "
+                         f"{mismatch}. Fix: use the model file as train.py wrote it.")
+    model.load_state_dict(payload["model"])
     return MemoryAgent(model, n_envs, device), config, spec
 
 

@@ -18,7 +18,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Union
 
-import yaml
+from guards import RefusedInput, load_yaml, short
 
 
 class ConfigError(ValueError):
@@ -282,7 +282,7 @@ def _type_name(tp) -> str:
 def _convert(value: Any, tp, where: str, source: str):
     """Check `value` against the annotation `tp`; return the typed value or raise ConfigError."""
     def fail(problem: str, fix: str):
-        raise ConfigError(f"{source}: {where} = {value!r}: {problem}. Fix: {fix}.")
+        raise ConfigError(f"{source}: {where} = {short(value)}: {problem}. Fix: {fix}.")
 
     origin = typing.get_origin(tp)
     if origin is Union:
@@ -312,8 +312,9 @@ def _convert(value: Any, tp, where: str, source: str):
             fail("expected a number", "write a number such as 0.5 or 3.0e-4")
         if isinstance(value, int) and abs(value) > sys.float_info.max:
             fail("too large for a floating-point number", "write a number such as 0.5 or 3.0e-4")
-        if math.isnan(value):   # NaN would slip through every range check below
-            fail("not a number", "write a number such as 0.5 or 3.0e-4")
+        if not math.isfinite(value):   # NaN and inf slip through range checks and the first
+            # update would end in a NaN loss
+            fail("not a finite number", "write a number such as 0.5 or 3.0e-4")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -337,7 +338,8 @@ def _build(cls, data: dict, prefix: str, source: str):
             close = difflib.get_close_matches(str(key), fields, n=1)
             hint = f"did you mean '{close[0]}'?" if close else \
                 f"known keys here: {', '.join(sorted(fields))}"
-            raise ConfigError(f"{source}: {where} = {value!r}: unknown key. Fix: remove it; {hint}")
+            raise ConfigError(f"{source}: {where} = {short(value)}: unknown key. Fix: "
+                              f"remove it; {hint}")
         kwargs[key] = _convert(value, hints[key], where, source)
     return cls(**kwargs)
 
@@ -350,10 +352,44 @@ def largest_divisors(n: int, count: int = 8) -> list[int]:
     return sorted({*small, *(n // d for d in small)})[-count:]
 
 
+# Counts that cost time before any memory estimate could refuse them (processes, threads,
+# Python modules, evaluation episodes), bounded far above any real run. Sizes that cost memory
+# (worker_steps, memory_length, embed_dim, hidden_layer_size) are bounded by train.py's
+# memory estimate instead, which knows the observation size.
+LIMITS = {"n_workers": 4096, "env_processes": 4096, "torch_threads": 1024, "epochs": 10_000,
+          "updates": 10**9, "transformer.num_blocks": 1024, "transformer.num_heads": 4096,
+          "recurrent.num_layers": 1024, "evaluation.n_seeds": 10**6,
+          "evaluation.repetitions": 10_000}
+SEED_LIMIT = 2**32
+
+
+def _field(c: Config, dotted: str):
+    value = c
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _check_limits(c: Config, source: str) -> None:
+    """Counts above LIMITS, seeds outside numpy's [0, 2^32) and empty names are refused
+    before anything is built from them."""
+    for key, limit in LIMITS.items():
+        value = _field(c, key)
+        if value is not None and value > limit:
+            raise ConfigError(f"{source}: {key} = {short(value)}: above the limit of {limit:,}, "
+                              f"which no real run reaches. Fix: use a value up to {limit:,}.")
+    if not 0 <= c.seed < SEED_LIMIT:
+        raise ConfigError(f"{source}: seed = {short(c.seed)}: seeds must lie in [0, 2^32). "
+                          f"Fix: use e.g. 0.")
+    if not c.environment.name.strip():
+        raise ConfigError(f"{source}: environment.name = '': must not be empty. Fix: name the "
+                          f"environment, e.g. CartPole-v1.")
+
+
 def _check_combinations(c: Config, source: str) -> None:
     """Constraints between fields; each message names key, value and fix."""
     def fail(key: str, value, problem: str, fix: str):
-        raise ConfigError(f"{source}: {key} = {value!r}: {problem}. Fix: {fix}.")
+        raise ConfigError(f"{source}: {key} = {short(value)}: {problem}. Fix: {fix}.")
 
     t = c.transformer
     positive = {"updates": c.updates, "epochs": c.epochs, "n_workers": c.n_workers,
@@ -455,25 +491,41 @@ def config_from_dict(data: dict, source: str = "<dict>") -> Config:
         raise ConfigError(f"{source}: the file must hold a YAML mapping of keys to values, "
                           f"found {type(data).__name__}. Fix: start from configs/proof_of_memory.yaml.")
     config = _build(Config, data, "", source)
+    _check_limits(config, source)
     _check_combinations(config, source)
     return config
+
+
+# The shipped configs have 1-3 KB.
+MAX_CONFIG_BYTES = 2**20
 
 
 def load_config(path: str | os.PathLike, overrides: Optional[dict] = None) -> Config:
     """Read a YAML file into a validated Config; `overrides` (flat dotted keys) win."""
     path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        # /dev/zero or a pipe would be read forever.
+        raise ConfigError(f"{path}: not a regular file. Fix: pass a YAML config file, e.g. "
+                          f"configs/proof_of_memory.yaml.")
+    if os.path.isfile(path) and os.path.getsize(path) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {os.path.getsize(path):,} bytes; a config has a few "
+                          f"thousand. Fix: pass a YAML config file, e.g. "
+                          f"configs/proof_of_memory.yaml.")
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+            data = load_yaml(f, path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file. Fix: pass an existing file, "
                           f"e.g. configs/proof_of_memory.yaml.") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e}). Fix: correct the syntax.") from None
+    except RefusedInput as e:
+        raise ConfigError(str(e)) from None
     except (OSError, UnicodeDecodeError) as e:   # a folder, no permission, a binary file
         raise ConfigError(f"{path}: cannot be read as a UTF-8 text file ({e}). Fix: pass a "
                           f"YAML config file, e.g. configs/proof_of_memory.yaml.") from None
-    data = {} if data is None else data
+    if data is None or data == {}:
+        # An empty, comment-only or `~` file would train on the schema's defaults.
+        raise ConfigError(f"{path}: holds no settings (empty, only comments, or null). Fix: "
+                          f"start from a shipped config, e.g. configs/proof_of_memory.yaml.")
     # A non-mapping file or section gets no overrides: config_from_dict reports it.
     for dotted, value in (overrides or {}).items() if isinstance(data, dict) else ():
         node = data

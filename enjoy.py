@@ -8,38 +8,51 @@ Without a display (no DISPLAY or WAYLAND_DISPLAY) the episodes go to videos/RUN.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
+import tempfile
+from typing import Optional
 
 import process_setup  # noqa: F401  (before torch)
+import guards
 from worker_pool import HELD_OUT_SEED_START
 
 import numpy as np
 
 # Held-out by default: training episodes never use seeds from here on (worker_pool.episode_seed).
 DEFAULT_SEED = HELD_OUT_SEED_START
+# Frames of every episode are kept for the video: far more episodes than anyone watches.
+MAX_EPISODES = 10_000
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    from guards import SEED_LIMIT, nonempty, seed_value
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="a model file written by train.py")
+    parser.add_argument("--model", required=True, type=nonempty,
+                        help="a model file written by train.py")
     parser.add_argument("--episodes", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
+    parser.add_argument("--seed", type=seed_value, default=DEFAULT_SEED,
                         help="environment seed of the first episode (then +1 per episode)")
-    parser.add_argument("--video", help="write the episodes to this .mp4 or .gif file")
+    parser.add_argument("--video", type=nonempty,
+                        help="write the episodes to this .mp4 or .gif file")
     parser.add_argument("--deterministic", action="store_true",
                         help="take the most probable action instead of sampling")
     parser.add_argument("--fps", type=int, default=8)
+    parser.add_argument("--allow-env-id", action="append", default=[], type=nonempty,
+                        metavar="ID", help="trust this module:Env-v0 id although the model "
+                                           "file names it (gym.make imports module)")
     args = parser.parse_args(argv)
-    if args.episodes < 1:
-        parser.error(f"--episodes {args.episodes}: must be at least 1")
+    if not 1 <= args.episodes <= MAX_EPISODES:
+        parser.error(f"--episodes {args.episodes}: must lie in [1, {MAX_EPISODES:,}]")
+    if args.seed + args.episodes > SEED_LIMIT:
+        parser.error(f"--seed {args.seed} --episodes {args.episodes}: the last episode's seed "
+                     f"would reach 2^32; seeds must lie in [0, 2^32)")
     if args.video and not args.video.lower().endswith((".mp4", ".gif")):
         parser.error(f"--video {args.video}: the file name must end in .mp4 or .gif")
-    if args.seed < 0:
-        parser.error(f"--seed {args.seed}: environment seeds must not be negative")
-    if args.fps < 1:
-        parser.error(f"--fps {args.fps}: must be at least 1")
+    if not 1 <= args.fps <= 1000:
+        parser.error(f"--fps {args.fps}: must lie in [1, 1000]")
     return args
 
 
@@ -91,13 +104,27 @@ def renders_frames(env, seed: int) -> bool:
     return isinstance(frame, np.ndarray) and frame.ndim == 3
 
 
+def video_destination(args: argparse.Namespace) -> Optional[str]:
+    """--video, or videos/RUN.mp4 without a display; None to show a window."""
+    if args.video is not None or has_display():
+        return args.video
+    stem = os.path.splitext(os.path.basename(args.model))[0]
+    return os.path.join("videos", f"{stem}.mp4")
+
+
 def play(args: argparse.Namespace) -> list[dict]:
     import torch
     from agent import load_agent, play_episode
     from environments import make_env, space_spec
 
+    video_path = video_destination(args)
+    if video_path:     # before any episode: an unwritable place must not cost the episodes
+        guards.check_writable_file(video_path, "--video")
     agent, config, spec = load_agent(args.model, 1, torch.device("cpu"))
-    env = make_env(config.environment, render=True)
+    try:
+        env = make_env(config.environment, render=True)
+    except ValueError as e:
+        raise ValueError(f"{args.model}: cannot build its environment: {e}") from None
     if space_spec(env) != spec:
         raise ValueError(f"{args.model}: trained on observations/actions {spec}, but "
                          f"{config.environment.name} gives {space_spec(env)}.")
@@ -106,10 +133,7 @@ def play(args: argparse.Namespace) -> list[dict]:
         print(f"note: {config.environment.type}/{config.environment.name} cannot render frames; "
               f"playing without a window or video, printing each episode's result.",
               file=sys.stderr, flush=True)
-    video_path = args.video if rendering else None
-    if rendering and video_path is None and not has_display():
-        stem = os.path.splitext(os.path.basename(args.model))[0]
-        video_path = os.path.join("videos", f"{stem}.mp4")
+        video_path = None
     window = Window(f"{config.environment.name} - {args.model}") \
         if rendering and not video_path else None
     frames, results = [], []
@@ -147,23 +171,41 @@ def play(args: argparse.Namespace) -> list[dict]:
 
 
 def write_video(path: str, frames: list[np.ndarray], fps: int) -> None:
+    """Write to a temporary file beside `path`, check it is not empty, then rename it: a
+    failed write never leaves a partial file or reports a file that is not there."""
     import imageio
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if path.lower().endswith(".gif"):
-        imageio.mimsave(path, frames, duration=1000 / fps, loop=0)
-        return
-    with imageio.get_writer(path, fps=fps, macro_block_size=1) as writer:
-        for frame in frames:
-            writer.append_data(frame)
+    suffix = os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-",
+                               suffix=suffix)
+    os.close(fd)
+    try:
+        if suffix.lower() == ".gif":
+            imageio.mimsave(tmp, frames, duration=1000 / fps, loop=0)
+        else:
+            with imageio.get_writer(tmp, fps=fps, macro_block_size=1) as writer:
+                for frame in frames:
+                    writer.append_data(frame)
+        if os.path.getsize(tmp) == 0:
+            raise OSError(errno.EIO, "the video writer produced an empty file", path)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    guards.allow_env_ids(args.allow_env_id)
     try:
         play(args)
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        print(guards.error_line(e), file=sys.stderr)
+        return guards.EXIT_REFUSED
+    except OSError as e:       # the video could not be written after all
+        print(guards.error_line(f"writing the video failed: {e.strerror or e} "
+                                f"({e.filename or args.video})"), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -196,12 +196,10 @@ def read_checkpoint(path: str, overrides: Overrides
     """The Checkpoint record of a model file, its observation/action spec (a dict) and its
     environment config; ValueError naming the file when it is missing, not a model file, or
     incomplete."""
+    from guards import Entry, check_entries
     from utils import load_model_file
     payload, config = load_model_file(path)
-    missing = [key for key in ("spec", "model", "update", "steps") if key not in payload]
-    if missing:
-        raise ValueError(f"{path}: the model file lacks {', '.join(missing)}; it was not "
-                         f"written by train.py.")
+    check_entries(payload, [Entry("update", int), Entry("steps", int)], path)
     run, run_dir = run_of(path)
     checkpoint = Checkpoint(path=path, run=run, scores_path=os.path.join(run_dir, SCORES_FILE),
                             config_name=config.environment.name, seed_of_run=config.seed,
@@ -215,6 +213,7 @@ def check_spec(checkpoint: Checkpoint, spec: dict, env_config: EnvironmentConfig
     """ValueError when the model's environment now has other observations or actions than
     the model was trained on. `cache` maps an env config's repr to its spec."""
     from environments import make_env, space_spec
+    from guards import short
     key = repr(env_config)
     if key not in cache:
         try:
@@ -224,8 +223,8 @@ def check_spec(checkpoint: Checkpoint, spec: dict, env_config: EnvironmentConfig
         cache[key] = space_spec(env).to_dict()
         env.close()
     if cache[key] != spec:
-        raise ValueError(f"{checkpoint.path}: trained on observations/actions {spec}, but "
-                         f"environment {env_config.type}/{env_config.name} gives {cache[key]}. "
+        raise ValueError(f"{checkpoint.path}: trained on observations/actions {short(spec)}, "
+                         f"but environment {env_config.type}/{env_config.name} gives {cache[key]}. "
                          f"Fix: evaluate it with the environment version it was trained on.")
 
 
@@ -306,8 +305,11 @@ class CheckpointPlayer:
 _player: Optional[CheckpointPlayer] = None
 
 
-def _start_worker() -> None:
+def _start_worker(allowed_env_ids: tuple[str, ...] = ()) -> None:
     import torch
+
+    from guards import allow_env_ids
+    allow_env_ids(allowed_env_ids)    # what the command line trusted, in this process too
     # Several processes share the cores; a batch of one gains nothing from more threads.
     torch.set_num_threads(1)
     global _player
@@ -324,16 +326,18 @@ def _play_in_worker(task: SeedTask) -> list[EpisodeScore]:
         raise ValueError(f"{message} (env seed {task.env_seed})") from None
 
 
-def play_all(tasks: list[SeedTask], processes: int) -> Iterator[list[EpisodeScore]]:
+def play_all(tasks: list[SeedTask], processes: int, allowed_env_ids: tuple[str, ...] = ()
+             ) -> Iterator[list[EpisodeScore]]:
     """Each task's episodes, in the order they finish. One process plays in this one."""
     if processes == 1:
-        _start_worker()
+        _start_worker(allowed_env_ids)
         try:
             yield from map(_play_in_worker, tasks)
         finally:
             _player.close()
         return
-    with mp.get_context("spawn").Pool(processes, initializer=_start_worker) as pool:
+    with mp.get_context("spawn").Pool(processes, initializer=_start_worker,
+                                      initargs=(allowed_env_ids,)) as pool:
         yield from pool.imap_unordered(_play_in_worker, tasks)
 
 
@@ -359,7 +363,8 @@ class Progress:
                   f"ETA {format_duration(eta)}", flush=True)
 
 
-def evaluate(checkpoints: list[Checkpoint], processes: int) -> list[EpisodeScore]:
+def evaluate(checkpoints: list[Checkpoint], processes: int,
+             allowed_env_ids: tuple[str, ...] = ()) -> list[EpisodeScore]:
     tasks = seed_tasks(checkpoints)
     total = sum(c.settings.n_seeds * c.settings.repetitions for c in checkpoints)
     processes = max(1, min(processes, len(tasks)))
@@ -367,7 +372,7 @@ def evaluate(checkpoints: list[Checkpoint], processes: int) -> list[EpisodeScore
     print(f"evaluating {len(checkpoints)} checkpoint(s) of {runs} run(s): {total:,} episodes "
           f"on held-out seeds from {HELD_OUT_SEED_START}, {processes} process(es)", flush=True)
     progress, scores = Progress(total), []
-    for episodes in play_all(tasks, processes):
+    for episodes in play_all(tasks, processes, allowed_env_ids):
         scores += episodes
         progress.add(len(episodes))
     return scores
@@ -417,10 +422,16 @@ def summary_line(path: str, scores: list[EpisodeScore]) -> str:
 # Command line
 # --------------------------------------------------------------------------------------
 
+# Far above any evaluation (the shipped configs use 50-100 seeds x 1-3 repetitions), far below
+# what takes hours to list, or reaches 2^32 from HELD_OUT_SEED_START.
+MAX_SEEDS, MAX_REPETITIONS, MAX_PROCESSES = 10**6, 10_000, 1024
+
+
 def parse_args(argv=None) -> argparse.Namespace:
+    from guards import nonempty
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="+", metavar="MODEL_OR_RUN",
+    parser.add_argument("models", nargs="+", metavar="MODEL_OR_RUN", type=nonempty,
                         help="model files (*.nn), run names (models/RUN.nn and every "
                              "models/RUN/update_*.nn) or run-name patterns ('pom_seed*')")
     parser.add_argument("--n-seeds", type=int,
@@ -433,38 +444,61 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "config.evaluation.deterministic)")
     parser.add_argument("--processes", type=int, default=min(2, len(os.sched_getaffinity(0))),
                         help="worker processes (default: %(default)s)")
-    parser.add_argument("--out", help="write every row to this CSV file instead of "
-                                      "RUN_DIR/scores.csv per run")
-    parser.add_argument("--models-dir", default="models",
+    parser.add_argument("--out", type=nonempty,
+                        help="write every row to this CSV file instead of RUN_DIR/scores.csv "
+                             "per run")
+    parser.add_argument("--models-dir", default="models", type=nonempty,
                         help="where run names are looked up (default: %(default)s)")
+    parser.add_argument("--allow-env-id", action="append", default=[], type=nonempty,
+                        metavar="ID", help="trust this module:Env-v0 id although a model "
+                                           "file names it (gym.make imports module)")
     args = parser.parse_args(argv)
-    for name in ("n_seeds", "repetitions", "processes"):
+    for name, limit in (("n_seeds", MAX_SEEDS), ("repetitions", MAX_REPETITIONS),
+                        ("processes", MAX_PROCESSES)):
         value = getattr(args, name)
-        if value is not None and value < 1:
-            parser.error(f"--{name.replace('_', '-')} {value}: must be at least 1")
+        if value is not None and not 1 <= value <= limit:
+            parser.error(f"--{name.replace('_', '-')} {value}: must lie in [1, {limit:,}]")
     if args.out is not None and (os.path.isdir(args.out) or not args.out.endswith(".csv")):
         parser.error(f"--out {args.out}: must name a .csv file, not a folder")
     return args
 
 
+def check_outputs(checkpoints: list[Checkpoint], out: Optional[str]) -> None:
+    """Every score file must be writable before the first episode is played."""
+    from guards import check_writable_file
+    if out is not None:
+        check_writable_file(out, "--out")
+        return
+    for path in sorted({c.scores_path for c in checkpoints}):
+        check_writable_file(path, f"the score file of {os.path.dirname(path)}:")
+
+
 def main(argv=None) -> int:
+    from guards import EXIT_REFUSED, allow_env_ids, allowed_env_ids, error_line
     args = parse_args(argv)
+    allow_env_ids(args.allow_env_id)
     overrides = Overrides(args.n_seeds, args.repetitions, args.deterministic)
     start = time.time()
     try:
         checkpoints = read_checkpoints(model_paths(args.models, args.models_dir), overrides)
+        check_outputs(checkpoints, args.out)
         if any(c.settings.deterministic and c.settings.repetitions > 1 for c in checkpoints):
             print("note: deterministic actions on a seeded environment repeat the same episode: "
                   "use --repetitions 1, or sampled actions", file=sys.stderr)
-        scores = evaluate(checkpoints, args.processes)
+        scores = evaluate(checkpoints, args.processes, tuple(allowed_env_ids()))
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        print(error_line(e), file=sys.stderr)
+        return EXIT_REFUSED
     except KeyboardInterrupt:
         print("\ninterrupted: no score file written", file=sys.stderr)
         return 130
     for path, rows in group_by_file(scores, args.out).items():
-        write_csv(path, rows)
+        try:
+            write_csv(path, rows)
+        except OSError as e:
+            print(error_line(f"writing {path} failed after the episodes were played: "
+                             f"{e.strerror or e}"), file=sys.stderr)
+            return 1
         print(summary_line(path, rows), flush=True)
     print(f"done in {format_duration(time.time() - start)}", flush=True)
     return 0

@@ -459,8 +459,10 @@ def trial_commands(job: TrialJob, checkpoint: Optional[str]) -> list[list[str]]:
         training = [python, train, "--resume", checkpoint, "--run-id", t.run,
                     "--updates", str(t.updates)]
     else:
+        # No checkpoint: an attempt killed before its first one left at most its TensorBoard
+        # folder, which train.py would refuse to start over without --overwrite.
         training = [python, train, "--config", layout.point_config(t.point), "--run-id", t.run,
-                    "--seed", str(t.seed)]
+                    "--seed", str(t.seed), "--overwrite"]
     evaluation = [python, os.path.join(job.code_dir, "evaluate.py"), t.run,
                   "--models-dir", layout.models, "--processes", str(job.cpus)]
     return ([training + folders] if t.train else []) + [evaluation]

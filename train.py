@@ -4,9 +4,12 @@
     python train.py --config configs/minigrid_memory.yaml --run-id minigrid --seed 1
     python train.py --config configs/proof_of_memory.yaml --run-id pom --seeds 0 1 2 3 4
     python train.py --resume models/minigrid.nn      # continue exactly where it stopped
+    python train.py --config configs/minigrid_memory.yaml --run-id minigrid --overwrite
 
-Ctrl-C or SIGTERM saves the last completed update and stops the workers; a second Ctrl-C
-exits at once.
+A run id that exists is refused (resume it, or --overwrite deletes its files first). Bad
+input of any kind is refused before a worker starts, with one `error:` line and exit status
+2 (docs/reliability.md). Ctrl-C or SIGTERM saves the last completed update and stops the
+workers; a second Ctrl-C exits at once.
 """
 from __future__ import annotations
 
@@ -14,14 +17,17 @@ import argparse
 import dataclasses
 import glob
 import os
+import re
 import shutil
 import signal
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from typing import Optional
 
 import process_setup  # noqa: F401  (before torch)
+from guards import EXIT_REFUSED, RefusedInput, error_line
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs",
                               "proof_of_memory.yaml")
@@ -29,31 +35,39 @@ MIN_FREE_BYTES = 100 * 2**20
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    from guards import RefusedInput, check_run_id, nonempty, seed_value
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", help="YAML config file (default: the proof-of-memory task)")
-    parser.add_argument("--run-id", help="names models/RUN.nn and summaries/RUN/ (default: run)")
-    parser.add_argument("--seed", type=int, help="overrides the config's seed")
-    parser.add_argument("--seeds", type=int, nargs="+",
+    parser.add_argument("--config", type=nonempty,
+                        help="YAML config file (default: the proof-of-memory task)")
+    parser.add_argument("--run-id", type=nonempty,
+                        help="names models/RUN.nn and summaries/RUN/ (default: run)")
+    parser.add_argument("--seed", type=seed_value, help="overrides the config's seed")
+    parser.add_argument("--seeds", type=seed_value, nargs="+",
                         help="train one run per seed, one after another: RUN_seedN")
     parser.add_argument("--device", choices=["cpu", "cuda", "auto"],
                         help="overrides the config's device")
     parser.add_argument("--updates", type=int, help="overrides the config's number of updates")
-    parser.add_argument("--resume", metavar="MODEL_OR_RUN",
+    parser.add_argument("--resume", metavar="MODEL_OR_RUN", type=nonempty,
                         help="continue a run from models/RUN.nn (a path or a run id)")
-    parser.add_argument("--models-dir", default="models")
-    parser.add_argument("--summaries-dir", default="summaries")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start the run although RUN exists, deleting its models/RUN.nn, "
+                             "models/RUN/ and summaries/RUN/ first")
+    parser.add_argument("--allow-env-id", action="append", default=[], type=nonempty,
+                        metavar="ID", help="trust this module:Env-v0 id although the model "
+                                           "file of --resume names it (gym.make imports module)")
+    parser.add_argument("--models-dir", default="models", type=nonempty)
+    parser.add_argument("--summaries-dir", default="summaries", type=nonempty)
     args = parser.parse_args(argv)
-    if args.run_id is not None and (not args.run_id or any(c in args.run_id for c in "/\\")
-                                    or args.run_id.startswith(".")):
-        parser.error(f"--run-id {args.run_id!r}: must be a plain name (no slashes, not hidden)")
-    if args.updates is not None and args.updates < 1:
-        parser.error(f"--updates {args.updates}: must be at least 1")
+    if args.run_id is not None:
+        try:
+            check_run_id(args.run_id)
+        except RefusedInput as e:
+            parser.error(str(e))
+    if args.updates is not None and not 1 <= args.updates <= 10**9:
+        parser.error(f"--updates {args.updates}: must be at least 1 (and at most 10^9)")
     if args.seed is not None and args.seeds:
         parser.error("--seed and --seeds: give one or the other")
-    for seed in [args.seed] + (args.seeds or []):
-        if seed is not None and seed < 0:
-            parser.error(f"seed {seed}: seeds must not be negative")
     if args.resume and (args.config or args.seeds or args.seed is not None):
         parser.error("--resume continues a run with its own config and seed: drop --config, "
                      "--seed and --seeds")
@@ -68,12 +82,12 @@ def check_output_folders(*folders: str) -> None:
             with tempfile.NamedTemporaryFile(dir=folder):
                 pass
         except OSError as e:
-            raise SystemExit(f"error: cannot write to {folder}/ ({e.strerror}). Fix: make it "
-                             f"writable or pass another --models-dir/--summaries-dir.") from None
+            raise RefusedInput(f"cannot write to {folder}/ ({e.strerror}). Fix: make it "
+                               f"writable or pass another --models-dir/--summaries-dir.") from None
         free = shutil.disk_usage(folder).free
         if free < MIN_FREE_BYTES:
-            raise SystemExit(f"error: only {free / 2**20:.0f} MiB free for {folder}/; model "
-                             f"files and summaries need more. Fix: free disk space.")
+            raise RefusedInput(f"only {free / 2**20:.0f} MiB free for {folder}/; model "
+                               f"files and summaries need more. Fix: free disk space.")
 
 
 class Interrupts:
@@ -106,9 +120,9 @@ def train_one(config, run_id: str, args, resume=None) -> int:
         except KeyboardInterrupt:
             print("\ninterrupted while starting: nothing to save", file=sys.stderr)
             return 130
-        except ValueError as e:                # e.g. an environment space no model takes
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+        except ValueError as e:     # a checkpoint that does not fit, an env space no model takes
+            print(error_line(f"{args.resume}: {e}" if args.resume else e), file=sys.stderr)
+            return EXIT_REFUSED
         print(f"run {run_id}: {config.environment.type}/{config.environment.name}, "
               f"{config.n_workers} workers x {config.worker_steps} steps, update "
               f"{trainer.update}/{config.updates}, device {trainer.device}, {trainer.threads} "
@@ -120,20 +134,59 @@ def train_one(config, run_id: str, args, resume=None) -> int:
             interrupts.escalate()
             print(f"\ninterrupted: saving update {trainer.snapshot['update']}", flush=True)
             status = 130
+        except OSError as e:
+            # models/ or summaries/ became read-only or full: stop, keep what is on disk.
+            interrupts.escalate()
+            print(error_line(f"the run stopped on an OS error after update "
+                             f"{trainer.snapshot['update']}: {describe_os_error(e)}"),
+                  file=sys.stderr, flush=True)
+            status = 1
         except (NonFiniteError, RuntimeError) as e:
             interrupts.escalate()
             print(f"error: {e}\nsaving the last completed update ({trainer.snapshot['update']})",
                   file=sys.stderr, flush=True)
             status = 1
         finally:
-            trainer.close()
-        path = trainer.save()
+            try:
+                trainer.close()
+            except OSError as e:     # the last TensorBoard events could not be flushed
+                print(error_line(f"closing the summaries failed: {describe_os_error(e)}"),
+                      file=sys.stderr, flush=True)
+                status = status or 1
+        saved = trainer.snapshot
+        try:
+            path = trainer.save()
+        except OSError as e:
+            print(error_line(f"could not save update {saved['update']} to "
+                             f"{trainer.model_path}: {describe_os_error(e)}. "
+                             f"{kept_checkpoint(args.models_dir, run_id)}"),
+                  file=sys.stderr, flush=True)
+            return 1
         resume_hint = f"; continue with: python train.py --resume {path}" if status else ""
         # The saved snapshot's counters: an interrupt can land between an update's counters.
-        saved = trainer.snapshot
         print(f"saved {path} after {saved['update']} updates, {saved['steps']:,} steps, "
               f"{time.time() - start:.0f} s{resume_hint}", flush=True)
         return status
+
+
+def describe_os_error(e: OSError) -> str:
+    where = f" ({e.filename})" if e.filename else ""
+    return f"{e.strerror or e}{where}"
+
+
+def kept_checkpoint(models_dir: str, run_id: str) -> str:
+    """What a failed save left on disk, and the command that continues from it."""
+    from utils import load_model_file
+    path = latest_model_file(models_dir, run_id)
+    if path is None:
+        return "No checkpoint of this run is on disk. Fix: free space or make the folders " \
+               "writable, then train again."
+    try:
+        update = load_model_file(path)[0]["update"]
+    except ValueError:
+        return f"{path} is on disk but does not load."
+    return (f"Kept: {path} (update {update}). Fix: free space or make the folders writable, "
+            f"then continue with: python train.py --resume {run_id} --models-dir {models_dir}")
 
 
 def latest_model_file(models_dir: str, run: str) -> Optional[str]:
@@ -145,46 +198,219 @@ def latest_model_file(models_dir: str, run: str) -> Optional[str]:
     return max(saved, key=os.path.getmtime) if saved else None
 
 
-def resumed(args):
-    """The payload, config and run id of the run to resume (--resume PATH or RUN)."""
-    from config import ConfigError
+def run_files(models_dir: str, summaries_dir: str, run: str) -> list[str]:
+    """The files and folders a run owns: models/RUN.nn, models/RUN/, summaries/RUN/."""
+    candidates = [os.path.join(models_dir, f"{run}.nn"), os.path.join(models_dir, run),
+                  os.path.join(summaries_dir, run)]
+    return [path for path in candidates if os.path.lexists(path)]
+
+
+def claim_run_id(run: str, args) -> None:
+    """Refuse to start a run over an existing one (two runs' checkpoints would mix in
+    models/RUN/), or with --overwrite delete the old run's files first."""
+    existing = run_files(args.models_dir, args.summaries_dir, run)
+    if not existing:
+        return
+    if not args.overwrite:
+        raise RefusedInput(
+            f"--run-id {run}: a run of that name exists ({', '.join(existing)}). Fix: continue "
+            f"it with: python train.py --resume {run} --models-dir {args.models_dir} "
+            f"--summaries-dir {args.summaries_dir}; or choose another --run-id; or pass "
+            f"--overwrite to delete its files and start again.")
+    for path in existing:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+    print(f"--overwrite: deleted {', '.join(existing)}", flush=True)
+
+
+PERIODIC = re.compile(r"update_(\d+)\.nn")
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """A checkpoint to resume, and the run it belongs to in --models-dir (None: the file is
+    not one of that folder's runs, so resuming it starts a new run)."""
+    path: str
+    payload: dict
+    config: object
+    run_id: str
+    own_run: Optional[str]
+
+
+def run_of_file(path: str, models_dir: str) -> Optional[str]:
+    """The run of --models-dir that `path` is a checkpoint of: models/RUN.nn or
+    models/RUN/update_N.nn; None for a file elsewhere."""
+    real, models = os.path.realpath(path), os.path.realpath(models_dir)
+    folder, name = os.path.split(real)
+    if folder == models and name.endswith(".nn"):
+        return name[:-3]
+    if PERIODIC.fullmatch(name) and os.path.dirname(folder) == models:
+        return os.path.basename(folder)
+    return None
+
+
+def resumed(args) -> Resumed:
+    """The checkpoint of --resume PATH or RUN, checked; RefusedInput when it cannot be
+    resumed, or when it is a periodic checkpoint older than its run's latest (resuming it
+    would overwrite the later updates)."""
     from utils import load_model_file
     if args.resume.endswith(".nn") or os.sep in args.resume:
-        path, run_id = args.resume, os.path.splitext(os.path.basename(args.resume))[0]
+        path = args.resume
     else:
-        run_id = args.resume
-        path = latest_model_file(args.models_dir, run_id) or \
-            os.path.join(args.models_dir, f"{run_id}.nn")
+        path = latest_model_file(args.models_dir, args.resume) or \
+            os.path.join(args.models_dir, f"{args.resume}.nn")
+    payload, config = load_model_file(path)
+    check_training_state(payload, path)
+    own_run = run_of_file(path, args.models_dir)
+    if own_run is None:                         # a file from elsewhere: a new run
+        stem = os.path.splitext(os.path.basename(path))[0]
+        return Resumed(path, payload, config, args.run_id or stem, None)
+    latest = latest_model_file(args.models_dir, own_run)
+    if (args.run_id in (None, own_run) and latest is not None
+            and os.path.realpath(latest) != os.path.realpath(path)):
+        newest = load_model_file(latest)[0].get("update")
+        if isinstance(newest, int) and newest > payload["update"]:
+            raise RefusedInput(
+                f"--resume {path}: update {payload['update']} of run {own_run}, whose latest "
+                f"checkpoint is update {newest} ({latest}); continuing from here would "
+                f"overwrite updates {payload['update'] + 1}..{newest}. Fix: --resume {own_run} "
+                f"continues from update {newest}; add --run-id NEW to branch a new run from "
+                f"update {payload['update']}.")
+    return Resumed(path, payload, config, args.run_id or own_run, own_run)
+
+
+def check_training_state(payload: dict, path: str) -> None:
+    """RefusedInput unless the payload has every entry a resumed run restores, of the right
+    type (the shapes are compared with the new run's in Trainer._restore)."""
+    import torch
+
+    from guards import Entry, check_entries
+    fix = "resume from another checkpoint of the run, or train again"
+    check_entries(payload, [Entry(key, kind, fix) for key, kind in (
+        ("optimizer", dict), ("rng", dict), ("sampler", dict), ("update", int),
+        ("steps", int), ("skipped_steps", int))], path)
+    for key in ("update", "steps", "skipped_steps"):
+        if payload[key] < 0:
+            raise RefusedInput(f"{path}: its {key!r} entry is negative. Fix: {fix}.")
+    rng = payload["rng"]
+    if not all(isinstance(rng.get(k), torch.Tensor) and rng[k].dtype == torch.uint8
+               for k in ("torch", "shuffle")):
+        raise RefusedInput(f"{path}: its 'rng' entry lacks the torch and shuffle generator "
+                           f"states. Fix: {fix}.")
+    optimizer = payload["optimizer"]
+    if not isinstance(optimizer.get("state"), dict) or \
+            not isinstance(optimizer.get("param_groups"), list):
+        raise RefusedInput(f"{path}: its 'optimizer' entry is not an optimiser state. "
+                           f"Fix: {fix}.")
+
+
+def preflight(config, source: str, resume: Optional[Resumed] = None) -> None:
+    """Everything that can be refused before a worker process starts: the device, the
+    environment (built once here, reset once with its reset_params), its spaces, the network
+    (built on the meta device: no memory) and the memory the run needs."""
+    import torch
+
+    import guards
+    from environments import make_env, space_spec
+    from trainer import build_model
+    from utils import resolve_device
     try:
-        payload, config = load_model_file(path)
-    except (ValueError, ConfigError) as e:
-        raise SystemExit(f"error: {e}") from None
-    if "sampler" not in payload:
-        raise SystemExit(f"error: {path} holds weights but no training state to resume.")
-    return payload, config, run_id
+        resolve_device(config.device)
+    except RuntimeError as e:
+        raise RefusedInput(f"{source}: {e}") from None
+    env_config = config.environment
+    what = f"environment {env_config.type}/{guards.short(env_config.name)}"
+    try:
+        env = make_env(env_config)
+    except Exception as e:   # noqa: BLE001 - gym.make raises its own error types, importing
+        # a user's module anything at all; the user must learn which config entry to fix.
+        raise RefusedInput(f"{source}: {what} cannot be built: {reason(e)} Fix: check "
+                           f"environment.name and environment.reset_params.") from None
+    try:
+        spec = space_spec(env)
+        env.reset(seed=0)
+    except Exception as e:   # noqa: BLE001 - as above, from the environment's own reset
+        raise RefusedInput(f"{source}: {what} fails to reset: {reason(e)} Fix: check "
+                           f"environment.reset_params.") from None
+    finally:
+        env.close()
+    if resume is not None and resume.payload["spec"] != spec.to_dict():
+        raise RefusedInput(f"{resume.path}: trained on observations/actions "
+                           f"{guards.short(resume.payload['spec'])}, but {what} now gives "
+                           f"{spec.to_dict()}. Fix: resume with the environment version it "
+                           f"was trained on.")
+    try:
+        with torch.device("meta"):
+            model = build_model(config, spec, torch.device("meta"))
+    except ValueError as e:
+        raise RefusedInput(f"{source}: {e}") from None
+    parameters = sum(p.numel() for p in model.parameters())
+    if resume is not None:
+        rng = {"torch": torch.get_rng_state(), "shuffle": torch.Generator().get_state()}
+        problem = guards.checkpoint_mismatch(model.state_dict(), list(model.parameters()),
+                                             rng, resume.payload)
+        if problem:
+            raise RefusedInput(f"{resume.path}: does not fit the run its config describes: "
+                               f"{problem}. Fix: resume from a checkpoint written by train.py "
+                               f"for this config.")
+    guards.check_fits(guards.training_memory(config, spec, parameters),
+                      f"{source}: this run ({parameters:,} parameters)",
+                      "lower n_workers, worker_steps, transformer.memory_length, "
+                      "transformer.embed_dim, hidden_layer_size or micro_batch_size")
+
+
+def reason(e: Exception) -> str:
+    """An exception as a sentence: our ValueErrors say what to fix already; anything else
+    (an environment's own assertion, say) is named by its type."""
+    text = " ".join(str(e).split())
+    return text if isinstance(e, ValueError) else f"{type(e).__name__}: {text}."
+
+
+def prepare(args) -> list[tuple[object, str, Optional[dict]]]:
+    """(config, run id, resume payload) of every run the command line asks for, each
+    checked and its run id claimed; RefusedInput (or ConfigError) otherwise."""
+    import guards
+    from config import load_config
+    overrides = {k: v for k, v in (("seed", args.seed), ("device", args.device),
+                                   ("updates", args.updates)) if v is not None}
+    if args.resume:
+        resume = resumed(args)
+        config = dataclasses.replace(resume.config, **overrides)
+        guards.check_run_id(resume.run_id)
+        preflight(config, resume.path, resume)
+        check_output_folders(args.models_dir, args.summaries_dir)
+        payload = resume.payload
+        if resume.run_id != resume.own_run:     # a new run branched from the checkpoint
+            claim_run_id(resume.run_id, args)
+            payload = {k: v for k, v in payload.items() if k != "log_dir"}
+        return [(config, resume.run_id, payload)]
+    source = args.config or DEFAULT_CONFIG
+    config = load_config(source, overrides)
+    run_id = args.run_id or "run"
+    runs = [(config, run_id)] if not args.seeds else \
+        [(dataclasses.replace(config, seed=seed), f"{run_id}_seed{seed}") for seed in args.seeds]
+    for _, run in runs:
+        guards.check_run_id(run)
+    preflight(config, source)
+    check_output_folders(args.models_dir, args.summaries_dir)
+    for _, run in runs:
+        claim_run_id(run, args)
+    return [(config, run, None) for config, run in runs]
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from config import ConfigError, load_config
-    overrides = {k: v for k, v in (("seed", args.seed), ("device", args.device),
-                                   ("updates", args.updates)) if v is not None}
-    if args.resume:
-        payload, config, run_id = resumed(args)
-        config = dataclasses.replace(config, **overrides)
-        check_output_folders(args.models_dir, args.summaries_dir)
-        return train_one(config, args.run_id or run_id, args, payload)
+    from guards import allow_env_ids
+    allow_env_ids(args.allow_env_id)
     try:
-        config = load_config(args.config or DEFAULT_CONFIG, overrides)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    check_output_folders(args.models_dir, args.summaries_dir)
-    run_id = args.run_id or "run"
-    if not args.seeds:
-        return train_one(config, run_id, args)
-    for seed in args.seeds:
-        status = train_one(dataclasses.replace(config, seed=seed), f"{run_id}_seed{seed}", args)
+        runs = prepare(args)
+    except ValueError as e:       # ConfigError, RefusedInput, a model file's ValueError
+        print(error_line(e), file=sys.stderr)
+        return EXIT_REFUSED
+    for config, run_id, payload in runs:
+        status = train_one(config, run_id, args, payload)
         if status:
             return status
     return 0

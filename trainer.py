@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -13,6 +14,7 @@ import yaml
 from torch.nn import functional as F
 from torch.utils.tensorboard import SummaryWriter
 
+import guards
 from buffer import Minibatch, RolloutBuffer
 from config import Config
 from environments import SpaceSpec, check_in_parent
@@ -120,6 +122,21 @@ def _cloned(tree):
     return tree
 
 
+# The name of a run's TensorBoard folder, summaries/RUN/<stamp> (time.strftime below).
+LOG_STAMP = re.compile(r"\d{8}-\d{6}")
+
+
+def check_resumable(fresh: dict, parameters: list, payload: dict) -> None:
+    """ValueError naming the first entry of a checkpoint that does not fit the run about to
+    continue it (`fresh` is that run's own checkpoint before any update)."""
+    problem = guards.checkpoint_mismatch(fresh["model"], parameters, fresh["rng"], payload,
+                                         fresh["sampler"])
+    if problem:
+        raise ValueError(f"cannot resume: the checkpoint does not fit the run its config "
+                         f"describes: {problem}. Fix: resume from a checkpoint written by "
+                         f"train.py for this config.")
+
+
 class Trainer:
     """Runs PPO updates. With `resume` (a payload written by save()) it continues that run
     exactly: weights, optimiser, counters, RNG states, the running episodes and memory."""
@@ -167,11 +184,16 @@ class Trainer:
         if payload["spec"] != self.spec.to_dict():
             raise ValueError(f"cannot resume: the checkpoint was trained on {payload['spec']}, "
                              f"the environment now gives {self.spec.to_dict()}.")
+        check_resumable(self.checkpoint(), list(self.model.parameters()), payload)
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.update, self.steps = payload["update"], payload["steps"]
         self.skipped_steps = payload["skipped_steps"]
-        self.log_dir = payload["log_dir"]
+        # The folder of the run being continued, under this run's summaries/RUN/: only its
+        # timestamp comes from the file, which never chooses where anything is written.
+        stamp = os.path.basename(str(payload.get("log_dir", "")))
+        if LOG_STAMP.fullmatch(stamp):
+            self.log_dir = os.path.join(os.path.dirname(self.log_dir), stamp)
         torch.set_rng_state(payload["rng"]["torch"])
         self.generator.set_state(payload["rng"]["shuffle"])
         if self.device.type == "cuda":

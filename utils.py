@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
+import pickle
 import random
 from typing import Any, Optional
 
 import numpy as np
 import torch
 
+import guards
 from atomic_file import atomic_write
 from config import Config, ScheduleConfig, config_from_dict
 
@@ -87,28 +89,42 @@ def save_model_file(path: str, payload: dict[str, Any]) -> None:
 
 def load_model_file(path: str, map_location: str | torch.device = "cpu") -> tuple[dict, Config]:
     """Load a model file without unpickling arbitrary objects (weights_only=True) and check it
-    is ours. Returns the raw payload and its validated config."""
+    is ours and intact: zip CRCs, the embedded config, an environment id that would import a
+    module (refused unless guards.allow_env_ids named it), the entries' types. Returns the raw
+    payload and its validated config; ValueError naming the file otherwise."""
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such model file. Fix: pass a file written by train.py, "
                          f"e.g. models/RUN.nn.")
+    guards.check_archive(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights only" not in str(e).lower():
+            raise ValueError(f"{path}: not a loadable TrXL-PPO model file (truncated or "
+                             f"corrupt): {guards.short(str(e))}") from None
+        raise ValueError(guards.refused_pickle_message(path, e)) from None
     except Exception as e:   # noqa: BLE001 - corrupt bytes make torch/pickle raise OSError,
         # IndexError, KeyError, struct.error, bare EOFError... besides UnpicklingError.
         reason = str(e).strip().split("\n")[0] or type(e).__name__
-        raise ValueError(f"{path}: not a loadable TrXL-PPO model file (truncated, corrupt, or "
-                         f"carrying objects other than tensors, which are refused for safety): "
-                         f"{reason}") from None
+        raise ValueError(f"{path}: not a loadable TrXL-PPO model file (truncated or "
+                         f"corrupt): {guards.short(reason)}") from None
+    guards.check_object_size(payload, path)
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ValueError(f"{path}: not a TrXL-PPO model file (no '{MODEL_FORMAT}' marker).")
     if payload.get("version") != MODEL_VERSION:
-        raise ValueError(f"{path}: model file version {payload.get('version')!r}, this code "
-                         f"reads version {MODEL_VERSION}.")
+        raise ValueError(f"{path}: model file version {guards.short(payload.get('version'))}, "
+                         f"this code reads version {MODEL_VERSION}.")
     if "config" not in payload:
         raise ValueError(f"{path}: the model file holds no config. Fix: use a file written by "
                          f"train.py.")
     config = config_from_dict(payload["config"], source=f"{path} (embedded config)")
+    guards.check_untrusted_environment(config.environment, f"{path} (embedded config)",
+                                       guards.allowed_env_ids())
+    guards.check_entries(payload, [guards.Entry("spec", dict), guards.Entry("model", dict)],
+                         path)
+    guards.check_tensor_dict(payload["model"], "'model'", path)
     if INT8_KEY in payload:
+        guards.check_int8_entry(payload[INT8_KEY], path)
         payload["model"] = {**payload["model"], **dequantize_int8(payload.pop(INT8_KEY))}
     return payload, config
 

@@ -37,10 +37,13 @@ def make_registered(name: str, kwargs: dict, render: bool) -> gym.Env:
     try:
         extra = {"render_mode": "rgb_array"} if render and accepts_render_mode(name) else {}
         return gym.make(name, **extra, **kwargs)
-    except gym.error.Error as e:
-        raise ValueError(f"gym.make({name!r}) failed: {e}. Fix: check environment.name (ids "
+    except (gym.error.Error, ModuleNotFoundError) as e:
+        # An unknown or misspelt id (or a module:Env-v0 whose module is missing): a config
+        # value to fix, not a crash.
+        raise ValueError(f"gym.make({name!r}): {' '.join(str(e).split())} Fix: check "
+                         f"environment.name (gymnasium.pprint_registry() lists the ids; ids "
                          f"that a package registers on import are written "
-                         f"'package.module:EnvId').") from e
+                         f"'package.module:EnvId').") from None
     except TypeError as e:
         # gym.make reports unexpected constructor arguments as TypeError; the arguments came
         # from the config, so say which config entry to fix.

@@ -38,10 +38,12 @@ train() {      # $1 variant, $2 seeds, $3.. evaluate.py options: each seed train
     # Evaluated after its last training, and trained to the budget: nothing to do. A larger
     # budget than the model's extends the run, and evaluates it again.
     [ "models/$run/scores.csv" -nt "models/$run.nn" ] && finished "$run" "$1" && continue
-    if [ -f "models/$run.nn" ]; then
+    if [ -f "models/$run.nn" ] || compgen -G "models/$run/update_*.nn" > /dev/null; then
       "$PY" train.py --resume "$run" "${budget[@]}"
     else
-      "$PY" train.py --config "$tmp/$1.yaml" --run-id "$run" --seed "$seed" "${budget[@]}"
+      # No checkpoint: an attempt stopped before its first one left at most summaries/RUN/.
+      "$PY" train.py --config "$tmp/$1.yaml" --run-id "$run" --seed "$seed" --overwrite \
+        "${budget[@]}"
     fi
     "$PY" evaluate.py "$run" "${@:3}"
   done

@@ -127,7 +127,10 @@ def test_malicious_pickle_is_refused_without_running(tmp_path, exploit, writer):
     path = str(tmp_path / "evil.nn")
     with open(path, "wb") as f:
         (torch.save if writer == "torch.save" else pickle.dump)(payload, f)
-    assert_not_loadable(path, "refused for safety")
+    # torch.save's zip names the blocked global; a bare pickle is not even a zip archive.
+    assert_not_loadable(path, r"refused: the file asks to load the global (io|builtins)\.open"
+                        r"|refused: the file asks to load the global (posix|os)\.system"
+                        if writer == "torch.save" else "not a loadable TrXL-PPO model file")
     assert not os.path.exists(marker)
 
 
@@ -198,7 +201,7 @@ def test_weights_of_another_architecture_are_a_value_error(tmp_path):
     path = str(tmp_path / "mismatch.nn")
     save_model_file(path, {**checkpoint(small, randomised_model(small)),
                            "config": large.to_dict()})
-    with pytest.raises(ValueError, match="do not fit the architecture"):
+    with pytest.raises(ValueError, match="do not fit the network"):
         load_agent(path, n_envs=1, device=CPU)
 
 
