@@ -96,11 +96,15 @@ SHIPPED_POM_UPDATES = {"cleanrl": 12, "original": 200}
 
 
 def command(impl: str, case: Case, args, seed: int) -> Command:
-    """The command line of one run of `impl` on `case`."""
+    """The command line of one run of `impl` on `case`. --updates replaces every update count
+    (timed updates, or the proof-of-memory budgets): for a quick check that all runs start."""
     python = args.python
-    total = WARMUP_UPDATES + case.updates
+    total = WARMUP_UPDATES + (args.updates or case.updates)
+    pom_updates = dict(SHIPPED_POM_UPDATES, ours=case.updates)
+    if args.updates:
+        pom_updates = dict.fromkeys(pom_updates, args.updates)
     if impl == "ours":
-        updates = case.updates if case.solve else total
+        updates = pom_updates["ours"] if case.solve else total
         argv = [python, os.path.join(ROOT, "benchmarks", "side_by_side.py"), "ours",
                 "--config", os.path.join(ROOT, case.ours_config), "--updates", str(updates),
                 "--seed", str(seed)]
@@ -110,14 +114,14 @@ def command(impl: str, case: Case, args, seed: int) -> Command:
         if case.solve:
             return Command(impl, [python, train, "--config", os.path.join(
                 args.original, "configs", "poc_memory_env.yaml"), "--cpu",
-                "--updates", str(SHIPPED_POM_UPDATES["original"])], args.their_path)
+                "--updates", str(pom_updates["original"])], args.their_path)
         workers, steps = case.name.split("-")[1].split("x")
         return Command(impl, [python, train, "--config", os.path.join(
             args.original, "configs", "minigrid.yaml"), "--cpu", "--updates", str(total),
             "--workers", workers, "--steps", steps], args.their_path)
     script = os.path.join(args.cleanrl, "cleanrl", "ppo_trxl", "ppo_trxl.py")
     if case.solve:
-        steps = SHIPPED_POM_UPDATES["cleanrl"] * 16 * 128
+        steps = pom_updates["cleanrl"] * 16 * 128
         return Command(impl, [python, script, "--no-cuda", "--seed", str(seed),
                               "--total-timesteps", str(steps), *CLEANRL_POM], args.their_path)
     workers, steps = case.name.split("-")[1].split("x")
@@ -289,8 +293,9 @@ def run_once(cmd: Command, case: Case, round_: int, args) -> RunResult:
             kill_tree(proc)
     if case.solve and result.solved_seconds is None:
         result.error = f"not solved ({time.monotonic() - start:.0f} s; log {log_path})"
-    elif not case.solve and len(result.update_seconds) < case.updates:
-        result.error = f"{len(result.update_seconds)} of {case.updates} timed updates (log {log_path})"
+    elif not case.solve and len(result.update_seconds) < (args.updates or case.updates):
+        result.error = f"{len(result.update_seconds)} timed updates of " \
+                       f"{args.updates or case.updates} (log {log_path})"
     return result
 
 
@@ -424,6 +429,8 @@ def main(argv=None) -> int:
     parser.add_argument("--python", default=sys.executable, help="interpreter for every run")
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--updates", type=int,
+                        help="replace every case's update count (a quick check, not a figure)")
     parser.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS of every run")
     parser.add_argument("--max-load", type=float, default=0.2,
                         help="most other load (cores) a run may start under")
