@@ -1,19 +1,29 @@
-"""Milliseconds of one batched acting step of a config's TrXL network, eager and compiled.
+"""Milliseconds of the rollout's acting step next to the network's own batched forward.
 
-    python benchmarks/acting_step.py --config configs/cartpole_masked.yaml
+    python benchmarks/acting_step.py --config configs/minigrid_memory.yaml
+    python benchmarks/acting_step.py --config configs/minigrid_memory.yaml --profile 15
 
-One step is what the sampler runs per environment step: encoder, every block over its
-cached window, heads, for n_workers observations at once (random weights and inputs). The
-compiled step is the one `compile_acting: true` gives the sampler (sampler.acting_step:
-inductor with its C++ wrapper on CPU). Eager and compiled alternate in rounds in one
-process, so a busy machine slows both alike. A third figure times the compiled step after
-an idle gap (--idle-ms), as in the sampler, where the process sleeps while the envs step.
+First the config's real environments run short rollouts (--worker-steps per worker), and the
+sampler's acting phase is read per step (sampler.SamplingTimes.acting: the network's step,
+action sampling, the KV-cache window, and the value of time-limit-cut observations): that is
+"acting in a rollout". Then, with the environments closed and the same torch threads, the
+network's own step (ActorCritic.step_window: encoder, every block over its cached window,
+heads) is timed alone on a batch of the same shapes: n_workers observations of the
+environment's dtype and shape, memory_length - 1 cached keys and values per block. The ratio
+of the two is what acting costs beyond the network. The same step compiled
+(`compile_acting: true`: inductor, on CPU with its C++ wrapper) alternates with the eager one
+in rounds, and once more after an idle gap (--idle-ms) as in the sampler, where the process
+sleeps while the envs step.
+
+--profile N prints the N ops that take most of the rollout's time (torch.profiler, self CPU
+time, as shares of the rollout), to see where acting goes.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -32,47 +42,150 @@ def milliseconds(fn, args, steps: int, idle_seconds: float = 0.0) -> float:
     return total / steps * 1e3
 
 
+def rollout_acting_ms(trainer, rollouts: int, profile_rows: int) -> float:
+    """Mean acting milliseconds per step over `rollouts` rollouts after a warm-up one; with
+    profile_rows, where one more rollout's time goes."""
+    model, sampler = trainer.model.eval(), trainer.sampler
+    sampler.collect(model)                                          # warm-up
+    acting = 0.0
+    for _ in range(rollouts):
+        sampler.collect(model)
+        acting += sampler.times.acting
+    if profile_rows:
+        print_profile(trainer, profile_rows)
+    return acting / (rollouts * trainer.config.worker_steps) * 1e3
+
+
+# What the acting phase calls, labelled in the profile (object attribute, label).
+LABELLED = (("memory.act", "network step (step_window)"), ("memory.cache.window", "KV window"),
+            ("memory.cache.store", "KV store"), ("module.sample_actions", "action sampling"),
+            ("module.log_prob", "log-prob of the actions"))
+
+
+def print_profile(trainer, rows: int) -> None:
+    """One rollout under torch.profiler: its phases (sampler.SamplingTimes), the acting
+    phase's parts (inclusive CPU time of the labelled calls), and the ops with the most self
+    CPU time; all as shares of the rollout's wall time."""
+    import dataclasses
+    import sampler as module
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    def labelled(fn, name):
+        def call(*args, **kwargs):
+            with record_function(name):
+                return fn(*args, **kwargs)
+        return call
+
+    owners = {"memory": trainer.sampler.memory, "module": module}
+    originals = []
+    for path, name in LABELLED:
+        owner_path, attribute = path.rsplit(".", 1)
+        owner = owners[owner_path.split(".")[0]]
+        for part in owner_path.split(".")[1:]:
+            owner = getattr(owner, part)
+        originals.append((owner, attribute, owner.__dict__.get(attribute)))
+        setattr(owner, attribute, labelled(getattr(owner, attribute), name))
+    try:
+        start = time.perf_counter()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            trainer.sampler.collect(trainer.model)
+        wall = time.perf_counter() - start
+    finally:
+        for owner, attribute, original in originals:
+            if original is None:
+                delattr(owner, attribute)          # an instance's method: back to the class's
+            else:
+                setattr(owner, attribute, original)
+    events = prof.key_averages()
+    print(f"profile of one rollout ({wall:.2f} s under the profiler), shares of its wall time")
+    phases = dataclasses.asdict(trainer.sampler.times)
+    print("  phases    " + ", ".join(f"{k} {v / wall:.1%}" for k, v in phases.items()))
+    inclusive = {e.key: e.cpu_time_total / 1e6 for e in events}
+    print("  acting    " + ", ".join(f"{name} {inclusive.get(name, 0.0) / wall:.1%}"
+                                     for _, name in LABELLED))
+    print(f"  top ops by self CPU time (op, share, calls per step of all "
+          f"{trainer.config.n_workers} workers)")
+    steps = trainer.config.worker_steps
+    labels = {name for _, name in LABELLED}
+    ops = sorted((e for e in events if e.key not in labels), key=lambda e: e.self_cpu_time_total,
+                 reverse=True)
+    for event in ops[:rows]:
+        print(f"    {event.key:<40} {event.self_cpu_time_total / 1e6 / wall:6.1%} "
+              f"{event.count / steps:8.1f}")
+
+
+def alone_inputs(model, config, spec):
+    """A batch of the rollout's shapes: n_workers observations, M cached keys/values."""
+    import torch
+    from transformer import KV
+    t, W = config.transformer, config.n_workers
+    N, H, M, dh = t.num_blocks, t.num_heads, t.memory_length - 1, t.embed_dim // t.num_heads
+    dtype = getattr(torch, t.memory_dtype)
+    if spec.obs_dtype == "uint8":
+        obs = torch.randint(0, 256, (W, *spec.obs_shape), dtype=torch.uint8)
+    else:
+        obs = torch.randn(W, *spec.obs_shape)
+    past = KV(torch.randn(N, W, H, M, dh).to(dtype), torch.randn(N, W, H, M, dh).to(dtype))
+    return (model, obs, past, torch.ones(W, M + 1, dtype=torch.bool), torch.arange(W))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True)
-    parser.add_argument("--steps", type=int, default=300, help="timed steps per round")
+    parser.add_argument("--n-workers", type=int, help="overrides the config's n_workers")
+    parser.add_argument("--worker-steps", type=int, default=64,
+                        help="steps per worker of each measured rollout (default 64)")
+    parser.add_argument("--rollouts", type=int, default=2, help="measured rollouts")
+    parser.add_argument("--steps", type=int, default=100, help="timed steps per round alone")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--idle-ms", type=float, default=1.0,
-                        help="sleep before each call of the third figure (default 1 ms)")
+                        help="sleep before each call of the idle-gap figure (default 1 ms)")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="skip the compiled step (it needs a C++ compiler and minutes)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print the N ops taking most of one rollout")
     args = parser.parse_args(argv)
     import torch
     from config import load_config
-    from environments import SpaceSpec
     from model import ActorCritic
     from sampler import acting_step
-    from transformer import KV
-    config = load_config(args.config)
+    from trainer import Trainer
+    # Only the rollout runs here: no minibatches to split the segments into.
+    overrides = {"device": "cpu", "worker_steps": args.worker_steps, "segment_length": None,
+                 "n_mini_batch": 1}
+    if args.n_workers:
+        overrides["n_workers"] = args.n_workers
+    config = load_config(args.config, overrides)
     if config.memory != "trxl":
         parser.error(f"--config {args.config}: memory = {config.memory}; this benchmark times "
                      f"the TrXL acting step")
-    torch.set_num_threads(1)
-    model = ActorCritic(config, SpaceSpec((2,), "float32", (2,))).eval()
+    out = tempfile.mkdtemp(prefix="trxl-acting-")
+    trainer = Trainer(config, "acting", os.path.join(out, "models"), os.path.join(out, "summaries"))
+    try:
+        in_rollout = rollout_acting_ms(trainer, args.rollouts, args.profile)
+    finally:
+        trainer.close()
     t, W = config.transformer, config.n_workers
-    N, H, M, dh = t.num_blocks, t.num_heads, t.memory_length - 1, t.embed_dim // t.num_heads
-    past = KV(torch.randn(N, W, H, M, dh), torch.randn(N, W, H, M, dh))
-    inputs = (model, torch.randn(W, 2), past, torch.ones(W, M + 1, dtype=torch.bool),
-              torch.arange(W))
-
-    def outputs(fn, args):
-        out, own = fn(*args)
-        return out.policy.value, out.block_inputs, own.k, own.v
-
-    step = ActorCritic.step_window
-    compiled = acting_step(step, True, torch.device("cpu"))
-    start = time.time()
+    model, step = trainer.model.eval(), ActorCritic.step_window
+    inputs = alone_inputs(model, config, trainer.spec)
+    print(f"config            {args.config} ({W} workers, {t.num_blocks} x {t.embed_dim}, "
+          f"L {t.memory_length}; observation {trainer.spec.obs_dtype} "
+          f"{tuple(trainer.spec.obs_shape)}; {trainer.threads} torch threads; "
+          f"compile_acting {config.compile_acting})")
     with torch.no_grad():
+        milliseconds(step, inputs, 10)                                      # warm-up
+        alone = min(milliseconds(step, inputs, args.steps) for _ in range(args.rounds))
+        print(f"acting in rollout {in_rollout:.2f} ms per step ({W} workers)")
+        print(f"forward alone     {alone:.2f} ms (eager, best of {args.rounds} rounds)")
+        print(f"acting / forward  {in_rollout / alone:.2f}x")
+        if args.no_compile:
+            return 0
+        compiled = acting_step(step, True, torch.device("cpu"))
+        start = time.time()
         compiled(*inputs)
-        print(f"config            {args.config} ({W} workers, {t.num_blocks} x {t.embed_dim}, "
-              f"L {t.memory_length}; vector observation of 2)")
         print(f"compile seconds   {time.time() - start:.1f}")
-        for fn in (step, compiled):
-            milliseconds(fn, inputs, 20)                                    # warm-up
+        milliseconds(compiled, inputs, 10)
         for r in range(args.rounds):
             print(f"round {r + 1}           eager {milliseconds(step, inputs, args.steps):.2f} ms"
                   f"   compiled {milliseconds(compiled, inputs, args.steps):.2f} ms"
@@ -82,6 +195,11 @@ def main(argv=None) -> int:
                          for a, b in zip(outputs(step, inputs), outputs(compiled, inputs)))
     print(f"max difference    {difference:.1e}")
     return 0
+
+
+def outputs(fn, args):
+    out, own = fn(*args)
+    return out.policy.value, out.block_inputs, own.k, own.v
 
 
 if __name__ == "__main__":

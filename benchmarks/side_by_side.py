@@ -255,7 +255,8 @@ def run_once(cmd: Command, case: Case, round_: int, args) -> RunResult:
         result.error = f"refused: other load {result.load_before:.2f} cores > {args.max_load}"
         return result
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
-               SDL_VIDEODRIVER="dummy", PYGAME_HIDE_SUPPORT_PROMPT="1")
+               SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy",
+               PYGAME_HIDE_SUPPORT_PROMPT="1")
     if cmd.extra_path:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (cmd.extra_path, env.get("PYTHONPATH")) if p)
     workdir = tempfile.mkdtemp(prefix=f"sbs-{cmd.impl}-")     # their summaries and models

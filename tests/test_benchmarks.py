@@ -29,7 +29,13 @@ def test_throughput_prints_every_figure(capsys):
 def test_acting_step_prints_eager_compiled_and_idle_times(capsys):
     from benchmarks import acting_step
     assert acting_step.main(["--config", "configs/proof_of_memory.yaml", "--steps", "3",
-                             "--rounds", "1", "--idle-ms", "0.1"]) == 0
+                             "--rounds", "1", "--idle-ms", "0.1", "--worker-steps", "8",
+                             "--rollouts", "1", "--profile", "3"]) == 0
     out = capsys.readouterr().out
+    for label in ("acting in rollout", "forward alone", "acting / forward"):
+        assert printed_numbers(out, label)[0] > 0, label
+    assert printed_numbers(out, "  phases")[0] > 0
+    assert len(printed_numbers(out, "  acting")) == 5                  # the labelled calls
+    assert len([line for line in out.splitlines() if line.startswith("    aten::")]) == 3
     assert len(printed_numbers(out, "round 1")) == 4          # eager, compiled, the gap, compiled after it
     assert printed_numbers(out, "max difference")[0] < 1e-4
