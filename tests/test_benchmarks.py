@@ -25,6 +25,16 @@ def test_throughput_prints_every_figure(capsys):
     assert len(phases) == 6 and all(ms > 0 for ms in phases)     # 4 phases, env-only, envs alone
 
 
+def test_update_profile_shares_cover_the_update(capsys):
+    from benchmarks import update_profile
+    assert update_profile.main(["--config", "configs/proof_of_memory.yaml", "--updates", "1"]) == 0
+    out = capsys.readouterr().out
+    top = [printed_numbers(out, f"  {name}")[0] for name in
+           ("sampling", "advantages", "optimisation", "logging", "snapshot", "outside")]
+    assert all(share >= 0 for share in top) and abs(sum(top) - 100) < 0.5   # percentages
+    assert printed_numbers(out, "    forward + backward")[0] > 0
+
+
 @pytest.mark.skipif(cpp_compiler() is None, reason="torch.compile on CPU needs a C++ compiler")
 def test_acting_step_prints_eager_compiled_and_idle_times(capsys):
     from benchmarks import acting_step
