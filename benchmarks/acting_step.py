@@ -103,15 +103,30 @@ def print_profile(trainer, rows: int) -> None:
     inclusive = {e.key: e.cpu_time_total / 1e6 for e in events}
     print("  acting    " + ", ".join(f"{name} {inclusive.get(name, 0.0) / wall:.1%}"
                                      for _, name in LABELLED))
-    print(f"  top ops by self CPU time (op, share, calls per step of all "
-          f"{trainer.config.n_workers} workers)")
-    steps = trainer.config.worker_steps
-    labels = {name for _, name in LABELLED}
-    ops = sorted((e for e in events if e.key not in labels), key=lambda e: e.self_cpu_time_total,
-                 reverse=True)
+    print_top_ops(events, wall, trainer.config.worker_steps, rows,
+                  exclude={name for _, name in LABELLED})
+
+
+def print_top_ops(events, wall: float, steps: int, rows: int, exclude=frozenset()) -> None:
+    """The `rows` ops with the most self CPU time: share of `wall` seconds, calls per step."""
+    print("  top ops by self CPU time (op, share, calls per step)")
+    ops = sorted((e for e in events if e.key not in exclude),
+                 key=lambda e: e.self_cpu_time_total, reverse=True)
     for event in ops[:rows]:
         print(f"    {event.key:<40} {event.self_cpu_time_total / 1e6 / wall:6.1%} "
               f"{event.count / steps:8.1f}")
+
+
+def profile_alone(step, inputs, calls: int, rows: int) -> None:
+    """The network's step alone under torch.profiler: its top ops as shares of its time."""
+    from torch.profiler import ProfilerActivity, profile
+    start = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(calls):
+            step(*inputs)
+    wall = time.perf_counter() - start
+    print(f"profile of the forward alone ({calls} calls)")
+    print_top_ops(prof.key_averages(), wall, calls, rows)
 
 
 def alone_inputs(model, config, spec):
@@ -179,6 +194,8 @@ def main(argv=None) -> int:
         print(f"acting in rollout {in_rollout:.2f} ms per step ({W} workers)")
         print(f"forward alone     {alone:.2f} ms (eager, best of {args.rounds} rounds)")
         print(f"acting / forward  {in_rollout / alone:.2f}x")
+        if args.profile:
+            profile_alone(step, inputs, args.steps, args.profile)
         if args.no_compile:
             return 0
         compiled = acting_step(step, True, torch.device("cpu"))
