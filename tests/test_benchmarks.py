@@ -35,6 +35,17 @@ def test_update_profile_shares_cover_the_update(capsys):
     assert printed_numbers(out, "    forward + backward")[0] > 0
 
 
+def test_optimiser_step_prints_every_variant_against_the_default(capsys):
+    from benchmarks import optimiser_step
+    assert optimiser_step.main(["--config", "configs/proof_of_memory.yaml", "--rounds", "1",
+                                "--calls", "1"]) == 0
+    out = capsys.readouterr().out
+    assert printed_numbers(out, "AdamW default") == [1.0]
+    for label in ("AdamW foreach", "AdamW fused", "clip_grad_norm_ default",
+                  "clip_grad_norm_ foreach"):
+        assert printed_numbers(out, label)[0] > 0, label
+
+
 @pytest.mark.skipif(cpp_compiler() is None, reason="torch.compile on CPU needs a C++ compiler")
 def test_acting_step_prints_eager_compiled_and_idle_times(capsys):
     from benchmarks import acting_step
