@@ -335,7 +335,7 @@ def summary(results: list[RunResult], cases: list[Case], args) -> str:
              f"OMP_NUM_THREADS={args.threads}, other load during runs "
              f"{min(loads, default=0):.2f}-{max(loads, default=0):.2f} cores "
              f"(limit {args.max_load}); {args.rounds} interleaved rounds",
-             "", "| config | ours | original | CleanRL | ratio (median) | parameters |",
+             "", "| config | ours | original | CleanRL | theirs / ours (medians) | parameters |",
              "|---|---|---|---|---|---|"]
     for case in cases:
         ours = figure(results, "ours", case)

@@ -7,7 +7,8 @@
 #
 # The checkouts are patched copies kept outside this repository; SBS_PYTHONPATH names a folder
 # with the packages they import that this project does not (einops, docopt, ruamel.yaml,
-# reprint, tblib, tyro). Every case and round: ~1.5 h on 2 cores.
+# reprint, tblib, tyro). Every case and round: ~40 min on 2 cores (the original at 16 x 128
+# is half of it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ $# -ge 2 && $1 != -* && $2 != -* ]]; then
