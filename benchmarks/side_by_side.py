@@ -84,7 +84,7 @@ CASES = {
                       also=("original",)),
 }
 
-# CleanRL's documented proof-of-memory command (docs/rl-algorithms/ppo-trxl.md there).
+# CleanRL's documented proof-of-memory command (its PPO-TrXL documentation's hyperparameters).
 CLEANRL_POM = ["--env-id", "ProofofMemory-v0", "--num-envs", "16", "--num-steps", "128",
                "--num-minibatches", "8", "--update-epochs", "4", "--trxl-num-layers", "4",
                "--trxl-num-heads", "1", "--trxl-dim", "64", "--trxl-memory-length", "16",
