@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -181,6 +182,7 @@ def main(argv=None) -> int:
         in_rollout = rollout_acting_ms(trainer, args.rollouts, args.profile)
     finally:
         trainer.close()
+        shutil.rmtree(out, ignore_errors=True)
     t, W = config.transformer, config.n_workers
     model, step = trainer.model.eval(), ActorCritic.step_window
     inputs = alone_inputs(model, config, trainer.spec)

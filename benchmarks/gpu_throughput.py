@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -86,6 +87,7 @@ def main(argv=None) -> int:
         to_device, to_host = copies_per_step(trainer)
     finally:
         trainer.close()
+        shutil.rmtree(out, ignore_errors=True)
     steps = config.batch_size * args.updates
     print(f"config                      {args.config} ({args.updates} timed updates of "
           f"{config.batch_size} steps, {torch.cuda.get_device_name()}, {trainer.threads} "

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import re
 import signal
 import statistics
@@ -292,6 +293,7 @@ def run_once(cmd: Command, case: Case, round_: int, args) -> RunResult:
             timer.cancel()
             result.load_during = load.stop()
             kill_tree(proc)
+            shutil.rmtree(workdir, ignore_errors=True)
     if case.solve and result.solved_seconds is None:
         result.error = f"not solved ({time.monotonic() - start:.0f} s; log {log_path})"
     elif not case.solve and len(result.update_seconds) < (args.updates or case.updates):
@@ -406,6 +408,7 @@ def run_ours(args) -> int:
                 break
     finally:
         trainer.close()
+        shutil.rmtree(out, ignore_errors=True)
     return 0
 
 

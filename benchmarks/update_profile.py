@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -126,6 +127,7 @@ def main(argv=None) -> int:
         seconds, phases, total = profile_updates(trainer, args.updates)
     finally:
         trainer.close()
+        shutil.rmtree(out, ignore_errors=True)
     print(f"config        {args.config} ({config.n_workers} workers x {config.worker_steps} "
           f"steps, {config.epochs} epochs x {config.n_mini_batch} minibatches, "
           f"{trainer.threads} torch threads); shares of {args.updates} updates' wall time")
