@@ -39,14 +39,15 @@ def randomised_model(cfg: Config, spec: SpaceSpec, seed: int = 0):
     return model.eval()
 
 
-def rollout_setup(cfg: Config, lengths: list[int], seed: int = 0):
-    """A scripted pool, a randomised model, its buffer and sampler (CPU)."""
+def rollout_setup(cfg: Config, lengths: list[int], seed: int = 0,
+                  device: torch.device = torch.device("cpu")):
+    """A scripted pool, a randomised model, its buffer and sampler on `device` (the weights
+    drawn on the CPU, so every device starts from the same ones)."""
     from sampler import Sampler
-    cpu = torch.device("cpu")
     pool = ScriptedPool(cfg.n_workers, lengths, seed=seed)
-    model = randomised_model(cfg, pool.spec, seed)
-    buffer = RolloutBuffer(cfg, pool.spec, cpu)
-    return pool, model, buffer, Sampler(pool, buffer, cfg, cpu, model)
+    model = randomised_model(cfg, pool.spec, seed).to(device)
+    buffer = RolloutBuffer(cfg, pool.spec, device)
+    return pool, model, buffer, Sampler(pool, buffer, cfg, device, model)
 
 
 class ScriptedPool:
@@ -105,12 +106,13 @@ class ScriptedPool:
 
 
 def assert_training_recomputes_rollout(cfg: Config, lengths=(3, 7, 50), atol: float = 2e-5,
-                                       rtol: float = 1e-5) -> None:
+                                       rtol: float = 1e-5,
+                                       device: torch.device = torch.device("cpu")) -> None:
     """Before any optimiser step, training's recomputation of every minibatch gives the
     log-probs and values the rollout produced, over several rollouts (carried memory,
     episodes that start and end mid-segment, an episode longer than the window)."""
     from model import log_prob_entropy
-    pool, model, buffer, sampler = rollout_setup(cfg, list(lengths))
+    pool, model, buffer, sampler = rollout_setup(cfg, list(lengths), device=device)
     generator = torch.Generator().manual_seed(0)
     for _ in range(3):
         sampler.collect()

@@ -54,6 +54,28 @@ def test_configs_are_shipped():
     assert len(SHIPPED) >= 10   # guards the parametrisation below against an empty glob
 
 
+@pytest.mark.parametrize("workers", [4, 16])
+def test_side_by_side_minigrid_configs_change_only_the_rollout_size(workers):
+    """benchmarks/side_by_side.py compares the original's network and PPO settings: the bench
+    configs are the shipped MiniGrid config at another rollout size, nothing else."""
+    shipped = load_config(os.path.join(REPO_ROOT, "configs", "minigrid_memory.yaml"))
+    bench = load_config(os.path.join(REPO_ROOT, "configs", "bench",
+                                     f"minigrid_original_{workers}x128.yaml"))
+    assert bench == dataclasses.replace(shipped, n_workers=workers, worker_steps=128)
+
+
+def test_side_by_side_mortar_config_is_cleanrls_network():
+    """CleanRL ppo_trxl's defaults: 3 blocks x 384, 4 heads, memory 119, pre-LayerNorm,
+    sinusoidal absolute positions, 3 epochs x 8 minibatches, at 8 workers x 128 steps."""
+    c = load_config(os.path.join(REPO_ROOT, "configs", "bench", "mortar_mayhem_grid_cleanrl_8x128.yaml"))
+    t = c.transformer
+    assert (t.num_blocks, t.embed_dim, t.num_heads, t.memory_length) == (3, 384, 4, 119)
+    assert (t.layer_norm, t.positional_encoding, t.gtrxl) == ("pre", "absolute", False)
+    assert (c.epochs, c.n_mini_batch, c.n_workers, c.worker_steps) == (3, 8, 8, 128)
+    assert (c.max_grad_norm, c.clip_range_schedule.initial, c.environment.name) == \
+        (0.25, 0.1, "MortarMayhem-Grid-v0")
+
+
 @pytest.mark.parametrize("path", SHIPPED, ids=os.path.basename)
 def test_shipped_config_loads_and_round_trips(path):
     config = load_config(path)
