@@ -45,7 +45,7 @@ from memories.agalite import AGaLiTe, AGaLiTeConfig  # noqa: E402
 from memories.ffm import FFM, FFMConfig  # noqa: E402
 from memories import state_nbytes  # noqa: E402
 from memories.recurrent import RecurrentMemory  # noqa: E402
-from memories.trxl import TransformerMemory, TrXLState  # noqa: E402
+from memories.trxl import TransformerMemory  # noqa: E402
 
 HEADS = 4
 WIDTHS = range(8, 513, 4)   # candidate widths, multiples of the heads
@@ -120,9 +120,10 @@ def matched_width(family: str, target: int) -> int:
 
 def transformer_runner(name: str, width: int, L: int, B: int, G: int, device) -> Runner:
     memory = FAMILIES[name](width, L).to(device)
-    N, M, dh = memory.cfg.num_blocks, L - 1, width // HEADS
-    state = TrXLState(torch.randn(B, N, HEADS, M, dh, device=device),
-                      torch.randn(B, N, HEADS, M, dh, device=device))      # (B, N, H, M, dh)
+    N, M = memory.cfg.num_blocks, L - 1
+    state = memory.initial_state(B, device)
+    for part in state:                                                     # (B, H, M, dh)
+        part.normal_()
     x = torch.randn(B, width, device=device)
     episode_step = torch.full((B,), M, device=device)
 

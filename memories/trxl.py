@@ -144,13 +144,15 @@ class TransformerBlock(nn.Module):
         return self.gates[which](x, F.relu(y))
 
     def forward(self, x: torch.Tensor, past: KV, mask: torch.Tensor,
-                offsets: Optional[torch.Tensor], own: Optional[KV] = None) -> torch.Tensor:
+                offsets: Optional[torch.Tensor]) -> torch.Tensor:
         """x (B, G, D) block inputs of the queries; past each (B, H, M, dh) the keys and
-        values before them; own the queries' own keys and values (B, H, G, dh) when the
-        caller projected them already (acting caches them), else projected here. The queries
-        attend to [past | own] (B, H, M+G, dh) under mask (B, G, M+G). Returns (B, G, D)."""
-        own = self.project_kv(x) if own is None else own
-        kv = KV(torch.cat([past.k, own.k], dim=2), torch.cat([past.v, own.v], dim=2))
+        values before them. The queries attend to [past | their own] (B, H, M+G, dh) under
+        mask (B, G, M+G). Returns (B, G, D)."""
+        return self.attend(x, window(past, self.project_kv(x)), mask, offsets)
+
+    def attend(self, x: torch.Tensor, kv: KV, mask: torch.Tensor,
+               offsets: Optional[torch.Tensor]) -> torch.Tensor:
+        """x (B, G, D) attending to the whole window kv, each (B, H, K, dh). Returns (B, G, D)."""
         a = self.attention(self._attention_input(x), kv, mask, offsets)     # (B, G, D)
         if self.layer_norm == "post":
             h = self.norm1(x + a)
@@ -160,13 +162,30 @@ class TransformerBlock(nn.Module):
         return self._combine(1, h, f)
 
 
-class TrXLState(NamedTuple):
-    """The acting window of every environment: its last M steps' keys and values per block,
-    projected with the current weights (the KV cache), in memory_dtype. Which slots belong to
-    the current episode follows from episode_step: slot j (oldest first) holds the episode's
-    step episode_step - M + j, valid when that is >= 0."""
-    k: torch.Tensor             # (B, N, H, M, dh)
-    v: torch.Tensor             # (B, N, H, M, dh)
+def window(past: KV, own: KV) -> KV:
+    """The keys and values a query attends to: past (B, H, M, dh), then own (B, H, G, dh)."""
+    return KV(torch.cat([past.k, own.k], dim=2), torch.cat([past.v, own.v], dim=2))
+
+
+def trxl_state_type(num_blocks: int) -> type:
+    """The acting state of N blocks: a NamedTuple (k0, v0, k1, v1, ...) holding each block's
+    keys and values of the last M steps, projected with the current weights (the KV cache),
+    in memory_dtype, each (B, H, M, dh). Which slots belong to the current episode follows
+    from episode_step: slot j (oldest first) holds the episode's step episode_step - M + j,
+    valid when that is >= 0.
+
+    One tensor per block, not one (B, N, H, M, dh): a step concatenates each block's M cached
+    slots with its own into the window (B, H, L, dh) it attends to, and the next state is that
+    window without its oldest slot, a view. A stacked tensor would cost a second copy of every
+    window per step. Every state, the first included, is such a view of an L-slot tensor, so
+    a compiled step always sees the same strides (one graph)."""
+    return NamedTuple("TrXLState", [(f"{kv}{b}", torch.Tensor)
+                                    for b in range(num_blocks) for kv in "kv"])
+
+
+def without_oldest(window: torch.Tensor) -> torch.Tensor:
+    """(B, H, L, dh) -> the view (B, H, M, dh) of its newest M = L - 1 slots."""
+    return window.narrow(2, 1, window.shape[2] - 1)
 
 
 class TransformerMemory(nn.Module):
@@ -179,6 +198,7 @@ class TransformerMemory(nn.Module):
         self.memory_slots = cfg.memory_length - 1
         self.segment_length = segment_length
         self.dtype = getattr(torch, cfg.memory_dtype)
+        self.state_type = trxl_state_type(cfg.num_blocks)
         self.blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.num_blocks))
         self.final_norm = nn.LayerNorm(cfg.embed_dim) if cfg.layer_norm == "pre" else nn.Identity()
         self.register_buffer("step_offsets", relative_offsets(1, self.memory_slots),
@@ -193,22 +213,26 @@ class TransformerMemory(nn.Module):
         return StoreLayout((self.cfg.num_blocks, self.cfg.embed_dim), self.dtype,
                            per_segment=False, history=M, keys=M + (G if window < G else 0))
 
-    def initial_state(self, batch: int, device: torch.device) -> TrXLState:
-        c, M = self.cfg, self.memory_slots
-        like = dict(device=device, dtype=self.dtype)
-        kv = (batch, c.num_blocks, c.num_heads, M, c.embed_dim // c.num_heads)
-        return TrXLState(torch.zeros(kv, **like), torch.zeros(kv, **like))
+    def _windows(self, batch: int, device: torch.device) -> list[torch.Tensor]:
+        """Zeroed windows (B, H, L, dh), two per block (keys, values)."""
+        c = self.cfg
+        shape = (batch, c.num_heads, self.memory_slots + 1, c.embed_dim // c.num_heads)
+        return [torch.zeros(shape, device=device, dtype=self.dtype)
+                for _ in range(2 * c.num_blocks)]
+
+    def initial_state(self, batch: int, device: torch.device) -> NamedTuple:
+        return self.state_type(*map(without_oldest, self._windows(batch, device)))
 
     @torch.no_grad()
-    def refresh(self, state: TrXLState, history: torch.Tensor) -> TrXLState:
+    def refresh(self, state: NamedTuple, history: torch.Tensor) -> NamedTuple:
         """Re-project the M carried block inputs history (B, M, N, D) with the current
         weights, exactly as training will (segments projects the stored block inputs)."""
-        if self.memory_slots == 0:
-            return state
-        kvs = [block.project_kv(history[:, :, b].float())                   # (B, H, M, dh)
-               for b, block in enumerate(self.blocks)]
-        return TrXLState(torch.stack([kv.k for kv in kvs], 1).to(self.dtype),
-                         torch.stack([kv.v for kv in kvs], 1).to(self.dtype))  # (B, N, H, M, dh)
+        windows = self._windows(history.shape[0], history.device)
+        for b, block in enumerate(self.blocks):
+            kv = block.project_kv(history[:, :, b].float())                 # (B, H, M, dh)
+            without_oldest(windows[2 * b]).copy_(kv.k)
+            without_oldest(windows[2 * b + 1]).copy_(kv.v)
+        return self.state_type(*map(without_oldest, windows))
 
     def add_position(self, x: torch.Tensor, episode_step: torch.Tensor) -> torch.Tensor:
         """Absolute encoding: the step's index in its episode, added to its embedding."""
@@ -235,33 +259,24 @@ class TransformerMemory(nn.Module):
             h = block(h, block.project_kv(stored[:, :, b]), mask, offsets)  # (B, G, D)
         return self.final_norm(h)
 
-    def step(self, x: torch.Tensor, state: TrXLState, episode_step: torch.Tensor
-             ) -> tuple[torch.Tensor, TrXLState, torch.Tensor]:
+    def step(self, x: torch.Tensor, state: NamedTuple, episode_step: torch.Tensor
+             ) -> tuple[torch.Tensor, NamedTuple, torch.Tensor]:
         """Acting path, one step per environment: x (B, D), episode_step (B,). The step
         attends to its state's valid slots and itself; the window then slides by one.
         Returns the output (B, D), the next state and the block inputs (B, N, D) to store."""
-        B, M = x.shape[0], self.memory_slots
-        slot = torch.arange(M, device=x.device)
-        cached_valid = slot.unsqueeze(0) >= M - episode_step.unsqueeze(1)   # (B, M)
-        own_valid = torch.ones(B, 1, dtype=torch.bool, device=x.device)
-        mask = torch.cat([cached_valid, own_valid], dim=1).unsqueeze(1)     # (B, 1, L)
+        M = self.memory_slots
+        # Window slot j (oldest first; the step itself is slot M) is the episode's step
+        # episode_step - M + j: valid when that is >= 0.
+        slot = torch.arange(M + 1, device=x.device)
+        mask = (slot.unsqueeze(0) >= M - episode_step.unsqueeze(1)).unsqueeze(1)  # (B, 1, L)
         h = self.add_position(x.unsqueeze(1), episode_step.unsqueeze(1))  # (B, 1, D)
-        inputs, keys, values = [], [], []
+        inputs, cached = [], []
         for b, block in enumerate(self.blocks):
-            own = block.project_kv(h)                                       # (B, H, 1, dh)
-            past = KV(state.k[:, b].float(), state.v[:, b].float())         # (B, H, M, dh)
+            past = KV(state[2 * b].float(), state[2 * b + 1].float())       # (B, H, M, dh)
             inputs.append(h[:, 0])
-            keys.append(own.k)
-            values.append(own.v)
-            h = block(h, past, mask, self.step_offsets, own)                # (B, 1, D)
-        to_store = torch.stack(inputs, dim=1)                               # (B, N, D)
-
-        def slide(window: torch.Tensor, new: torch.Tensor, dim: int) -> torch.Tensor:
-            # Drop the oldest slot, append the newest: a fresh contiguous tensor, so the state
-            # keeps the strides a compiled step was built for.
-            if M == 0:
-                return window
-            return torch.cat([window.narrow(dim, 1, M - 1), new.to(self.dtype)], dim=dim)
-        next_state = TrXLState(slide(state.k, torch.stack(keys, dim=1), 3),
-                               slide(state.v, torch.stack(values, dim=1), 3))
-        return self.final_norm(h.squeeze(1)), next_state, to_store
+            kv = window(past, block.project_kv(h))                          # (B, H, L, dh)
+            h = block.attend(h, kv, mask, self.step_offsets)                # (B, 1, D)
+            # Rounded to memory_dtype only for the cache: this step attended in float32.
+            cached += [without_oldest(kv.k.to(self.dtype)), without_oldest(kv.v.to(self.dtype))]
+        return self.final_norm(h.squeeze(1)), self.state_type(*cached), \
+            torch.stack(inputs, dim=1)                                      # (B, N, D)

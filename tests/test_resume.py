@@ -48,6 +48,19 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, memory):
     assert second.log_dir == first.log_dir
 
 
+def test_checkpoint_without_memory_state_refuses_to_resume(tmp_path):
+    """A checkpoint written before memories had one interface holds no memory state: resuming
+    from it fails with a ValueError that says so (it would otherwise continue with a blank
+    memory, not the run it claims to continue)."""
+    config = tiny()
+    first = run(Trainer(config, "old", str(tmp_path / "m"), str(tmp_path / "s")), 1)
+    first.save()
+    payload, loaded = load_model_file(str(tmp_path / "m" / "old.nn"))
+    del payload["sampler"]["memory_state"]
+    with pytest.raises(ValueError, match="no memory_state.*cannot be resumed"):
+        Trainer(loaded, "old", str(tmp_path / "m"), str(tmp_path / "s"), payload)
+
+
 def test_resumed_run_continues_the_tensorboard_curve(tmp_path):
     """Resumed from update 2 after the first process had logged update 3 (killed after its
     periodic checkpoint): update 3's stale point is purged, update 2's kept, each once. The
