@@ -26,11 +26,15 @@ def main(argv=None) -> int:
     parser.add_argument("--min-score", nargs="+", default=[], metavar="VALUE|TASK=VALUE")
     parser.add_argument("--metric", default="return")
     args = parser.parse_args(argv)
-    table = ev.read_run_scores(os.path.join(args.folder, "run_scores.csv"), args.metric)
-    tasks = sorted(table["task"].unique())
-    finals, normalised = ev.normalise(ev.final_scores(table),
-                                      ev.parse_max_scores(args.max_score, tasks),
-                                      ev.parse_min_scores(args.min_score, tasks))
+    try:
+        table = ev.read_run_scores(os.path.join(args.folder, "run_scores.csv"), args.metric)
+        tasks = sorted(table["task"].unique())
+        finals, normalised = ev.normalise(ev.final_scores(table),
+                                          ev.parse_max_scores(args.max_score, tasks),
+                                          ev.parse_min_scores(args.min_score, tasks))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if not normalised:
         print("note: no max score: raw scores", file=sys.stderr)
     means = finals.groupby(["algorithm", "task"])["score"].agg(["mean", "count"])

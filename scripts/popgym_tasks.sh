@@ -25,9 +25,18 @@ read -r -a KINDS <<< "${KINDS:-trxl gru none}"
 run_prefix() { echo "pg_$1"; }                          # pg_repeat_previous_easy, ...
 suffix() { [ "$1" = trxl ] && echo "" || echo "_$1"; }  # the variant's run-name suffix
 
-aggregate_popgym() {
-  local scores=() renames=() task kind
+# Each task's worst return (its best is 1): POPGym's card tasks return between -1 and 1, its
+# CartPole between 0 and 1.
+declare -A MIN_SCORE=([repeat_previous_easy]=RepeatPreviousEasy=-1
+                      [repeat_first_easy]=RepeatFirstEasy=-1 [count_recall_easy]=CountRecallEasy=-1
+                      [autoencode_easy]=AutoencodeEasy=-1
+                      [position_only_cartpole_easy]=PositionOnlyCartPoleEasy=0)
+
+aggregate_popgym() {  # the tasks that have scores; rliable needs every memory on each of them
+  local scores=() renames=() mins=() task kind
   for task in "${TASKS[@]}"; do
+    compgen -G "models/$(run_prefix "$task")*_seed*/scores.csv" > /dev/null || continue
+    mins+=("${MIN_SCORE[$task]}")
     for kind in "${KINDS[@]}"; do
       compgen -G "models/$(run_prefix "$task")$(suffix "$kind")_seed*/scores.csv" > /dev/null \
         || continue
@@ -35,11 +44,8 @@ aggregate_popgym() {
       renames+=(--rename "$(run_prefix "$task")$(suffix "$kind")=$kind")
     done
   done
-  # POPGym's card tasks return between -1 and 1, its CartPole between 0 and 1.
   "$PY" aggregate.py "${scores[@]}" "${renames[@]}" --compare trxl gru --compare trxl none \
-    --compare gru none --max-score 1.0 \
-    --min-score RepeatPreviousEasy=-1 RepeatFirstEasy=-1 CountRecallEasy=-1 AutoencodeEasy=-1 \
-    PositionOnlyCartPoleEasy=0 --out results/popgym
+    --compare gru none --max-score 1.0 --min-score "${mins[@]}" --out results/popgym
 }
 
 for task in "${TASKS[@]}"; do
