@@ -25,7 +25,7 @@ test-cluster: setup
 	SDL_VIDEODRIVER=dummy $(BIN)/python -m pytest -q -m cluster
 
 train: setup
-	$(BIN)/python train.py --config configs/proof_of_memory.yaml --run-id pom
+	$(BIN)/python train.py --config configs/proof_of_memory.yaml --run-id pom --overwrite
 
 benchmark: setup
 	$(BIN)/python benchmarks/throughput.py --config configs/proof_of_memory.yaml --updates 5
