@@ -12,6 +12,8 @@ setup: $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
+	# POPGym is optional for users; the tests train on it.
+	$(BIN)/pip install --quiet --no-deps -r requirements-popgym.txt
 
 test: setup
 	$(BIN)/ruff check .
