@@ -1,11 +1,14 @@
-"""A trained agent acting in live environments: one memory per environment.
+"""Acting: the network steps every environment, carrying its memory state.
 
-Used by enjoy.py (and evaluation). Unlike the training sampler it keeps no rollout: with TrXL
-only the last M keys and values per block (a sliding window), with GRU/LSTM the running
-state, so it can play episodes of any length.
+One acting path: the training sampler drives a `MemoryAgent` and adds a buffer; enjoy.py and
+evaluation use it alone. Its memory state holds only what the next step needs (TrXL: the last
+M steps' keys and values; GRU/LSTM: the running state), so it plays episodes of any length.
+Nothing here imports training code (tests/test_agent_imports.py).
 """
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -15,68 +18,80 @@ import torch
 from config import Config
 from environments import SpaceSpec
 from environments.spec import takes_scalar_action
-from model import ActorCritic, PolicyOutput, sample_actions
-from recurrent import reset_at_episode_start
-from trainer import build_model
-from transformer import KV, prepend
+from memories import state_nbytes
+from model import ActorCritic, PolicyOutput, StepOutput, build_model, sample_actions
 from utils import load_model_file
 
 
+def cpp_compiler() -> Optional[str]:
+    """The C++ compiler inductor will use on CPU ($CXX, else g++), or None if absent."""
+    return shutil.which(os.environ.get("CXX", "g++"))
+
+
+def acting_step(compiled: bool, device: torch.device) -> Optional[Callable]:
+    """ActorCritic.step compiled with torch.compile (called with the model first), or None
+    for eager. Shapes never change within a run, so one graph serves it. On CPU the C++
+    wrapper calls the kernels without Python in between: that is where a small model's step
+    spends most of its time eagerly (benchmarks/acting_step.py)."""
+    if not compiled:
+        return None
+    if device.type == "cpu" and cpp_compiler() is None:
+        raise RuntimeError(f"compile_acting: true needs a C++ compiler on CPU (inductor builds "
+                           f"the step with {os.environ.get('CXX', 'g++')!r}), and none was found. "
+                           f"Fix: install one (e.g. apt install g++, or set CXX), or set "
+                           f"compile_acting: false.")
+    options = {"cpp_wrapper": True} if device.type == "cpu" else None
+    return torch.compile(ActorCritic.step, dynamic=False, fullgraph=True, options=options)
+
+
 class MemoryAgent:
-    def __init__(self, model: ActorCritic, n_envs: int, device: torch.device):
+    """The network acting in n_envs environments, one memory state each."""
+
+    def __init__(self, model: ActorCritic, n_envs: int, device: torch.device,
+                 compiled: bool = False):
         self.model, self.device = model.eval(), device
+        self.compiled = acting_step(compiled, device)
+        self.state = model.memory.initial_state(n_envs, device)
         self.episode_step = torch.zeros(n_envs, dtype=torch.long, device=device)
-        if not model.is_transformer:
-            memory = model.memory
-            self.state = torch.zeros(memory.num_layers, n_envs, memory.state_width,
-                                     device=device)                        # (N, W, S)
-            return
-        cfg = model.memory.cfg
-        N, H, M = cfg.num_blocks, cfg.num_heads, cfg.memory_length - 1
-        shape = (n_envs, H, M, cfg.embed_dim // H)
-        self.dtype = getattr(torch, cfg.memory_dtype)
-        like = dict(device=device, dtype=self.dtype)
-        self.k = [torch.zeros(shape, **like) for _ in range(N)]   # per block (W, H, M, dh)
-        self.v = [torch.zeros(shape, **like) for _ in range(N)]
-        self.valid = torch.zeros(n_envs, M, dtype=torch.bool, device=device)  # (W, M)
 
     def reset(self, env: int) -> None:
-        """Forget everything of env's episode: its next step starts a new one (a recurrent
-        state is zeroed at that step, reset_at_episode_start)."""
-        if self.model.is_transformer:
-            self.valid[env] = False
+        """Forget env's episode: its next step starts a new one."""
         self.episode_step[env] = 0
 
-    def _keys_for(self, b: int) -> Callable[[KV], KV]:
-        def window(own: KV) -> KV:                                          # own (W, H, 1, dh)
-            # Rounded to the window's dtype as the sampler's cache stores it (bfloat16 option).
-            own = KV(own.k.to(self.dtype), own.v.to(self.dtype))
-            kv = prepend(KV(self.k[b], self.v[b]))(own)                     # (W, H, L, dh)
-            self.k[b], self.v[b] = kv.k[:, :, 1:], kv.v[:, :, 1:]           # slide by one
-            return KV(kv.k.float(), kv.v.float())
-        return window
+    def episodes_ended(self, ended: torch.Tensor) -> None:
+        """ended (n_envs,) bool: those environments' next steps start new episodes."""
+        self.episode_step = torch.where(ended, 0, self.episode_step)
+
+    def refresh(self, history: torch.Tensor) -> None:
+        """Recompute what the memory state derives from the weights, after they changed, from
+        the stored entries (n_envs, layout().history, *shape) of the steps before."""
+        self.state = self.model.memory.refresh(self.state, history)
+
+    def step(self, obs: torch.Tensor, advance: bool = True) -> StepOutput:
+        """One step of every environment. With `advance` the memory takes the step and the
+        episodes move on; without, it only looks (the value of an observation that no step
+        follows: the rollout's last, or one a time limit cut off)."""
+        if self.compiled is not None:
+            out = self.compiled(self.model, obs, self.state, self.episode_step)
+        else:
+            out = self.model.step(obs, self.state, self.episode_step)
+        if advance:
+            self.state = out.state
+            self.episode_step = self.episode_step + 1
+        return out
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         """obs (W, *obs_shape) -> actions (W, A)."""
         policy = self.policy(obs)
         return sample_actions(policy.logits, deterministic=deterministic).cpu().numpy()
 
-    @torch.no_grad()
     def policy(self, obs: np.ndarray) -> PolicyOutput:
-        """One step of every env: the policy's logits and value; the window slides by one."""
-        x = torch.as_tensor(obs, device=self.device)
-        if not self.model.is_transformer:
-            state = reset_at_episode_start(self.state, self.episode_step)   # (N, W, S)
-            policy, self.state = self.model.step_recurrent(x, state)
-            self.episode_step += 1
-            return policy
-        own = torch.ones(len(self.valid), 1, dtype=torch.bool, device=self.device)
-        key_valid = torch.cat([self.valid, own], dim=1)                      # (W, L)
-        keys_for = [self._keys_for(b) for b in range(len(self.k))]
-        out = self.model.step(x, keys_for, key_valid, self.episode_step)
-        self.valid = key_valid[:, 1:]
-        self.episode_step += 1
-        return out.policy
+        """One step of every env: the policy's logits and value; the memory takes the step."""
+        return self.step(torch.as_tensor(obs, device=self.device)).policy
+
+    def nbytes(self) -> int:
+        """Bytes of the memory state."""
+        return state_nbytes(self.state)
 
 
 def load_agent(path: str, n_envs: int, device: torch.device) -> tuple[MemoryAgent, Config, SpaceSpec]:

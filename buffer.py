@@ -1,8 +1,10 @@
-"""Rollout storage, the cached memory stream, GAE and segment minibatches.
+"""Rollout storage, the memory's stored entries, GAE and segment minibatches.
 
-Shape legend and the picture of the stream are in memory.py. Per worker the buffer holds
-S = M + T slots of cached block inputs: its memory is bounded by memory_length + worker_steps
-whatever the episode length (tests/test_buffer.py shows it for long episodes).
+Shape legend and the picture of the stream are in memories/window.py. The memory decides
+what is stored (memories.StoreLayout): per step, a stream of S = M + T slots per worker (TrXL
+block inputs with M carried over, or a recurrent state), or one entry per segment (a large
+state). Either way the buffer is bounded by memory_length + worker_steps whatever the
+episode length (tests/test_transformer.py checks it for 10,000-step episodes).
 """
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ import torch
 
 from config import Config
 from environments import SpaceSpec
-from memory import INVALID_EPISODE
-from recurrent import state_width
+from memories import memory_layout
+from memories.window import INVALID_EPISODE
 
 
 @dataclass
@@ -27,8 +29,8 @@ class Minibatch:
     values: torch.Tensor         # (B, G) rollout values
     advantages: torch.Tensor     # (B, G)
     returns: torch.Tensor        # (B, G)
-    memory: torch.Tensor         # TrXL (N, B, M, D) cached block inputs before each segment
-                                 # (M+G with a gradient window); recurrent (N, B, 1, S)
+    memory: torch.Tensor         # (B, K, *shape) the memory's stored entries for each
+                                 # segment (memories.StoreLayout), e.g. TrXL (B, M, N, D)
     key_episode: torch.Tensor    # (B, M + G) episode id of every key slot
     query_step: torch.Tensor     # (B, G) index of each step in its episode
 
@@ -41,9 +43,8 @@ class Minibatch:
         parts = []
         for start in range(0, self.obs.shape[0], segments):
             part = slice(start, start + segments)
-            fields = {f.name: getattr(self, f.name)[part] for f in dataclasses.fields(self)}
-            fields["memory"] = self.memory[:, part]                         # (N, b, M, D)
-            parts.append(Minibatch(**fields))
+            parts.append(Minibatch(**{f.name: getattr(self, f.name)[part]
+                                      for f in dataclasses.fields(self)}))
         return parts
 
 
@@ -70,30 +71,13 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, terminated: torch.Tensor,
     return advantages
 
 
-def stream_layout(config: Config) -> tuple[int, int, int, int]:
-    """(N, M, width, memory_keys) of the cached stream for config.memory: N layers of width
-    `width` per slot, M memory slots carried between rollouts, and how many slots a training
-    segment gathers as its memory."""
-    t = config.transformer
-    if config.memory == "trxl":
-        M = t.memory_length - 1
-        window = t.gradient_window or config.segment_len
-        # With a gradient window the segment's own cached inputs are needed too (memory.py).
-        return t.num_blocks, M, t.embed_dim, M + (config.segment_len if window < config.segment_len else 0)
-    if config.memory == "none":
-        return 0, 0, 0, 1
-    r = config.recurrent
-    # A recurrent slot t holds the state before step t: a segment gathers its first one.
-    return r.num_layers, 0, state_width(config.memory, r), 1
-
-
 class RolloutBuffer:
     def __init__(self, config: Config, spec: SpaceSpec, device: torch.device):
         W, T = config.n_workers, config.worker_steps
         self.workers, self.steps = W, T
-        N, M, width, self.memory_keys = stream_layout(config)
-        self.memory_slots = M
-        self.segment = config.segment_len
+        self.layout = memory_layout(config)
+        self.memory_slots = M = self.layout.history
+        self.segment = G = config.segment_len
         obs_dtype = torch.uint8 if spec.obs_dtype == "uint8" else torch.float32
         f32 = dict(dtype=torch.float32, device=device)
         self.obs = torch.zeros((W, T, *spec.obs_shape), dtype=obs_dtype, device=device)
@@ -106,9 +90,11 @@ class RolloutBuffer:
         self.truncation_values = torch.zeros((W, T), **f32)
         self.advantages = torch.zeros((W, T), **f32)
         self.returns = torch.zeros((W, T), **f32)
-        # The stream (see memory.py): slot M + t holds rollout step t.
-        self.stream = torch.zeros((N, W, M + T, width), device=device,
-                                  dtype=getattr(torch, config.transformer.memory_dtype))  # (N, W, S, D)
+        # Per step, a stream (memories/window.py): slot M + t holds rollout step t's entry;
+        # per segment, entry i is the one before segment i's first step.
+        entries = T // G if self.layout.per_segment else M + T
+        self.stored = torch.zeros((W, entries, *self.layout.shape), device=device,
+                                  dtype=self.layout.dtype)                  # (W, entries, *shape)
         self.slot_episode = torch.full((W, M + T), INVALID_EPISODE, dtype=torch.long, device=device)
         self.slot_step = torch.zeros((W, M + T), dtype=torch.long, device=device)
 
@@ -116,14 +102,36 @@ class RolloutBuffer:
         return sum(t.numel() * t.element_size() for t in vars(self).values()
                    if isinstance(t, torch.Tensor))
 
+    def store(self, t: int, entry: torch.Tensor) -> None:
+        """The memory's entry (W, *shape) for rollout step t, where its layout keeps one."""
+        if not self.layout.per_segment:
+            self.stored[:, self.memory_slots + t] = entry
+        elif t % self.segment == 0:
+            self.stored[:, t // self.segment] = entry
+
     def carry_over(self) -> None:
         """Before a rollout: the last M slots become the memory slots of the next stream."""
         M, T = self.memory_slots, self.steps
         if M == 0:
             return
-        self.stream[:, :, :M] = self.stream[:, :, T:T + M].clone()
+        self.stored[:, :M] = self.stored[:, T:T + M].clone()
         self.slot_episode[:, :M] = self.slot_episode[:, T:T + M].clone()
         self.slot_step[:, :M] = self.slot_step[:, T:T + M].clone()
+
+    def carried(self) -> dict:
+        """The slots the next rollout carries over (for a checkpoint): the last M."""
+        T = self.steps
+        return {"stored": self.stored[:, T:].cpu().clone() if self.memory_slots else None,
+                "slot_episode": self.slot_episode[:, T:].cpu().clone(),
+                "slot_step": self.slot_step[:, T:].cpu().clone()}
+
+    def restore_carried(self, carried: dict) -> None:
+        """Undo carried()."""
+        T = self.steps
+        if self.memory_slots:
+            self.stored[:, T:] = carried["stored"].to(self.stored.device)
+        self.slot_episode[:, T:] = carried["slot_episode"].to(self.slot_episode.device)
+        self.slot_step[:, T:] = carried["slot_step"].to(self.slot_step.device)
 
     def compute_advantages(self, last_value: torch.Tensor, gamma: float, lam: float) -> None:
         self.advantages = gae(self.rewards, self.values, self.terminated, self.truncated,
@@ -145,9 +153,12 @@ class RolloutBuffer:
         worker, start = worker.to(device), start.to(device)
         steps = start.unsqueeze(1) + torch.arange(G, device=device)          # (B, G)
         w = worker.unsqueeze(1)                                             # (B, 1)
-        # Stream slots of the segment's keys: the M before it, then its own G (memory.py).
+        # Stream slots of the segment's keys: the M before it, then its own G (window.py).
         key_slots = start.unsqueeze(1) + torch.arange(M + G, device=device)  # (B, M+G)
-        memory = self.stream[:, w, key_slots[:, :self.memory_keys]]         # (N, B, keys, D)
+        if self.layout.per_segment:
+            memory = self.stored[w, (start // G).unsqueeze(1)]              # (B, 1, *shape)
+        else:
+            memory = self.stored[w, key_slots[:, :self.layout.keys]]        # (B, K, *shape)
         return Minibatch(
             obs=self.obs[w, steps], actions=self.actions[w, steps],
             log_probs=self.log_probs[w, steps], values=self.values[w, steps],

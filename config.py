@@ -1,7 +1,7 @@
 """One typed configuration schema for a training run, loaded from YAML.
 
-Every field is documented where it is declared (the `doc` metadata) and the README's
-configuration reference is generated from these docs (`python config.py --markdown`).
+Every field is documented where it is declared (the `doc` metadata) and docs/configuration.md,
+the field-by-field reference, is generated from these docs (`python config.py --markdown`).
 
 Loading is strict: an unknown key, a wrong type or an impossible combination raises
 `ConfigError`, whose message names the file, the key, the value and the fix. Derived sizes
@@ -99,6 +99,48 @@ class RecurrentConfig:
 
 
 @dataclass(frozen=True)
+class AGaLiTeSection:
+    """The AGaLiTe memory of `memory: agalite` (Pramanik et al., TMLR 2024): gated linear
+    attention whose state has a constant size, trained over each segment with its parallel
+    form from the state stored at the segment's start. exact: true gives GaLiTe, the exact
+    form. The paper's Mystery Path model: num_layers 4, embed_dim 128, num_heads 4, head_dim
+    64, ffn_dim 128, eta 4, r 2."""
+    num_layers: int = _doc("Stacked layers N.", default=2)
+    embed_dim: int = _doc("Width D of the observation embedding, of every layer and of the "
+                          "output.", default=64)
+    num_heads: int = _doc("Attention heads H.", default=4)
+    head_dim: int = _doc("Size dh of each head's values (and of its queries and keys before "
+                         "the feature map).", default=16)
+    eta: int = _doc("The feature map's expansion: F = eta x head_dim key features per head.",
+                    default=4)
+    r: int = _doc("AGaLiTe's approximation order: oscillators per head; the state holds "
+                  "r (dh + F) + F numbers per head and layer instead of GaLiTe's (dh + 1) F.",
+                  default=1)
+    ffn_dim: int = _doc("Hidden width of each layer's feed-forward network.", default=64)
+    gate_bias: float = _doc("GRU-type gate bias; > 0 starts every layer near the identity "
+                            "(as GTrXL's gtrxl_bias).", default=2.0)
+    exact: bool = _doc("GaLiTe: keep the exact dh x F matrix per head instead of the r "
+                       "oscillators.", default=False)
+
+
+@dataclass(frozen=True)
+class FFMSection:
+    """The Fast and Forgetful Memory of `memory: ffm` (Morad et al., NeurIPS 2023): traces
+    that decay and rotate at learned rates, a constant-size complex state, trained over each
+    segment with its parallel form from the state stored at the segment's start."""
+    num_layers: int = _doc("Stacked FFM layers N (the paper uses one).", default=1)
+    embed_dim: int = _doc("Width D of the observation embedding, of every layer and of the "
+                          "output.", default=64)
+    memory_size: int = _doc("Traces m.", default=32)
+    context_size: int = _doc("Frequencies c per trace; the state holds 2 m c numbers per "
+                             "layer (real and imaginary parts).", default=4)
+    min_period: int = _doc("Shortest initial time scale of the traces, in steps.", default=1)
+    max_period: int = _doc("Longest initial time scale of the traces, in steps.", default=1024)
+    forgotten_at: float = _doc("Fraction of a write a trace keeps after its time scale "
+                               "(sets the initial decays); in (0, 1).", default=0.01)
+
+
+@dataclass(frozen=True)
 class EvaluationConfig:
     """How evaluate.py plays a checkpoint: on held-out environment seeds that no training
     episode uses (worker_pool.HELD_OUT_SEED_START onwards)."""
@@ -143,16 +185,21 @@ class Config:
         default_factory=lambda: ScheduleConfig(initial=1e-3, final=1e-3))
     clip_range_schedule: ScheduleConfig = _doc(
         "PPO clip range per update.", default_factory=lambda: ScheduleConfig(initial=0.2, final=0.2))
-    memory: Literal["trxl", "gru", "lstm", "none"] = _doc(
+    memory: Literal["trxl", "gru", "lstm", "agalite", "ffm", "none"] = _doc(
         "The memory between encoder and heads: trxl = (G)TrXL attention over the episode's "
         "cached states (transformer section; gtrxl: true for GTrXL); gru / lstm = a recurrent "
-        "core (recurrent section); none = a memoryless control, embedding width "
-        "transformer.embed_dim. Everything else (encoder, heads, losses, evaluation) is shared.",
+        "core (recurrent section); agalite = AGaLiTe or GaLiTe linear attention (agalite "
+        "section); ffm = Fast and Forgetful Memory (ffm section); none = a memoryless control, "
+        "embedding width transformer.embed_dim. Everything else (encoder, heads, losses, "
+        "evaluation) is shared; docs/memories.md compares them.",
         default="trxl")
     transformer: TransformerConfig = _doc("The episodic memory when memory = trxl.",
                                           default_factory=TransformerConfig)
     recurrent: RecurrentConfig = _doc("The recurrent core when memory = gru or lstm.",
                                       default_factory=RecurrentConfig)
+    agalite: AGaLiTeSection = _doc("The AGaLiTe / GaLiTe memory when memory = agalite.",
+                                   default_factory=AGaLiTeSection)
+    ffm: FFMSection = _doc("The FFM memory when memory = ffm.", default_factory=FFMSection)
     seed: int = _doc("Run seed: torch, numpy and every worker's environment seed derive from it.",
                      default=0)
     on_nonfinite: Literal["stop", "skip"] = _doc(
@@ -179,7 +226,7 @@ class Config:
         "Compile the rollout's acting step with torch.compile (inductor; on CPU with its C++ "
         "wrapper). Small models act ~3x faster on CPU (benchmarks/acting_step.py); the first "
         "rollout pays a one-time compile of ~15 s (cached on disk for later runs). Needs a C++ "
-        "compiler. memory: trxl or none (torch.compile cannot trace GRU/LSTM layers). "
+        "compiler. Every memory but gru and lstm (torch.compile cannot trace their layers). "
         "Training, evaluate.py and enjoy.py stay eager.", default=False)
     env_processes: Optional[int] = _doc(
         "Processes that step the environments (each steps n_workers/env_processes of them); "
@@ -195,11 +242,6 @@ class Config:
         if self.segment_length is not None:
             return self.segment_length
         return max(d for d in range(1, min(64, self.worker_steps) + 1) if self.worker_steps % d == 0)
-
-    @property
-    def embed_dim(self) -> int:
-        """Width of the observation embedding the memory receives."""
-        return self.recurrent.hidden_size if self.memory in ("gru", "lstm") else self.transformer.embed_dim
 
     @property
     def n_segments(self) -> int:
@@ -309,7 +351,11 @@ def _check_combinations(c: Config, source: str) -> None:
                 "transformer.num_blocks": t.num_blocks, "transformer.embed_dim": t.embed_dim,
                 "transformer.num_heads": t.num_heads, "transformer.memory_length": t.memory_length,
                 "recurrent.hidden_size": c.recurrent.hidden_size,
-                "recurrent.num_layers": c.recurrent.num_layers}
+                "recurrent.num_layers": c.recurrent.num_layers,
+                **{f"agalite.{f.name}": getattr(c.agalite, f.name)
+                   for f in dataclasses.fields(c.agalite) if f.type in ("int", int)},
+                **{f"ffm.{f.name}": getattr(c.ffm, f.name)
+                   for f in dataclasses.fields(c.ffm) if f.type in ("int", int)}}
     for key, value in positive.items():
         if value < 1:
             fail(key, value, "must be at least 1", "use a positive integer")
@@ -379,9 +425,15 @@ def _check_combinations(c: Config, source: str) -> None:
     if c.env_processes is not None and not 1 <= c.env_processes <= c.n_workers:
         fail("env_processes", c.env_processes, f"must lie in [1, n_workers = {c.n_workers}]",
              "use null for automatic")
+    if c.ffm.max_period < c.ffm.min_period:
+        fail("ffm.max_period", c.ffm.max_period, f"below ffm.min_period = {c.ffm.min_period}",
+             "use a max_period >= min_period")
+    if not 0.0 < c.ffm.forgotten_at < 1.0:
+        fail("ffm.forgotten_at", c.ffm.forgotten_at, "must lie in (0, 1)", "use e.g. 0.01")
     if c.compile_acting and c.memory in ("gru", "lstm"):
         fail("compile_acting", c.compile_acting, f"torch.compile cannot trace {c.memory} "
-             f"layers (memory = {c.memory})", "set it to false, or use memory: trxl or none")
+             f"layers (memory = {c.memory})",
+             "set it to false, or use another memory (trxl, agalite, ffm, none)")
     if c.environment.type == "minigrid" and not c.environment.name.startswith("MiniGrid-Memory"):
         fail("environment.name", c.environment.name, "the minigrid type wraps the Memory tasks",
              "use MiniGrid-MemoryS9-v0 (or S7, S11, S13...), or type: gymnasium")
@@ -425,7 +477,7 @@ def load_config(path: str | os.PathLike, overrides: Optional[dict] = None) -> Co
 
 
 def markdown_reference() -> str:
-    """The README's configuration reference, generated from the field docs."""
+    """The table of docs/configuration.md, generated from the field docs."""
     lines = ["| key | default | meaning |", "|---|---|---|"]
 
     def walk(default_obj, prefix):
@@ -441,9 +493,29 @@ def markdown_reference() -> str:
     return "\n".join(lines)
 
 
+PAGE_HEAD = """# Configuration reference
+
+Every run is set by one YAML file, checked against the schema in `config.py` before anything
+starts: an unknown key, a wrong type or an impossible combination stops the run with a message
+that names the file, the key, the value and the fix. Nested sections are written as YAML
+mappings (`transformer: {num_blocks: 3}`); the dotted keys below name their fields, as
+`--grid` in `sweep.py` and `--set` in `benchmarks/throughput.py` do. Sizes derived from these
+fields (batch size, segment length, number of segments) are computed, never written back.
+
+This page is generated from the schema's field docs: `python config.py --markdown >
+docs/configuration.md` rewrites it, and a test fails when it is stale.
+
+"""
+
+
+def markdown_page() -> str:
+    """The whole of docs/configuration.md."""
+    return PAGE_HEAD + markdown_reference() + "\n"
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--markdown"]:
-        print(markdown_reference())
+        print(markdown_page(), end="")
     else:
         for p in sys.argv[1:]:
             print(p, "OK" if load_config(p) else "")

@@ -1,13 +1,14 @@
-"""The actor-critic network: encoder -> memory (TrXL/GTrXL, GRU, LSTM or none) -> heads.
+"""The actor-critic network: encoder -> memory (memories/, any kind) -> heads.
 
-Only the forward pass lives here; storage is in buffer.py, the loop in trainer.py.
-Shape legend in memory.py.
+Only the forward pass lives here (and build_model, which checks that a config's network fits
+an environment); storage is in buffer.py, the loop in trainer.py. Shape legend in
+memories/window.py.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -16,8 +17,7 @@ from torch.nn import functional as F
 
 from config import Config
 from environments import SpaceSpec
-from recurrent import NoMemory, RecurrentMemory
-from transformer import KV, TransformerMemory
+from memories import make_memory, memory_widths
 
 
 def _orthogonal(layer: nn.Module, gain: float = math.sqrt(2)) -> nn.Module:
@@ -86,31 +86,29 @@ class PolicyOutput:
     reconstruction: Optional[torch.Tensor] = None  # (..., 84, 84, C) when the decoder is on
 
 
-@dataclass
-class StepOutput:
-    policy: PolicyOutput               # (B, ...) for B workers
-    block_inputs: torch.Tensor         # (N, B, D) to cache
+class StepOutput(NamedTuple):
+    policy: PolicyOutput               # (B, ...) for B environments
+    state: NamedTuple                  # the memory's state after the step
+    to_store: torch.Tensor             # (B, *layout().shape): the buffer's entry for the step
 
 
 class ActorCritic(nn.Module):
     def __init__(self, config: Config, spec: SpaceSpec):
         super().__init__()
-        D, hidden = config.embed_dim, config.hidden_layer_size
+        D_in, D_out = memory_widths(config)
+        hidden = config.hidden_layer_size
         self.is_image = spec.obs_dtype == "uint8" and len(spec.obs_shape) == 3
-        self.encoder = ImageEncoder(spec.obs_shape, D) if self.is_image else \
-            VectorEncoder(spec.obs_shape, D)
-        self.is_transformer = config.memory == "trxl"
-        self.memory = TransformerMemory(config.transformer) if self.is_transformer else \
-            NoMemory() if config.memory == "none" else \
-            RecurrentMemory(config.memory, config.recurrent, D)
-        self.hidden = nn.Sequential(_orthogonal(nn.Linear(D, hidden)), nn.ReLU())
+        self.encoder = ImageEncoder(spec.obs_shape, D_in) if self.is_image else \
+            VectorEncoder(spec.obs_shape, D_in)
+        self.memory = make_memory(config)
+        self.hidden = nn.Sequential(_orthogonal(nn.Linear(D_out, hidden)), nn.ReLU())
         self.policy_branch = nn.Sequential(_orthogonal(nn.Linear(hidden, hidden)), nn.ReLU())
         self.value_branch = nn.Sequential(_orthogonal(nn.Linear(hidden, hidden)), nn.ReLU())
         # Small initial policy logits: near-uniform actions at the start (Andrychowicz et al. 2021).
         self.policy_heads = nn.ModuleList(
             _orthogonal(nn.Linear(hidden, n), gain=0.01) for n in spec.action_nvec)
         self.value_head = _orthogonal(nn.Linear(hidden, 1), gain=1.0)
-        self.decoder = ImageDecoder(D, spec.obs_shape[-1]) \
+        self.decoder = ImageDecoder(D_out, spec.obs_shape[-1]) \
             if config.reconstruction_loss_coefficient > 0 else None
 
     def _heads(self, h: torch.Tensor, reconstruct: bool = True) -> PolicyOutput:
@@ -123,49 +121,30 @@ class ActorCritic(nn.Module):
 
     def forward(self, obs: torch.Tensor, memory: torch.Tensor, key_episode: torch.Tensor,
                 query_step: torch.Tensor) -> PolicyOutput:
-        """Training: obs (B, G, *obs_shape) of B segments; memory: the cached states the
-        buffer gathered, TrXL (N, B, M or M+G, D), recurrent (N, B, 1, S) the state before
-        each segment; key_episode (B, M+G); query_step (B, G). Outputs are (B, G, ...)."""
+        """Training: obs (B, G, *obs_shape) of B segments; memory (B, K, *shape) the entries
+        the buffer kept for them (memories.StoreLayout); key_episode (B, M+G); query_step
+        (B, G). Outputs are (B, G, ...)."""
         x = self.encoder(obs)                                              # (B, G, D)
-        memory = memory.to(torch.float32)          # cached states may be held in bfloat16
-        if self.is_transformer:
-            return self._heads(self.memory.segments(x, memory, key_episode, query_step))
-        return self._heads(self.memory.segments(x, memory[:, :, 0], query_step))
+        memory = memory.to(torch.float32)          # stored entries may be held in bfloat16
+        return self._heads(self.memory.segments(x, memory, key_episode, query_step))
 
     @torch.no_grad()
-    def step(self, obs: torch.Tensor, keys_for: list[Callable[[KV], KV]], key_valid: torch.Tensor,
-             episode_step: torch.Tensor) -> StepOutput:
-        """Acting with TrXL: obs (B, *obs_shape), one per worker; see TransformerMemory.step."""
-        h, block_inputs = self.memory.step(self.encoder(obs), keys_for, key_valid, episode_step)
-        return StepOutput(self._heads(h, reconstruct=False), block_inputs)
+    def step(self, obs: torch.Tensor, state: NamedTuple, episode_step: torch.Tensor) -> StepOutput:
+        """Acting: obs (B, *obs_shape), one per environment; state the memory's; episode_step
+        (B,) each step's index in its episode (0 starts one). Tensors in and out, no
+        callbacks into the caller: torch.compile takes the whole step as one graph."""
+        h, state, to_store = self.memory.step(self.encoder(obs), state, episode_step)
+        return StepOutput(self._heads(h, reconstruct=False), state, to_store)
 
-    @torch.no_grad()
-    def step_window(self, obs: torch.Tensor, past: KV, key_valid: torch.Tensor,
-                    episode_step: torch.Tensor) -> tuple[StepOutput, KV]:
-        """Acting with TrXL from plain tensors: past.k, past.v (N, B, H, M, dh) hold every
-        block's M cached keys/values (float32 or bfloat16). Returns the step and its own keys
-        and values (N, B, H, dh), for the caller to cache. Tensors in and out, no callbacks
-        into the caller: torch.compile takes the whole step as one graph (sampler.py)."""
-        own: list[KV] = []
 
-        def keys_for(b: int) -> Callable[[KV], KV]:
-            def window(step_kv: KV) -> KV:                                # step_kv (B, H, 1, dh)
-                own.append(step_kv)
-                return KV(torch.cat([past.k[b].float(), step_kv.k], dim=2),
-                          torch.cat([past.v[b].float(), step_kv.v], dim=2))  # (B, H, L, dh)
-            return window
-
-        out = self.step(obs, [keys_for(b) for b in range(len(self.memory.blocks))], key_valid,
-                        episode_step)
-        return out, KV(torch.stack([kv.k[:, :, 0] for kv in own]),
-                       torch.stack([kv.v[:, :, 0] for kv in own]))           # (N, B, H, dh)
-
-    @torch.no_grad()
-    def step_recurrent(self, obs: torch.Tensor, state: torch.Tensor) -> tuple[PolicyOutput, torch.Tensor]:
-        """Acting with a recurrent memory (or none): obs (B, *obs_shape); state (N, B, S),
-        already reset at episode starts. Returns the policy and the next state (N, B, S)."""
-        h, state = self.memory.step(self.encoder(obs), state)
-        return self._heads(h, reconstruct=False), state
+def build_model(config: Config, spec: SpaceSpec, device: torch.device) -> ActorCritic:
+    """The network config describes, for spec's observations and actions, on device."""
+    if config.reconstruction_loss_coefficient > 0 and not (
+            spec.obs_dtype == "uint8" and tuple(spec.obs_shape[:2]) == (84, 84)):
+        raise ValueError(f"reconstruction_loss_coefficient = {config.reconstruction_loss_coefficient}"
+                         f": the decoder reconstructs 84x84 images, but this environment observes "
+                         f"{spec.obs_dtype} {tuple(spec.obs_shape)}. Fix: set it to 0.0.")
+    return ActorCritic(config, spec).to(device)
 
 
 def _joint_log_prob(log_softmaxes: list[torch.Tensor], actions: torch.Tensor) -> torch.Tensor:

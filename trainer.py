@@ -17,7 +17,7 @@ from buffer import Minibatch, RolloutBuffer
 from config import Config
 from environments import SpaceSpec
 from losses import LossTerms, normalize_advantages, ppo_loss
-from model import ActorCritic, log_prob_entropy
+from model import ActorCritic, build_model, log_prob_entropy
 from sampler import Sampler
 from utils import (explained_variance, format_duration, polynomial_decay, remaining_seconds,
                    resolve_device, save_model_file, seed_everything, set_torch_threads,
@@ -66,15 +66,6 @@ def episode_summary(episodes: list[EpisodeInfo]) -> dict[str, float]:
     for key in sorted({k for e in episodes for k in e.metrics}):
         summary[key] = float(np.mean([e.metrics[key] for e in episodes if key in e.metrics]))
     return summary
-
-
-def build_model(config: Config, spec: SpaceSpec, device: torch.device) -> ActorCritic:
-    if config.reconstruction_loss_coefficient > 0 and not (
-            spec.obs_dtype == "uint8" and tuple(spec.obs_shape[:2]) == (84, 84)):
-        raise ValueError(f"reconstruction_loss_coefficient = {config.reconstruction_loss_coefficient}"
-                         f": the decoder reconstructs 84x84 images, but this environment observes "
-                         f"{spec.obs_dtype} {tuple(spec.obs_shape)}. Fix: set it to 0.0.")
-    return ActorCritic(config, spec).to(device)
 
 
 def minibatch_loss(model: ActorCritic, batch: Minibatch, config: Config,
@@ -153,7 +144,7 @@ class Trainer:
             self.optimizer = torch.optim.AdamW(self.model.parameters(),
                                                lr=config.learning_rate_schedule.initial)
             self.buffer = RolloutBuffer(config, self.spec, self.device)
-            self.sampler = Sampler(self.pool, self.buffer, config, self.device)
+            self.sampler = Sampler(self.pool, self.buffer, config, self.device, self.model)
             self.update, self.steps, self.skipped_steps = 0, 0, 0
             self.log_dir = os.path.join(summaries_dir, run_id, time.strftime("%Y%m%d-%H%M%S"))
             if resume is not None:
@@ -201,7 +192,7 @@ class Trainer:
         schedules = Schedules.at(self.config, self.update)
         t0 = time.time()
         self.model.eval()
-        episodes, last_value = self.sampler.collect(self.model)
+        episodes, last_value = self.sampler.collect()
         self.buffer.compute_advantages(last_value, self.config.gamma, self.config.gae_lambda)
         t1 = time.time()
         self.model.train()

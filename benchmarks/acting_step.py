@@ -1,10 +1,11 @@
-"""Milliseconds of one batched acting step of a config's TrXL network, eager and compiled.
+"""Milliseconds of one batched acting step of a config's network, eager and compiled.
 
     python benchmarks/acting_step.py --config configs/cartpole_masked.yaml
 
-One step is what the sampler runs per environment step: encoder, every block over its
-cached window, heads, for n_workers observations at once (random weights and inputs). The
-compiled step is the one `compile_acting: true` gives the sampler (sampler.acting_step:
+One step is what the sampler runs per environment step: encoder, the memory's step (TrXL:
+every block over its cached window), heads, for n_workers observations at once (random
+weights, inputs and memory state). The
+compiled step is the one `compile_acting: true` gives the sampler (agent.acting_step:
 inductor with its C++ wrapper on CPU). Eager and compiled alternate in rounds in one
 process, so a busy machine slows both alike. A third figure times the compiled step after
 an idle gap (--idle-ms), as in the sampler, where the process sleeps while the envs step.
@@ -42,34 +43,33 @@ def main(argv=None) -> int:
                         help="sleep before each call of the third figure (default 1 ms)")
     args = parser.parse_args(argv)
     import torch
-    from config import load_config
+    from agent import acting_step
+    from config import ConfigError, load_config
     from environments import SpaceSpec
     from model import ActorCritic
-    from sampler import acting_step
-    from transformer import KV
-    config = load_config(args.config)
-    if config.memory != "trxl":
-        parser.error(f"--config {args.config}: memory = {config.memory}; this benchmark times "
-                     f"the TrXL acting step")
+    try:       # the schema says which memories compile
+        config = load_config(args.config, {"compile_acting": True})
+    except ConfigError as e:
+        parser.error(str(e))
     torch.set_num_threads(1)
     model = ActorCritic(config, SpaceSpec((2,), "float32", (2,))).eval()
-    t, W = config.transformer, config.n_workers
-    N, H, M, dh = t.num_blocks, t.num_heads, t.memory_length - 1, t.embed_dim // t.num_heads
-    past = KV(torch.randn(N, W, H, M, dh), torch.randn(N, W, H, M, dh))
-    inputs = (model, torch.randn(W, 2), past, torch.ones(W, M + 1, dtype=torch.bool),
-              torch.arange(W))
+    W = config.n_workers
+    state = type(model.memory.initial_state(W, torch.device("cpu")))(
+        *(torch.randn_like(t.float()).to(t.dtype)
+          for t in model.memory.initial_state(W, torch.device("cpu"))))
+    inputs = (model, torch.randn(W, 2), state, torch.arange(W))
 
     def outputs(fn, args):
-        out, own = fn(*args)
-        return out.policy.value, out.block_inputs, own.k, own.v
+        out = fn(*args)
+        return out.policy.value, out.to_store, *out.state
 
-    step = ActorCritic.step_window
-    compiled = acting_step(step, True, torch.device("cpu"))
+    step = ActorCritic.step
+    compiled = acting_step(True, torch.device("cpu"))
     start = time.time()
     with torch.no_grad():
         compiled(*inputs)
-        print(f"config            {args.config} ({W} workers, {t.num_blocks} x {t.embed_dim}, "
-              f"L {t.memory_length}; vector observation of 2)")
+        print(f"config            {args.config} ({W} workers, memory {config.memory}; "
+              f"vector observation of 2)")
         print(f"compile seconds   {time.time() - start:.1f}")
         for fn in (step, compiled):
             milliseconds(fn, inputs, 20)                                    # warm-up

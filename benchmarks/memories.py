@@ -4,8 +4,8 @@
     python benchmarks/memories.py --quick         # seconds; the smoke test's run
     python benchmarks/memories.py --compile       # acting steps compiled (~10 min)
 
-Memories: TrXL and GTrXL (transformer.TransformerMemory, relative positions, pre-LayerNorm)
-at context lengths L = 16, 64, 256, 1024; GRU and LSTM (recurrent.RecurrentMemory); AGaLiTe,
+Memories: TrXL and GTrXL (memories.trxl, relative positions, pre-LayerNorm)
+at context lengths L = 16, 64, 256, 1024; GRU and LSTM (memories.recurrent); AGaLiTe,
 its exact form GaLiTe (memories.agalite) and FFM (memories.ffm), whose cost does not depend
 on L. Each family's width is chosen so that its parameter count is the closest to GTrXL's at
 --gtrxl-dim (the counts are printed). Only the memory is timed: no encoder, no heads.
@@ -44,8 +44,9 @@ from torch import nn  # noqa: E402
 from config import RecurrentConfig, TransformerConfig  # noqa: E402
 from memories.agalite import AGaLiTe, AGaLiTeConfig  # noqa: E402
 from memories.ffm import FFM, FFMConfig  # noqa: E402
-from recurrent import RecurrentMemory  # noqa: E402
-from transformer import KV, TransformerMemory, prepend  # noqa: E402
+from memories import state_nbytes  # noqa: E402
+from memories.recurrent import RecurrentMemory  # noqa: E402
+from memories.trxl import TransformerMemory, TrXLState  # noqa: E402
 
 HEADS = 4
 WIDTHS = range(8, 513, 4)   # candidate widths, multiples of the heads
@@ -94,10 +95,10 @@ def ffm_config(width: int) -> FFMConfig:
 
 
 FAMILIES: dict[str, Callable[[int, int], nn.Module]] = {
-    "TrXL": lambda w, L: TransformerMemory(transformer_config(w, L, gtrxl=False)),
-    "GTrXL": lambda w, L: TransformerMemory(transformer_config(w, L, gtrxl=True)),
-    "GRU": lambda w, L: RecurrentMemory("gru", RecurrentConfig(hidden_size=w), w),
-    "LSTM": lambda w, L: RecurrentMemory("lstm", RecurrentConfig(hidden_size=w), w),
+    "TrXL": lambda w, L: TransformerMemory(transformer_config(w, L, gtrxl=False), 64),
+    "GTrXL": lambda w, L: TransformerMemory(transformer_config(w, L, gtrxl=True), 64),
+    "GRU": lambda w, L: RecurrentMemory("gru", RecurrentConfig(hidden_size=w), "float32"),
+    "LSTM": lambda w, L: RecurrentMemory("lstm", RecurrentConfig(hidden_size=w), "float32"),
     "AGaLiTe": lambda w, L: AGaLiTe(agalite_config(w)),
     "GaLiTe": lambda w, L: AGaLiTe(agalite_config(w, exact=True)),
     "FFM": lambda w, L: FFM(ffm_config(w)),
@@ -122,36 +123,37 @@ def matched_width(family: str, target: int) -> int:
 def transformer_runner(name: str, width: int, L: int, B: int, G: int, device) -> Runner:
     memory = FAMILIES[name](width, L).to(device)
     N, M, dh = memory.cfg.num_blocks, L - 1, width // HEADS
-    past = [KV(torch.randn(B, HEADS, M, dh, device=device),
-               torch.randn(B, HEADS, M, dh, device=device)) for _ in range(N)]
+    state = TrXLState(torch.randn(B, N, HEADS, M, dh, device=device),
+                      torch.randn(B, N, HEADS, M, dh, device=device))      # (B, N, H, M, dh)
     x = torch.randn(B, width, device=device)
-    key_valid = torch.ones(B, L, dtype=torch.bool, device=device)
     episode_step = torch.full((B,), M, device=device)
 
     def act():
-        return memory.step(x, [prepend(kv) for kv in past], key_valid, episode_step)
+        return memory.step(x, state, episode_step)
 
     segment = torch.randn(B, G, width, device=device)
-    cached = torch.randn(N, B, M, width, device=device)                    # (N, B, M, D)
+    cached = torch.randn(B, M, N, width, device=device)                    # (B, M, N, D)
     key_episode = torch.zeros(B, M + G, dtype=torch.long, device=device)
     query_step = (torch.arange(G, device=device) + M).expand(B, G)
 
     def train():
         return memory.segments(segment, cached, key_episode, query_step).square().mean()
 
-    cache = tensor_bytes(*(t for kv in past for t in kv)) // B
-    return Runner(name, L, memory, act, train, cache)
+    return Runner(name, L, memory, act, train, state_nbytes(state) // B)
 
 
 def recurrent_runner(name: str, width: int, B: int, G: int, device) -> Runner:
     memory = FAMILIES[name](width, 0).to(device)
-    state = torch.zeros(memory.num_layers, B, memory.state_width, device=device)
+    state = memory.initial_state(B, device)
     x = torch.randn(B, width, device=device)
+    episode_step = torch.ones(B, dtype=torch.long, device=device)
     segment = torch.randn(B, G, width, device=device)
+    stored = state.h.unsqueeze(1)                                          # (B, 1, N, S)
+    key_episode = torch.zeros(B, G, dtype=torch.long, device=device)
     query_step = (torch.arange(G, device=device) + 1).expand(B, G)
-    return Runner(name, None, memory, lambda: memory.step(x, state),
-                  lambda: memory.segments(segment, state, query_step).square().mean(),
-                  tensor_bytes(state) // B)
+    return Runner(name, None, memory, lambda: memory.step(x, state, episode_step),
+                  lambda: memory.segments(segment, stored, key_episode, query_step).square().mean(),
+                  state_nbytes(state) // B)
 
 
 def linear_runner(name: str, width: int, B: int, G: int, device) -> Runner:

@@ -158,8 +158,8 @@ def main(argv=None) -> int:
             env_sps = env_only_steps_per_second(trainer, min(config.worker_steps, 256))
             env_step_ms = in_process_env_step_ms(config.environment, 1000)
             floor = compute_floor_seconds(trainer) * args.updates
-            buffer_bytes, cache_bytes = trainer.buffer.nbytes(), trainer.sampler.memory.nbytes()
-            stream_bytes = trainer.buffer.stream.nbytes
+            buffer_bytes, cache_bytes = trainer.buffer.nbytes(), trainer.sampler.agent.nbytes()
+            stream_bytes = trainer.buffer.stored.nbytes
             gpu_peak = torch.cuda.max_memory_allocated() if trainer.device.type == "cuda" else None
         finally:
             trainer.close()
@@ -180,11 +180,11 @@ def main(argv=None) -> int:
     print(f"compute floor seconds       {floor:.2f}  (optimisation is {optimisation / floor:.2f}x it)")
     print(f"peak memory (PSS, tree)     {peak_training / 2**20:.0f} MiB during training "
           f"({memory.peak / 2**20:.0f} MiB with this benchmark's own measurements)")
-    print(f"buffer bytes                {buffer_bytes / 2**20:.1f} MiB (+ KV cache "
+    print(f"buffer bytes                {buffer_bytes / 2**20:.1f} MiB (+ memory state "
           f"{cache_bytes / 2**20:.1f} MiB); fixed by memory_length + worker_steps, "
           f"not by episode length")
-    print(f"cached memory bytes         {(stream_bytes + cache_bytes) / 2**20:.1f} MiB (stream "
-          f"{stream_bytes / 2**20:.1f} + KV cache {cache_bytes / 2**20:.1f}, "
+    print(f"cached memory bytes         {(stream_bytes + cache_bytes) / 2**20:.1f} MiB (stored "
+          f"{stream_bytes / 2**20:.1f} + memory state {cache_bytes / 2**20:.1f}, "
           f"{config.transformer.memory_dtype})")
     if gpu_peak is not None:
         print(f"peak GPU memory             {gpu_peak / 2**20:.0f} MiB "

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from memories.linear_scan import linear_scan
-from transformer import GRUGate
+from memories.trxl import GRUGate
 
 # Added to the attention's normaliser s . phi(q), which is 0 when no key feature is active
 # (relu features): the authors' value.

@@ -12,9 +12,16 @@ from worker_pool import EpisodeInfo, StepResult
 
 
 def tiny_config(memory: str = "trxl", **transformer) -> Config:
+    """A tiny network of `memory`: a config's memory kind, or galite (agalite, exact)."""
+    exact = memory == "galite"
+    memory = "agalite" if exact else memory
     data = {"n_workers": 3, "worker_steps": 12, "segment_length": 4, "n_mini_batch": 3,
             "epochs": 1, "hidden_layer_size": 16, "memory": memory,
             "recurrent": {"hidden_size": 16, "num_layers": 2},
+            "agalite": {"num_layers": 2, "embed_dim": 16, "num_heads": 2, "head_dim": 4,
+                        "eta": 2, "r": 2, "ffn_dim": 16, "exact": exact},
+            "ffm": {"num_layers": 2, "embed_dim": 16, "memory_size": 6, "context_size": 3,
+                    "max_period": 32},
             "transformer": {"num_blocks": 2, "embed_dim": 16, "num_heads": 2,
                             "memory_length": 5, **transformer}}
     return config_from_dict(data)
@@ -39,7 +46,7 @@ def rollout_setup(cfg: Config, lengths: list[int], seed: int = 0):
     pool = ScriptedPool(cfg.n_workers, lengths, seed=seed)
     model = randomised_model(cfg, pool.spec, seed)
     buffer = RolloutBuffer(cfg, pool.spec, cpu)
-    return pool, model, buffer, Sampler(pool, buffer, cfg, cpu)
+    return pool, model, buffer, Sampler(pool, buffer, cfg, cpu, model)
 
 
 class ScriptedPool:
@@ -106,7 +113,7 @@ def assert_training_recomputes_rollout(cfg: Config, lengths=(3, 7, 50), atol: fl
     pool, model, buffer, sampler = rollout_setup(cfg, list(lengths))
     generator = torch.Generator().manual_seed(0)
     for _ in range(3):
-        sampler.collect(model)
+        sampler.collect()
         seen = 0
         for batch in buffer.minibatches(cfg.n_mini_batch, generator):
             with torch.no_grad():

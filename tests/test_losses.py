@@ -59,7 +59,7 @@ def test_micro_batches_give_the_same_gradient_as_the_whole_minibatch():
     torch.manual_seed(0)
     model = ActorCritic(cfg, pool.spec)
     buffer = RolloutBuffer(cfg, pool.spec, torch.device("cpu"))
-    _, last = Sampler(pool, buffer, cfg, torch.device("cpu")).collect(model)
+    _, last = Sampler(pool, buffer, cfg, torch.device("cpu"), model).collect()
     buffer.compute_advantages(last, 0.99, 0.95)
     batch = next(buffer.minibatches(1, torch.Generator().manual_seed(0)))
     grads = []
@@ -87,7 +87,7 @@ def test_reconstruction_decoder_on_image_observations():
                       actions=torch.zeros(B, G, 1, dtype=torch.long),
                       log_probs=torch.zeros(B, G), values=torch.zeros(B, G),
                       advantages=torch.randn(B, G), returns=torch.zeros(B, G),
-                      memory=torch.zeros(N, B, M, D), key_episode=torch.zeros(B, M + G, dtype=torch.long),
+                      memory=torch.zeros(B, M, N, D), key_episode=torch.zeros(B, M + G, dtype=torch.long),
                       query_step=torch.zeros(B, G, dtype=torch.long))
     out = model(batch.obs, batch.memory, batch.key_episode, batch.query_step)
     assert out.reconstruction.shape == (B, G, 84, 84, 3)

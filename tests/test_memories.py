@@ -1,21 +1,22 @@
 """Recurrent memories, the memoryless control, the TrXL gradient window and bfloat16 cached
-memory against known answers (issue 7)."""
+memory against known answers."""
 import pytest
 import torch
 
 from buffer import RolloutBuffer
 from config import config_from_dict
-from sampler import cpp_compiler
+from agent import cpp_compiler
 from tests.fakes import (ScriptedPool, assert_training_recomputes_rollout, randomised_model,
                          rollout_setup, tiny_config)
 
 CPU = torch.device("cpu")
 
 
-@pytest.mark.parametrize("memory", ["gru", "lstm", "none"])
+@pytest.mark.parametrize("memory", ["gru", "lstm", "agalite", "galite", "ffm", "none"])
 def test_sequence_training_equals_step_by_step_rollout(memory):
     """Truncated BPTT from the stored state recomputes exactly what the rollout computed one
-    step at a time, with episodes starting mid-sequence."""
+    step at a time, with episodes starting mid-sequence. The linear-recurrent memories run
+    each segment in parallel from the state stored at its start."""
     assert_training_recomputes_rollout(tiny_config(memory))
 
 
@@ -38,7 +39,7 @@ def test_bfloat16_halves_the_cached_memory():
     sizes = {}
     for dtype in ("float32", "bfloat16"):
         _, _, buffer, sampler = rollout_setup(tiny_config(memory_dtype=dtype), [5, 9, 40])
-        sizes[dtype] = buffer.stream.nbytes + sampler.memory.nbytes()
+        sizes[dtype] = buffer.stored.nbytes + sampler.agent.nbytes()
     assert sizes["bfloat16"] * 2 == sizes["float32"]
 
 
@@ -52,11 +53,11 @@ def test_recurrent_state_never_leaks_across_episodes(memory):
     N, S = cfg.recurrent.num_layers, model.memory.state_width
     query_step = torch.tensor([[5, 6, 7, 0, 1, 2]])                        # episode starts at 3
     key_episode = torch.tensor([[1, 1, 1, 2, 2, 2]])
-    obs, state = torch.randn(1, 6, 5), torch.randn(N, 1, 1, S)
+    obs, state = torch.randn(1, 6, 5), torch.randn(1, 1, N, S)
     out = model(obs, state, key_episode, query_step)
     obs2 = obs.clone()
     obs2[:, :3] = torch.randn(1, 3, 5)
-    out2 = model(obs2, torch.randn(N, 1, 1, S), key_episode, query_step)
+    out2 = model(obs2, torch.randn(1, 1, N, S), key_episode, query_step)
     assert not torch.allclose(out.value[0, :3], out2.value[0, :3])
     torch.testing.assert_close(out2.value[0, 3:], out.value[0, 3:], atol=0, rtol=0)
 
@@ -66,11 +67,11 @@ def test_rollout_stores_a_zero_state_at_every_episode_start(memory):
     cfg = tiny_config(memory)
     _, model, buffer, sampler = rollout_setup(cfg, [3, 7, 50])
     for _ in range(2):
-        sampler.collect(model)
+        sampler.collect()
         starts = buffer.slot_step == 0                                     # (W, T)
         assert starts.any()
-        assert (buffer.stream[:, starts] == 0).all()
-        assert (buffer.stream[:, ~starts] != 0).any(dim=-1).all()
+        assert (buffer.stored[starts] == 0).all()
+        assert (buffer.stored[~starts] != 0).any(dim=-1).all()
 
 
 @pytest.mark.parametrize("window", [1, 2, 4])
@@ -82,7 +83,7 @@ def test_gradient_reaches_exactly_the_window(window):
     pool = ScriptedPool(1, [100])
     model = randomised_model(cfg, pool.spec)
     N, M, G, D = cfg.transformer.num_blocks, 4, 4, cfg.transformer.embed_dim
-    memory = torch.randn(N, 1, M + (G if window < G else 0), D)
+    memory = torch.randn(1, M + (G if window < G else 0), N, D)
     key_episode = torch.zeros(1, M + G, dtype=torch.long)
     query_step = torch.arange(10, 10 + G).view(1, G)
 
@@ -110,10 +111,10 @@ def test_buffer_of_a_recurrent_memory_holds_one_state_per_step(memory):
     buffer = RolloutBuffer(cfg, spec, CPU)
     width = {"gru": 16, "lstm": 32, "none": 0}[memory]
     layers = 0 if memory == "none" else 2
-    assert buffer.stream.shape == (layers, cfg.n_workers, cfg.worker_steps, width)
+    assert buffer.stored.shape == (cfg.n_workers, cfg.worker_steps, layers, width)
 
 
-@pytest.mark.parametrize("memory", ["gru", "none"])
+@pytest.mark.parametrize("memory", ["gru", "agalite", "ffm", "none"])
 def test_a_saved_recurrent_model_plays_held_out_episodes(tmp_path, memory):
     """Checkpoints and evaluation are shared: a trained GRU (or memoryless) model file loads
     and plays, as evaluate.py and enjoy.py use it."""
@@ -135,19 +136,19 @@ def test_a_saved_recurrent_model_plays_held_out_episodes(tmp_path, memory):
     assert 1 <= result.length <= 16
 
 
-@pytest.mark.parametrize("memory", ["gru", "lstm"])
+@pytest.mark.parametrize("memory", ["gru", "lstm", "agalite", "ffm"])
 def test_truncation_value_continues_the_episodes_state(memory):
     """The value of an observation a time limit cut off is computed from the state its own
     episode reached: equal to running the whole episode, then that observation."""
     cfg = tiny_config(memory)
     pool, model, buffer, sampler = rollout_setup(cfg, [3, 4, 5])
-    sampler.collect(model)
+    sampler.collect()
     assert pool.truncations, "the script must truncate some episodes"
     for t, w, final_obs in pool.truncations:
         start = t - int(buffer.slot_step[w, t])                           # the episode's first step
         obs = torch.cat([buffer.obs[w, start:t + 1], torch.from_numpy(final_obs).view(1, -1)])
         steps = torch.arange(len(obs)).view(1, -1)                         # (1, episode + 1)
-        state = torch.zeros(buffer.stream.shape[0], 1, 1, buffer.stream.shape[-1])
+        state = torch.zeros(1, 1, *buffer.stored.shape[2:])
         with torch.no_grad():
             out = model(obs.unsqueeze(0), state, steps, steps)
         torch.testing.assert_close(buffer.truncation_values[w, t], out.value[0, -1],
@@ -155,7 +156,7 @@ def test_truncation_value_continues_the_episodes_state(memory):
 
 
 @pytest.mark.skipif(cpp_compiler() is None, reason="torch.compile on CPU needs a C++ compiler")
-@pytest.mark.parametrize("memory", ["trxl", "none"])
+@pytest.mark.parametrize("memory", ["trxl", "agalite", "ffm", "none"])
 def test_compiled_acting_step_computes_what_training_recomputes(memory):
     """compile_acting changes how the step runs, not what it computes; and the window's
     sliding position in the KV cache must not recompile the step (one graph per run)."""
@@ -174,8 +175,19 @@ def test_compiled_acting_step_refuses_recurrent_layers():
 
 
 def test_compiled_acting_step_names_a_missing_compiler(monkeypatch):
-    from model import ActorCritic
-    from sampler import acting_step
+    from agent import acting_step
     monkeypatch.setenv("CXX", "no-such-compiler")
     with pytest.raises(RuntimeError, match="'no-such-compiler'.*Fix: install one"):
-        acting_step(ActorCritic.step_window, True, CPU)
+        acting_step(True, CPU)
+
+
+@pytest.mark.parametrize("memory", ["agalite", "galite", "ffm"])
+def test_buffer_of_a_linear_memory_holds_one_state_per_segment(memory):
+    """A large state is stored where training needs it, before each segment's first step:
+    T / G entries of the whole state per worker; the first rollout's first is the zero state."""
+    cfg = tiny_config(memory)
+    _, model, buffer, sampler = rollout_setup(cfg, [3, 7, 50])
+    numbers = sum(part[0].numel() for part in sampler.agent.state)
+    assert buffer.stored.shape == (cfg.n_workers, cfg.worker_steps // cfg.segment_len, numbers)
+    sampler.collect()
+    assert (buffer.stored[:, 0] == 0).all() and (buffer.stored[:, 1:] != 0).any(dim=-1).all()

@@ -1,7 +1,7 @@
-"""Memory windows and masks against small worked examples (pictures in memory.py)."""
+"""Memory windows and masks against small worked examples (pictures in memories/window.py)."""
 import torch
 
-from memory import INVALID_EPISODE, gradient_window_mask, relative_offsets, segment_mask
+from memories.window import INVALID_EPISODE, gradient_window_mask, relative_offsets, segment_mask
 
 
 def rows(mask):
@@ -45,7 +45,7 @@ def test_relative_offsets_are_distances():
 
 
 def test_gradient_window_mask_picture():
-    # memory.py's picture: M = 3, G = 3, K = 2; keys are [cached c0..c5 | recomputed r0..r2].
+    # window.py's picture: M = 3, G = 3, K = 2; keys are [cached c0..c5 | recomputed r0..r2].
     mask, offsets = gradient_window_mask(torch.zeros(1, 6, dtype=torch.long), 3, 2)
     assert rows(mask[0]) == ["xxx...x..", ".xx...xx.", "..xx...xx"]
     # Each query sees every distance 0 .. M exactly once, cached or recomputed.

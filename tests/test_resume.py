@@ -31,7 +31,7 @@ def run(trainer: Trainer, updates: int) -> Trainer:
     return trainer
 
 
-@pytest.mark.parametrize("memory", ["trxl", "lstm"])
+@pytest.mark.parametrize("memory", ["trxl", "lstm", "agalite", "ffm"])
 def test_resumed_run_equals_uninterrupted_run(tmp_path, memory):
     """Bit-identical; for a recurrent memory the running state is part of the checkpoint."""
     config = tiny(memory=memory, **{"recurrent.hidden_size": 32})

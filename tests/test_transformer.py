@@ -8,7 +8,7 @@ import torch
 
 from tests.fakes import (ScriptedPool, assert_training_recomputes_rollout, randomised_model,
                          rollout_setup, tiny_config)
-from transformer import TransformerBlock, prepend, KV
+from memories.trxl import KV, TransformerBlock
 
 CPU = torch.device("cpu")
 VARIANTS = [(pos, gtrxl, norm) for pos, (gtrxl, norm) in itertools.product(
@@ -27,15 +27,15 @@ def test_training_recomputation_equals_rollout(pos, gtrxl, norm, memory_length):
     assert_training_recomputes_rollout(cfg)
 
 
-@pytest.mark.parametrize("memory", ["trxl", "gru", "lstm", "none"])
+@pytest.mark.parametrize("memory", ["trxl", "gru", "lstm", "agalite", "ffm", "none"])
 def test_bootstrap_value_uses_the_next_steps_window(memory):
     """The value bootstrapped at a rollout's end is what step 0 of the next rollout computes
     (the original computed it with the wrong window)."""
     cfg = tiny_config(memory)
     _, model, buffer, sampler = rollout_setup(cfg, [5, 9, 40])
     for _ in range(3):
-        _, last_value = sampler.collect(model)
-        sampler.collect(model)
+        _, last_value = sampler.collect()
+        sampler.collect()
         torch.testing.assert_close(buffer.values[:, 0], last_value, atol=1e-5, rtol=1e-5)
 
 
@@ -46,7 +46,7 @@ def test_sampling_phases_cover_the_rollout_once(memory):
     cfg = tiny_config(memory)
     _, model, _, sampler = rollout_setup(cfg, [3, 4, 5])
     start = time.perf_counter()
-    sampler.collect(model)
+    sampler.collect()
     elapsed = time.perf_counter() - start
     times = sampler.times
     phases = [times.acting, times.sending, times.recording, times.waiting]
@@ -59,12 +59,12 @@ def test_truncation_value_sees_its_own_episode():
     window, equal to a full recomputation of the episode's last steps plus that observation."""
     cfg = tiny_config(positional_encoding="relative")
     pool, model, buffer, sampler = rollout_setup(cfg, [3, 4, 5])
-    sampler.collect(model)
+    sampler.collect()
     M = buffer.memory_slots
     assert pool.truncations, "the script must truncate some episodes"
     for call, w, final_obs in pool.truncations:
         t = call
-        memory = buffer.stream[:, w:w + 1, t + 1:t + 1 + M]                  # (N, 1, M, D)
+        memory = buffer.stored[w:w + 1, t + 1:t + 1 + M]                     # (1, M, N, D)
         episode = buffer.slot_episode[w, M + t]
         key_episode = torch.cat([buffer.slot_episode[w, t + 1:t + 1 + M], episode.view(1)])
         with torch.no_grad():
@@ -84,16 +84,16 @@ def test_no_attention_across_episode_boundary(pos):
     N, M, G, D = cfg.transformer.num_blocks, 4, 6, cfg.transformer.embed_dim
     key_episode = torch.tensor([[1, 1, 1, 2, 2, 2, 2, 2, 3, 3]])           # M + G = 10 slots
     obs = torch.randn(1, G, 5)
-    memory = torch.randn(N, 1, M, D)
+    memory = torch.randn(1, M, N, D)
     query_step = torch.tensor([[1, 2, 3, 4, 0, 1]])
     out = model(obs, memory, key_episode, query_step)
     obs2, memory2 = obs.clone(), memory.clone()
-    memory2[:, :, :3] = torch.randn(N, 1, 3, D)        # episode 1, entirely in memory
+    memory2[:, :3] = torch.randn(1, 3, N, D)           # episode 1, entirely in memory
     obs2[:, 4:] = torch.randn(1, 2, 5)                 # episode 3: a later episode
-    memory2[:, :, 3:] = torch.randn(N, 1, 1, D)        # episode 2's own memory does matter
+    memory2[:, 3:] = torch.randn(1, 1, N, D)           # episode 2's own memory does matter
     out2 = model(obs2, memory2, key_episode, query_step)
     assert not torch.allclose(out.value[0, :4], out2.value[0, :4])
-    memory2[:, :, 3:] = memory[:, :, 3:]
+    memory2[:, 3:] = memory[:, 3:]
     out3 = model(obs2, memory2, key_episode, query_step)
     torch.testing.assert_close(out3.value[0, :4], out.value[0, :4], atol=1e-6, rtol=0)
 
@@ -106,11 +106,11 @@ def test_gtrxl_with_large_gate_bias_is_near_identity(norm):
     x = torch.randn(2, 3, cfg.transformer.embed_dim)
     past = KV(*(torch.randn(2, cfg.transformer.num_heads, 4, 8) for _ in range(2)))
     mask = torch.ones(2, 3, 7, dtype=torch.bool)
-    out = block(x, prepend(past), mask, torch.zeros(3, 7, dtype=torch.long))
+    out = block(x, past, mask, torch.zeros(3, 7, dtype=torch.long))
     torch.testing.assert_close(out, x, atol=1e-6, rtol=0)
     # ... while an ordinary residual block changes its input.
     plain = TransformerBlock(tiny_config(layer_norm=norm).transformer)
-    assert not torch.allclose(plain(x, prepend(past), mask, torch.zeros(3, 7, dtype=torch.long)), x)
+    assert not torch.allclose(plain(x, past, mask, torch.zeros(3, 7, dtype=torch.long)), x)
 
 
 def held_bytes(*roots) -> int:
@@ -135,18 +135,18 @@ def held_bytes(*roots) -> int:
 
 
 def test_buffer_memory_does_not_grow_with_episode_length():
-    """An endless episode costs the same buffer and cache memory as a short one (issue 3):
+    """An endless episode costs the same buffer and cache memory as a short one:
     sampling through several 100-step episodes, or through a whole 10,000-step one, leaves
     the buffer and the sampler holding the bytes they held after their first rollout."""
     cfg = tiny_config()
     held = {}
     for length in (100, 10_000):
         _, model, buffer, sampler = rollout_setup(cfg, [length] * cfg.n_workers)
-        sampler.collect(model)
+        sampler.collect()
         after_one, longest = held_bytes(buffer, sampler), 0
         for _ in range((3 * length if length == 100 else length) // cfg.worker_steps):
-            sampler.collect(model)
-            longest = max(longest, int(sampler.episode_step.max()))
+            sampler.collect()
+            longest = max(longest, int(sampler.agent.episode_step.max()))
         assert longest >= length - cfg.worker_steps       # the episode really got that long
         assert held_bytes(buffer, sampler) == after_one
         held[length] = after_one
@@ -155,7 +155,8 @@ def test_buffer_memory_does_not_grow_with_episode_length():
 
 @pytest.mark.parametrize("memory,pos,dtype", [
     ("trxl", "absolute", "float32"), ("trxl", "relative", "float32"),
-    ("trxl", "relative", "bfloat16"), ("gru", "none", "float32"), ("lstm", "none", "float32")])
+    ("trxl", "relative", "bfloat16"), ("gru", "none", "float32"), ("lstm", "none", "float32"),
+    ("agalite", "none", "float32"), ("galite", "none", "float32"), ("ffm", "none", "float32")])
 def test_playing_agent_acts_like_the_training_policy(memory, pos, dtype):
     """enjoy.py and evaluation use MemoryAgent's sliding window (or recurrent state); over
     whole episodes it must give exactly the values the training sampler computed for the
@@ -169,7 +170,7 @@ def test_playing_agent_acts_like_the_training_policy(memory, pos, dtype):
     M = buffer.memory_slots
     compared = 0
     for _ in range(2):
-        sampler.collect(model)
+        sampler.collect()
         for w in range(cfg.n_workers):
             agent, synced = MemoryAgent(model, 1, CPU), False
             for t in range(buffer.steps):

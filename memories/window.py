@@ -1,4 +1,4 @@
-"""The episodic memory window: which cached steps a query may attend to.
+"""The episodic memory window (TrXL): which cached steps a query may attend to.
 
 Shape legend used across the project (as in nanoGPT):
     B batch (workers during a rollout, segments during training)

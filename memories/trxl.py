@@ -1,23 +1,25 @@
-"""Transformer-XL / GTrXL blocks over the episodic memory (legend in memory.py).
+"""Transformer-XL / GTrXL over the episodic memory window (legend and pictures in window.py).
 
 Two ways through the same weights:
   * `TransformerMemory.segments` for training: G queries per segment attend to M cached
     block inputs (no gradient, as in Transformer-XL) plus their own recomputed steps.
-  * `TransformerMemory.step` for acting: one query per worker attends to M cached keys and
-    values, so a step costs O(L x D) attention plus O(D^2) projections.
+  * `TransformerMemory.step` for acting: one query per worker attends to the M keys and
+    values its state caches per block (the KV cache), so a step costs O(L x D) attention
+    plus O(D^2) projections instead of re-projecting the whole window.
 Both give the same result for the same inputs (tests/test_transformer.py).
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from config import TransformerConfig
-from memory import gradient_window_mask, relative_offsets, segment_mask, sinusoid
+from memories import StoreLayout
+from memories.window import gradient_window_mask, relative_offsets, segment_mask, sinusoid
 
 RELATIVE = ("relative", "learned")
 
@@ -141,12 +143,14 @@ class TransformerBlock(nn.Module):
         # GTrXL applies a ReLU to the submodule output before gating.
         return self.gates[which](x, F.relu(y))
 
-    def forward(self, x: torch.Tensor, keys_for: Callable[[KV], KV], mask: torch.Tensor,
-                offsets: Optional[torch.Tensor]) -> torch.Tensor:
-        """x (B, G, D) block inputs of the queries. keys_for receives the queries' own keys
-        and values (B, H, G, dh) and returns the full key window (B, H, K, dh): the cached
-        memory followed by them. Returns the block output (B, G, D)."""
-        kv = keys_for(self.project_kv(x))
+    def forward(self, x: torch.Tensor, past: KV, mask: torch.Tensor,
+                offsets: Optional[torch.Tensor], own: Optional[KV] = None) -> torch.Tensor:
+        """x (B, G, D) block inputs of the queries; past each (B, H, M, dh) the keys and
+        values before them; own the queries' own keys and values (B, H, G, dh) when the
+        caller projected them already (acting caches them), else projected here. The queries
+        attend to [past | own] (B, H, M+G, dh) under mask (B, G, M+G). Returns (B, G, D)."""
+        own = self.project_kv(x) if own is None else own
+        kv = KV(torch.cat([past.k, own.k], dim=2), torch.cat([past.v, own.v], dim=2))
         a = self.attention(self._attention_input(x), kv, mask, offsets)     # (B, G, D)
         if self.layer_norm == "post":
             h = self.norm1(x + a)
@@ -156,22 +160,55 @@ class TransformerBlock(nn.Module):
         return self._combine(1, h, f)
 
 
-def prepend(past: KV) -> Callable[[KV], KV]:
-    """keys_for that puts cached keys/values (B, H, M, dh) before the queries' own."""
-    return lambda own: KV(torch.cat([past.k, own.k], dim=2), torch.cat([past.v, own.v], dim=2))
+class TrXLState(NamedTuple):
+    """The acting window of every environment: its last M steps' keys and values per block,
+    projected with the current weights (the KV cache), in memory_dtype. Which slots belong to
+    the current episode follows from episode_step: slot j (oldest first) holds the episode's
+    step episode_step - M + j, valid when that is >= 0."""
+    k: torch.Tensor             # (B, N, H, M, dh)
+    v: torch.Tensor             # (B, N, H, M, dh)
 
 
 class TransformerMemory(nn.Module):
     """N blocks attending over the episodic memory window."""
 
-    def __init__(self, cfg: TransformerConfig):
+    def __init__(self, cfg: TransformerConfig, segment_length: int):
         super().__init__()
         self.cfg = cfg
+        self.input_dim = self.output_dim = cfg.embed_dim
         self.memory_slots = cfg.memory_length - 1
+        self.segment_length = segment_length
+        self.dtype = getattr(torch, cfg.memory_dtype)
         self.blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.num_blocks))
         self.final_norm = nn.LayerNorm(cfg.embed_dim) if cfg.layer_norm == "pre" else nn.Identity()
         self.register_buffer("step_offsets", relative_offsets(1, self.memory_slots),
                              persistent=False)                            # (1, L)
+
+    def layout(self) -> StoreLayout:
+        """Every step's block inputs (N, D), and the M steps before the rollout: a segment
+        attends to the M before it, and with a gradient window also reads its own steps'
+        cached inputs (window.py)."""
+        M, G = self.memory_slots, self.segment_length
+        window = self.cfg.gradient_window or G
+        return StoreLayout((self.cfg.num_blocks, self.cfg.embed_dim), self.dtype,
+                           per_segment=False, history=M, keys=M + (G if window < G else 0))
+
+    def initial_state(self, batch: int, device: torch.device) -> TrXLState:
+        c, M = self.cfg, self.memory_slots
+        like = dict(device=device, dtype=self.dtype)
+        kv = (batch, c.num_blocks, c.num_heads, M, c.embed_dim // c.num_heads)
+        return TrXLState(torch.zeros(kv, **like), torch.zeros(kv, **like))
+
+    @torch.no_grad()
+    def refresh(self, state: TrXLState, history: torch.Tensor) -> TrXLState:
+        """Re-project the M carried block inputs history (B, M, N, D) with the current
+        weights, exactly as training will (segments projects the stored block inputs)."""
+        if self.memory_slots == 0:
+            return state
+        kvs = [block.project_kv(history[:, :, b].float())                   # (B, H, M, dh)
+               for b, block in enumerate(self.blocks)]
+        return TrXLState(torch.stack([kv.k for kv in kvs], 1).to(self.dtype),
+                         torch.stack([kv.v for kv in kvs], 1).to(self.dtype))  # (B, N, H, M, dh)
 
     def add_position(self, x: torch.Tensor, episode_step: torch.Tensor) -> torch.Tensor:
         """Absolute encoding: the step's index in its episode, added to its embedding."""
@@ -179,39 +216,52 @@ class TransformerMemory(nn.Module):
             return x
         return x + sinusoid(episode_step, x.shape[-1]).to(x.dtype)
 
-    def project_memory(self, memory: torch.Tensor) -> list[KV]:
-        """Cached block inputs (N, B, M, D) -> per block keys/values (B, H, M, dh)."""
-        return [block.project_kv(m) for block, m in zip(self.blocks, memory)]
-
-    def segments(self, x: torch.Tensor, memory: torch.Tensor, key_episode: torch.Tensor,
+    def segments(self, x: torch.Tensor, stored: torch.Tensor, key_episode: torch.Tensor,
                  query_step: torch.Tensor) -> torch.Tensor:
-        """Training path. x (B, G, D) embeddings; memory (N, B, M, D) cached block inputs
-        (treated as constants, as in Transformer-XL), or (N, B, M+G, D) with a gradient
-        window (the segment's own cached inputs too, memory.py); key_episode (B, M+G);
+        """Training path. x (B, G, D) embeddings; stored (B, M, N, D) cached block inputs
+        (treated as constants, as in Transformer-XL), or (B, M+G, N, D) with a gradient
+        window (the segment's own cached inputs too, window.py); key_episode (B, M+G);
         query_step (B, G). Returns (B, G, D)."""
         G, M = x.shape[1], self.memory_slots
-        if memory.shape[2] == M:
+        if stored.shape[1] == M:
             mask = segment_mask(key_episode, M)                             # (B, G, M+G)
             offsets = relative_offsets(G, M, x.device)                      # (G, M+G)
         else:
-            assert memory.shape[2] == M + G, "memory must be M or M + G slots"
+            assert stored.shape[1] == M + G, "stored must be M or M + G slots"
             mask, offsets = gradient_window_mask(key_episode, M, self.cfg.gradient_window)
         h = self.add_position(x, query_step)
-        for block, past in zip(self.blocks, self.project_memory(memory.detach())):
-            h = block(h, prepend(past), mask, offsets)
+        stored = stored.detach()
+        for b, block in enumerate(self.blocks):
+            h = block(h, block.project_kv(stored[:, :, b]), mask, offsets)  # (B, G, D)
         return self.final_norm(h)
 
-    def step(self, x: torch.Tensor, keys_for: list[Callable[[KV], KV]], key_valid: torch.Tensor,
-             episode_step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Acting path, one step per worker. x (B, D); keys_for per block, giving the window
-        of L keys/values from the step's own (see TransformerBlock.forward and
-        sampler.KVCache); key_valid bool (B, L): which window slots (the M cached ones, then
-        the current step) belong to the current episode; episode_step (B,).
-        Returns the output (B, D) and the block inputs (N, B, D) to cache."""
+    def step(self, x: torch.Tensor, state: TrXLState, episode_step: torch.Tensor
+             ) -> tuple[torch.Tensor, TrXLState, torch.Tensor]:
+        """Acting path, one step per environment: x (B, D), episode_step (B,). The step
+        attends to its state's valid slots and itself; the window then slides by one.
+        Returns the output (B, D), the next state and the block inputs (B, N, D) to store."""
+        B, M = x.shape[0], self.memory_slots
+        slot = torch.arange(M, device=x.device)
+        cached_valid = slot.unsqueeze(0) >= M - episode_step.unsqueeze(1)   # (B, M)
+        own_valid = torch.ones(B, 1, dtype=torch.bool, device=x.device)
+        mask = torch.cat([cached_valid, own_valid], dim=1).unsqueeze(1)     # (B, 1, L)
         h = self.add_position(x.unsqueeze(1), episode_step.unsqueeze(1))  # (B, 1, D)
-        mask = key_valid.unsqueeze(1)                                      # (B, 1, L)
-        inputs = []
-        for block, block_keys in zip(self.blocks, keys_for):
-            inputs.append(h.squeeze(1))
-            h = block(h, block_keys, mask, self.step_offsets)
-        return self.final_norm(h.squeeze(1)), torch.stack(inputs)          # (B, D), (N, B, D)
+        inputs, keys, values = [], [], []
+        for b, block in enumerate(self.blocks):
+            own = block.project_kv(h)                                       # (B, H, 1, dh)
+            past = KV(state.k[:, b].float(), state.v[:, b].float())         # (B, H, M, dh)
+            inputs.append(h[:, 0])
+            keys.append(own.k)
+            values.append(own.v)
+            h = block(h, past, mask, self.step_offsets, own)                # (B, 1, D)
+        to_store = torch.stack(inputs, dim=1)                               # (B, N, D)
+
+        def slide(window: torch.Tensor, new: torch.Tensor, dim: int) -> torch.Tensor:
+            # Drop the oldest slot, append the newest: a fresh contiguous tensor, so the state
+            # keeps the strides a compiled step was built for.
+            if M == 0:
+                return window
+            return torch.cat([window.narrow(dim, 1, M - 1), new.to(self.dtype)], dim=dim)
+        next_state = TrXLState(slide(state.k, torch.stack(keys, dim=1), 3),
+                               slide(state.v, torch.stack(values, dim=1), 3))
+        return self.final_norm(h.squeeze(1)), next_state, to_store
