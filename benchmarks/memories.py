@@ -75,10 +75,6 @@ def parameter_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def tensor_bytes(*tensors: torch.Tensor) -> int:
-    return sum(t.numel() * t.element_size() for t in tensors)
-
-
 def transformer_config(width: int, length: int, gtrxl: bool) -> TransformerConfig:
     return TransformerConfig(num_blocks=2, embed_dim=width, num_heads=HEADS,
                              memory_length=length, gtrxl=gtrxl)
@@ -165,7 +161,7 @@ def linear_runner(name: str, width: int, B: int, G: int, device) -> Runner:
     resets = torch.zeros(B, G, dtype=torch.bool, device=device)
     return Runner(name, None, memory, lambda: memory.step(x, state, no_reset),
                   lambda: memory.parallel(segment, state, resets)[0].square().mean(),
-                  tensor_bytes(*state) // B)
+                  state_nbytes(state) // B)
 
 
 def build_runners(args, device) -> list[Runner]:
