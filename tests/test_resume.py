@@ -57,7 +57,7 @@ def test_checkpoint_without_memory_state_refuses_to_resume(tmp_path):
     first.save()
     payload, loaded = load_model_file(str(tmp_path / "m" / "old.nn"))
     del payload["sampler"]["memory_state"]
-    with pytest.raises(ValueError, match="no memory_state.*cannot be resumed"):
+    with pytest.raises(ValueError, match="memory_state"):
         Trainer(loaded, "old", str(tmp_path / "m"), str(tmp_path / "s"), payload)
 
 
