@@ -4,7 +4,7 @@ Shape legend and the picture of the stream are in memories/window.py. The memory
 what is stored (memories.StoreLayout): per step, a stream of S = M + T slots per worker (TrXL
 block inputs with M carried over, or a recurrent state), or one entry per segment (a large
 state). Either way the buffer is bounded by memory_length + worker_steps whatever the
-episode length (tests/test_transformer.py shows it for long episodes).
+episode length (tests/test_transformer.py checks it for 10,000-step episodes).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """One typed configuration schema for a training run, loaded from YAML.
 
-Every field is documented where it is declared (the `doc` metadata) and the README's
-configuration reference is generated from these docs (`python config.py --markdown`).
+Every field is documented where it is declared (the `doc` metadata) and docs/configuration.md,
+the field-by-field reference, is generated from these docs (`python config.py --markdown`).
 
 Loading is strict: an unknown key, a wrong type or an impossible combination raises
 `ConfigError`, whose message names the file, the key, the value and the fix. Derived sizes
@@ -477,7 +477,7 @@ def load_config(path: str | os.PathLike, overrides: Optional[dict] = None) -> Co
 
 
 def markdown_reference() -> str:
-    """The README's configuration reference, generated from the field docs."""
+    """The table of docs/configuration.md, generated from the field docs."""
     lines = ["| key | default | meaning |", "|---|---|---|"]
 
     def walk(default_obj, prefix):
@@ -493,9 +493,29 @@ def markdown_reference() -> str:
     return "\n".join(lines)
 
 
+PAGE_HEAD = """# Configuration reference
+
+Every run is set by one YAML file, checked against the schema in `config.py` before anything
+starts: an unknown key, a wrong type or an impossible combination stops the run with a message
+that names the file, the key, the value and the fix. Nested sections are written as YAML
+mappings (`transformer: {num_blocks: 3}`); the dotted keys below name their fields, as
+`--grid` in `sweep.py` and `--set` in `benchmarks/throughput.py` do. Sizes derived from these
+fields (batch size, segment length, number of segments) are computed, never written back.
+
+This page is generated from the schema's field docs: `python config.py --markdown >
+docs/configuration.md` rewrites it, and a test fails when it is stale.
+
+"""
+
+
+def markdown_page() -> str:
+    """The whole of docs/configuration.md."""
+    return PAGE_HEAD + markdown_reference() + "\n"
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--markdown"]:
-        print(markdown_reference())
+        print(markdown_page(), end="")
     else:
         for p in sys.argv[1:]:
             print(p, "OK" if load_config(p) else "")

@@ -328,8 +328,8 @@ def point_config(path: str, point: Point, cpus: int, gpus: float):
         # load_config skips a key whose parent is not a section (seed.x): that is no setting.
         if not lookup(data, key)[0]:
             raise SweepError(f"--grid {key}: {path} has no setting {key} (the parent "
-                             f"is not a section). Fix: use a key from the README's "
-                             f"configuration reference, e.g. transformer.gtrxl.")
+                             f"is not a section). Fix: use a key from docs/configuration.md, "
+                             f"e.g. transformer.gtrxl.")
     if config.device == "cuda" and gpus == 0:
         raise SweepError(f"--gpus-per-run 0, but {where} trains on device cuda. Fix: "
                          f"pass --gpus-per-run 1 (or 0.5 to share a GPU), or use device auto.")

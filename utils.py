@@ -41,8 +41,8 @@ SMALL_MODEL_PARAMETERS = 1_000_000
 
 
 def set_torch_threads(requested: Optional[int], parameters: int) -> int:
-    """Choose torch's intra-op threads deliberately (shared/README.md: the default
-    oversubscribed shared machines and stalled updates 25x). Small models run on one thread:
+    """Choose torch's intra-op threads deliberately: torch's default (every core) oversubscribes
+    a machine whose cores also run the environment processes, and stalled some updates 25x. Small models run on one thread:
     their ops are too small to pay for waking a second one (proof-of-memory: 3,300 vs 1,100
     steps/s; masked CartPole: 2,900 vs 1,400). Larger ones use every core we may run on."""
     if requested is None:

@@ -100,7 +100,7 @@ def _success(info: dict) -> Optional[float]:
 
 
 # Training episodes use seeds below this; held-out evaluation seeds start here, so the two
-# sets never overlap (issue 4).
+# sets never overlap.
 HELD_OUT_SEED_START = 2**30
 
 

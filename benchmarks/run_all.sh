@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the README's performance table: every shipped config the table lists, one
+# Regenerates docs/performance.md's table of shipped configs: every shipped config the table lists, one
 # after another (run it on an otherwise idle machine; ~20 min on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -7,7 +7,7 @@ pickup, drop, toggle and done are never needed in the Memory tasks.
 info at the end of an episode holds "success": 1.0 if the final reward is positive (MiniGrid
 rewards only reaching the goal), else 0.0, and "start_column": the agent's x at reset. In the
 Memory tasks the start column decides whether the cue is in view without turning round, so
-evaluate.py's scores.csv can break success down by it (scripts/breakdown.py; issue 6).
+evaluate.py's scores.csv can break success down by it (scripts/breakdown.py).
 environment.reset_params go to gym.make as keyword arguments (e.g. max_steps) and override
 the defaults here (agent_view_size=3).
 render(): the full grid as an RGB frame (MiniGrid's render_mode="rgb_array").

@@ -3,7 +3,7 @@
     python scripts/breakdown.py models/minigrid_seed2/scores.csv --by start_column \
         --metric success --out results/minigrid_memory/by_start_column
 
-Why (issue 6): a MiniGrid-MemoryS9 agent that walks straight to the choice without turning
+Why: a MiniGrid-MemoryS9 agent that walks straight to the choice without turning
 round sees the cue only when it starts in column 1, so its success should be ~1 there and
 ~0.5 elsewhere (0.58 overall); an agent that looks first succeeds from every column. The
 breakdown measures that instead of reading it off the training curve. Any numeric column

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The image-observation tasks of issue 6 with their shipped configs: MiniGrid-MemoryS9 (TrXL,
+# The image-observation tasks with their shipped configs: MiniGrid-MemoryS9 (TrXL,
 # GTrXL, TrXL with memory_length 1, GRU) and Memory Gym's Mortar Mayhem Grid and Mystery Path
 # Grid (TrXL, TrXL with memory_length 1). Each checkpoint is evaluated on 100 held-out seeds,
 # then every task with scores is aggregated with rliable (success rate; Mortar Mayhem: the
 # share of its commands carried out) into results/TASK/
-# and the README's results section is rewritten.
+# and docs/results.md's generated section is rewritten.
 #
 #   bash scripts/image_tasks.sh                                    # everything, seeds 0 1 2
 #   SEEDS=0 VARIANTS="minigrid minigrid_nomem" bash scripts/image_tasks.sh
@@ -16,7 +16,7 @@
 # updates (82M steps), 2-4 days on a CPU. TASK_UPDATES sets a budget of updates per run (a
 # Memory Gym run keeps a checkpoint every tenth of it); a later start with a larger one
 # extends the runs and evaluates them again. Runs evaluated after their last training are
-# skipped; interrupted ones resume. Seeds can be trained in different sessions:
+# skipped; interrupted ones resume. Seeds can be trained on different machines or days:
 # results/TASK/run_scores.csv keeps the scores of runs whose models/ are gone.
 set -euo pipefail
 cd "$(dirname "$0")/.."

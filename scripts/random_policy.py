@@ -3,8 +3,8 @@
     python scripts/random_policy.py configs/mystery_path_grid.yaml --n-seeds 100
 
 Prints the mean return, success and length of one episode per seed, so a trained agent's
-held-out score can be read against what no learning at all gives (issue 6: the README's
-Memory Gym results). The actions are seeded from each environment seed: the same command
+held-out score can be read against what no learning at all gives (docs/results.md quotes it
+for MiniGrid and the Memory Gym Grid tasks). The actions are seeded from each environment seed: the same command
 prints the same figures.
 """
 from __future__ import annotations

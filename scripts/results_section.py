@@ -1,13 +1,13 @@
-"""Write the README's results section from the evaluation outputs, never by hand.
+"""Write the generated part of docs/results.md from the evaluation outputs, never by hand.
 
-    python scripts/results_section.py            # rewrites README.md between the markers
+    python scripts/results_section.py            # rewrites docs/results.md between the markers
 
 For every folder results/TASK/ made by aggregate.py it takes the table (table.md), the
 probabilities of improvement (improvement.csv), each configuration's training steps
 (run_scores.csv) and training time (the runs' TensorBoard speed scalars), and the PNG plots.
 
 summaries/ is not committed, so each task's training times are also kept in
-results/TASK/training_time.csv: a checkout without the summaries of earlier sessions' runs
+results/TASK/training_time.csv: a checkout without the summaries of earlier runs
 still shows their times, and a new seed's time is averaged with the stored ones.
 """
 from __future__ import annotations
@@ -105,7 +105,9 @@ def write_times(folder: str, rows: dict[str, Training]) -> None:
                 writer.writerow([algorithm, " ".join(row.runs), row.steps, f"{row.seconds:.1f}"])
 
 
-def task_section(folder: str, summaries: str) -> str:
+def task_section(folder: str, summaries: str, page_dir: str) -> str:
+    """One task's tables and plots; image links are relative to `page_dir`, the folder of the
+    page they go into, so they render on a code host."""
     task = os.path.basename(folder.rstrip("/"))
     lines = [f"### {task}", ""]
     with open(os.path.join(folder, "table.md"), encoding="utf-8") as f:
@@ -126,7 +128,7 @@ def task_section(folder: str, summaries: str) -> str:
                              for r in csv.DictReader(f)]
     lines.append("")
     for png in sorted(glob.glob(os.path.join(folder, "*.png"))):
-        rel = os.path.relpath(png, ROOT)
+        rel = os.path.relpath(png, page_dir)
         lines.append(f"![{task}: {os.path.basename(png)[:-4].replace('_', ' ')}]({rel})")
     return "\n".join(lines) + "\n"
 
@@ -134,7 +136,8 @@ def task_section(folder: str, summaries: str) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--readme", default=os.path.join(ROOT, "README.md"))
+    parser.add_argument("--page", default=os.path.join(ROOT, "docs", "results.md"),
+                        help="the Markdown file whose text between the markers is replaced")
     parser.add_argument("--summaries", default=os.path.join(ROOT, "summaries"))
     parser.add_argument("--results", default=os.path.join(ROOT, "results"),
                         help="aggregate.py's output folders, one per task")
@@ -147,17 +150,18 @@ def main(argv=None) -> int:
         print(f"error: no {args.results}/*/table.md; run aggregate.py first", file=sys.stderr)
         return 2
     body = [f"Machine: {MACHINE}.", ""]
-    body += [task_section(os.path.dirname(f), args.summaries) for f in folders]
-    with open(args.readme, encoding="utf-8") as f:
-        readme = f.read()
-    if START not in readme or END not in readme:
-        print(f"error: {args.readme} lacks the markers {START} and {END}", file=sys.stderr)
+    page_dir = os.path.dirname(os.path.abspath(args.page))
+    body += [task_section(os.path.dirname(f), args.summaries, page_dir) for f in folders]
+    with open(args.page, encoding="utf-8") as f:
+        page = f.read()
+    if START not in page or END not in page:
+        print(f"error: {args.page} lacks the markers {START} and {END}", file=sys.stderr)
         return 2
-    head, rest = readme.split(START, 1)
+    head, rest = page.split(START, 1)
     _, tail = rest.split(END, 1)
-    with open(args.readme, "w", encoding="utf-8") as f:
+    with open(args.page, "w", encoding="utf-8") as f:
         f.write(head + START + "\n" + "\n".join(body) + END + tail)
-    print(f"wrote the results of {len(folders)} task(s) into {args.readme}")
+    print(f"wrote the results of {len(folders)} task(s) into {args.page}")
     return 0
 
 

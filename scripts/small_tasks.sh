@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reproduces results/proof_of_memory and results/cartpole_masked and the README's results
-# section: every memory (TrXL, GTrXL, GRU, LSTM, AGaLiTe, FFM, memory: none, and TrXL with
+# Reproduces results/proof_of_memory and results/cartpole_masked and their part of
+# docs/results.md: every memory (TrXL, GTrXL, GRU, LSTM, AGaLiTe, FFM, memory: none, and TrXL with
 # memory_length 1) x 5 seeds on the proof-of-memory task and on masked CartPole, each
 # evaluated on held-out seeds and aggregated with rliable. About 3 hours on 2 cores.
 #
@@ -17,7 +17,7 @@ tmp=$(mktemp -d)
 source scripts/tasks.sh
 
 aggregate() {  # $1 run prefix, $2 output folder, $3.. aggregate.py options; runs scored
-               # in an earlier session come from the folder's run_scores.csv
+               # in an earlier checkout come from the folder's run_scores.csv
   local earlier="$2/run_scores.csv" scores=() with=() compares=() v x y
   [ -f "$earlier" ] && with=(--earlier "$earlier")
   for v in "" _gtrxl _nomem _gru _lstm _none _agalite _ffm; do

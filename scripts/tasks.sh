@@ -53,7 +53,7 @@ has_runs() {   # $1 variant, $2 earlier run_scores.csv: any scored run of it, no
 
 aggregate_task() {  # $1 run prefix, $2 output folder, $3.. aggregate.py's metric options: the
                     # variants that have scores, TrXL vs each. The folder's run_scores.csv keeps
-                    # the runs of earlier sessions (models/ is not committed): they are aggregated
+                    # the runs of earlier checkouts (models/ is not committed): they are aggregated
                     # with today's, and a run evaluated again replaces its earlier scores.
   local earlier="$2/run_scores.csv" scores=() compares=() with=() v
   [ -f "$earlier" ] && with=(--earlier "$earlier")

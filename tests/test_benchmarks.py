@@ -1,4 +1,4 @@
-"""The benchmarks anyone can run (issue 3) still run and print every figure they promise.
+"""The benchmarks anyone can run still run and print every figure they promise.
 Smoke tests only: performance claims live in the scripts' output, never in a timed test."""
 import re
 

@@ -336,7 +336,7 @@ def test_resume_by_run_id_takes_the_newest_checkpoint(tmp_path):
 
 
 def test_random_policy_prints_the_chance_level_reproducibly():
-    """scripts/random_policy.py is the README's chance level for Memory Gym and MiniGrid: the
+    """scripts/random_policy.py is docs/results.md's chance level for Memory Gym and MiniGrid: the
     same figures every time, from seeded actions on the held-out seeds."""
     args = ("scripts/random_policy.py", "configs/proof_of_memory.yaml", "--n-seeds", "20")
     first, second = run_script(*args), run_script(*args)

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from config import (Config, ConfigError, TransformerConfig, config_from_dict,
-                    largest_divisors, load_config, markdown_reference)
+                    largest_divisors, load_config, markdown_page,
+                    markdown_reference)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = sorted(glob.glob(os.path.join(REPO_ROOT, "configs", "*.yaml")))
@@ -100,7 +101,7 @@ def test_finished_compares_the_model_with_the_budget(tmp_path, task_updates, con
 
 
 def test_aggregate_task_joins_the_earlier_runs(tmp_path):
-    """tasks.sh's `aggregate_task`: a variant scored only in an earlier session (its row in
+    """tasks.sh's `aggregate_task`: a variant scored only in an earlier checkout (its row in
     results/TASK/run_scores.csv) is still aggregated and compared; models/ holds today's."""
     (tmp_path / "models" / "x_nomem_seed1").mkdir(parents=True)
     (tmp_path / "models" / "x_nomem_seed1" / "scores.csv").write_text("")
@@ -398,8 +399,9 @@ def test_any_mutation_gives_config_or_config_error(mutations):
     assert config.worker_steps % config.segment_len == 0
 
 
-def test_readme_configuration_reference_is_current():
-    """The README's reference is generated; regenerate it with `python config.py --markdown`."""
-    readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                               "README.md"), encoding="utf-8").read()
-    assert markdown_reference() in readme
+def test_configuration_reference_is_current():
+    """docs/configuration.md is generated: when this fails, regenerate it with
+    `python config.py --markdown > docs/configuration.md`."""
+    page = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "docs", "configuration.md"), encoding="utf-8").read()
+    assert page == markdown_page()

@@ -227,7 +227,7 @@ def test_minigrid_reports_success_at_episode_end():
 
 def test_minigrid_memory_shows_the_cue_at_the_start_only_from_the_first_column():
     """Why a MiniGrid-MemoryS9 agent that never turns round plateaus at ~0.58 success
-    (README, Results): it starts facing the corridor at a random column 1-6, and its 3x3
+    (docs/results.md): it starts facing the corridor at a random column 1-6, and its 3x3
     view holds the green cue object only from column 1."""
     env = make_env(EnvironmentConfig(type="minigrid", name="MiniGrid-MemoryS9-v0"))
     visible = {}
@@ -275,3 +275,43 @@ def test_memory_gym_envs_sharing_a_process_render_their_own_frames_and_close_sep
     finally:
         first.close()
         second.close()
+
+
+# ----- one install holds every family -----
+
+def test_one_pygame_distribution_provides_the_pygame_module():
+    """memory-gym declares pygame==2.4.0 and minigrid 3 pygame-ce; both provide the `pygame`
+    module, and two installed at once overwrite each other's files. make setup installs
+    memory-gym without its declared pins so that only pygame-ce is present."""
+    import importlib.metadata
+    assert importlib.metadata.packages_distributions()["pygame"] == ["pygame-ce"]
+
+
+ALL_IN_ONE_PROCESS = """
+import os, numpy as np
+os.environ["SDL_VIDEODRIVER"] = "dummy"
+from config import EnvironmentConfig
+from environments import make_env
+for family, name in [("minigrid", "MiniGrid-MemoryS9-v0"), ("memory_gym", "MortarMayhem-v0"),
+                     ("memory_gym", "MysteryPath-Grid-v0"), ("memory_gym", "SearingSpotlights-v0"),
+                     ("memory_gym", "Endless-MortarMayhem-v0")]:
+    env = make_env(EnvironmentConfig(type=family, name=name), render=True)
+    obs, _ = env.reset(seed=3)
+    for _ in range(5):
+        obs, *_ = env.step(env.action_space.sample())
+    frame = env.render()
+    assert obs.dtype == np.uint8 and obs.shape == (84, 84, 3), (name, obs.shape)
+    assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.std() > 0, name
+    env.close()
+print("ok")
+"""
+
+
+def test_minigrid_and_every_memory_gym_family_render_in_one_process():
+    """MiniGrid and Memory Gym share pygame: both import, step and render side by side."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", ALL_IN_ONE_PROCESS], cwd=root, timeout=120,
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -406,7 +406,10 @@ def test_earlier_run_scores_must_hold_the_metric(score_files, tmp_path, capsys):
         aggregate.main, ["--earlier", score_files[0], "--out", str(tmp_path)], capsys)
 
 
-def test_notebook_runs_end_to_end(score_files):
+def test_notebook_runs_end_to_end(score_files, monkeypatch):
+    # The kernel inherits the environment: MPLBACKEND=Agg, as many servers and CI set it, once
+    # left the notebook without a figure. The notebook must draw inline whatever it says.
+    monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(os.path.join(ROOT, "notebooks", "evaluation.ipynb"), as_version=4)
     # Inject parameters after the `parameters` cell, as papermill does.
     index = next(i for i, cell in enumerate(notebook.cells)
@@ -464,17 +467,17 @@ def load_script(name: str):
 
 
 def write_results_section(results_section, tmp_path, head: str = "", tail: str = "") -> str:
-    """Run the script on tmp_path's results/ and summaries/; the README text it wrote."""
-    readme = tmp_path / "README.md"
+    """Run the script on tmp_path's results/ and summaries/; the page text it wrote."""
+    readme = tmp_path / "results.md"
     readme.write_text(f"{head}{results_section.START}\nold\n{results_section.END}\n{tail}")
-    assert results_section.main(["--readme", str(readme), "--results", str(tmp_path / "results"),
+    assert results_section.main(["--page", str(readme), "--results", str(tmp_path / "results"),
                                  "--summaries", str(tmp_path / "summaries")]) == 0
     return readme.read_text()
 
 
 def test_results_section_is_written_from_the_result_files(tmp_path):
     """scripts/results_section.py: the table, the steps and the training time of each
-    configuration between the README's markers, text around them untouched. The time is the
+    configuration between the page's markers, text around them untouched. The time is the
     sum of the updates' own seconds, so the hour-long pause before the resumed third update
     does not count (the span of event times, 3,611 s, once did)."""
     from torch.utils.tensorboard import SummaryWriter

@@ -1,5 +1,5 @@
 """Recurrent memories, the memoryless control, the TrXL gradient window and bfloat16 cached
-memory against known answers (issue 7)."""
+memory against known answers."""
 import pytest
 import torch
 

@@ -24,5 +24,5 @@ def test_memories_benchmark_prints_every_memory_and_writes_the_plot(capsys, tmp_
     # TrXL's cache grows with L; a linear-recurrent state does not depend on it.
     trxl = [float(row[4]) for row in rows if row[0] == "TrXL"]
     assert trxl[1] > 3 * trxl[0]
-    assert len(printed_numbers(out, "  L    16:")) == 3          # acting, state, training
+    assert len(printed_numbers(out, "  L    16:")) == 4     # acting, state, training x 2
     assert plot.stat().st_size > 10_000

@@ -13,7 +13,7 @@ from worker_pool import HELD_OUT_SEED_START
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # model file -> (held-out seeds to play, mean return that counts as solved)
 # MiniGrid's copy is GTrXL with int8 weight matrices (scripts/ship_model.py --int8); it
-# succeeds on 100 of 100 held-out seeds (README, Results), and a success is worth a return of
+# succeeds on 100 of 100 held-out seeds (docs/results.md), and a success is worth a return of
 # ~0.97 (less the longer the episode), a failure 0.
 SHIPPED = {"proof_of_memory.nn": (20, 0.9), "cartpole_masked.nn": (3, 400.0),
            "minigrid_memory.nn": (10, 0.9)}

@@ -135,7 +135,7 @@ def held_bytes(*roots) -> int:
 
 
 def test_buffer_memory_does_not_grow_with_episode_length():
-    """An endless episode costs the same buffer and cache memory as a short one (issue 3):
+    """An endless episode costs the same buffer and cache memory as a short one:
     sampling through several 100-step episodes, or through a whole 10,000-step one, leaves
     the buffer and the sampler holding the bytes they held after their first rollout."""
     cfg = tiny_config()
