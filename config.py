@@ -154,7 +154,7 @@ class FFMSection:
 @dataclass(frozen=True)
 class EvaluationConfig:
     """How evaluate.py plays a checkpoint: on held-out environment seeds that no training
-    episode uses (worker_pool.HELD_OUT_SEED_START onwards)."""
+    episode uses (episodes.HELD_OUT_SEED_START onwards)."""
     n_seeds: int = _doc("Held-out environment seeds per checkpoint.", default=50)
     repetitions: int = _doc("Episodes per seed (differ by the sampled actions).", default=3)
     deterministic: bool = _doc("Take the most probable action instead of sampling.",

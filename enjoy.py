@@ -16,11 +16,11 @@ from typing import Optional
 
 import process_setup  # noqa: F401  (before torch)
 import guards
-from worker_pool import HELD_OUT_SEED_START
+from episodes import HELD_OUT_SEED_START
 
 import numpy as np
 
-# Held-out by default: training episodes never use seeds from here on (worker_pool.episode_seed).
+# Held-out by default: training episodes never use seeds from here on (episodes.episode_seed).
 DEFAULT_SEED = HELD_OUT_SEED_START
 # Frames of every episode are kept for the video: far more episodes than anyone watches.
 MAX_EPISODES = 10_000

@@ -32,7 +32,7 @@ import numpy as np
 from atomic_file import atomic_write
 from config import EnvironmentConfig, EvaluationConfig
 from utils import format_duration
-from worker_pool import HELD_OUT_SEED_START, final_metrics
+from episodes import HELD_OUT_SEED_START, final_metrics
 
 # A periodic checkpoint, models/RUN/update_NNNNNN.nn (trainer.Trainer._after_update).
 UPDATE_FILE = re.compile(r"update_\d+\.nn")

@@ -23,15 +23,13 @@ from typing import Any, NamedTuple, Optional
 import numpy as np
 
 from environments import SpaceSpec, make_env, space_spec
+from episodes import episode_seed, final_metrics
 from environments.spec import takes_scalar_action
 
 # How often a waiting side checks that the other side is still alive.
 POLL_SECONDS = 1.0
 # How long close() waits for the processes to exit before terminating them.
 JOIN_SECONDS = 5.0
-# Info keys that EpisodeInfo (and evaluate.py's score file) carries in its own fields rather
-# than in `metrics`.
-_EPISODE_FIELDS = ("reward", "length", "success", "return")
 
 
 @dataclass(frozen=True)
@@ -86,31 +84,8 @@ def _shared_array(shm: shared_memory.SharedMemory, shape: tuple[int, ...],
 # Worker process
 # --------------------------------------------------------------------------------------
 
-def final_metrics(info: dict) -> dict[str, float]:
-    """The numeric scalars of an episode's final info besides reward, length and success:
-    the environment's own metrics (Memory Gym: commands_completed, tiles_visited, ...;
-    MiniGrid: start_column). Training logs them; evaluate.py writes them to its scores."""
-    numeric = (bool, int, float, np.bool_, np.integer, np.floating)
-    return {str(key): float(value) for key, value in info.items()
-            if key not in _EPISODE_FIELDS and isinstance(value, numeric)}
-
-
 def _success(info: dict) -> Optional[float]:
     return float(info["success"]) if "success" in info else None
-
-
-# Training episodes use seeds below this; held-out evaluation seeds start here, so the two
-# sets never overlap.
-HELD_OUT_SEED_START = 2**30
-
-
-def episode_seed(worker_seed: int, episode: int) -> int:
-    """The seed of a worker's `episode`-th episode: reproducible, distinct per (worker,
-    episode), always a training seed (< HELD_OUT_SEED_START). Seeding every episode, rather
-    than only the first, makes an episode a function of (seed, actions): a run can be resumed
-    exactly by replaying the actions of the episodes it was in (WorkerPool.restore)."""
-    state = np.random.SeedSequence([worker_seed, episode]).generate_state(1)[0]
-    return int(state % HELD_OUT_SEED_START)
 
 
 class _Worker:

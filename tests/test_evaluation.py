@@ -16,11 +16,10 @@ from rliable import metrics as rm
 import aggregate
 import evaluate
 import evaluation as ev
-import worker_pool
 from test_resume import tiny
 from trainer import Trainer
 from utils import load_model_file, save_model_file, worker_seeds
-from worker_pool import HELD_OUT_SEED_START, episode_seed
+from episodes import HELD_OUT_SEED_START, episode_seed, final_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POM = "ProofOfMemory-v0"
@@ -234,7 +233,7 @@ def test_metric_columns_come_from_the_final_info(tmp_path):
     """Memory Gym-style metrics become columns; an episode without one leaves it empty."""
     info = {"reward": 3.0, "length": 9, "success": True, "commands_completed": 3,
             "num_fails": np.int64(1), "ground_truth": np.zeros(3), "note": "x"}
-    assert worker_pool.final_metrics(info) == {"commands_completed": 3.0, "num_fails": 1.0}
+    assert final_metrics(info) == {"commands_completed": 3.0, "num_fails": 1.0}
     checkpoint = evaluate.Checkpoint("m/r.nn", "r", "m/r/scores.csv", "MortarMayhem-Grid-v0",
                                      0, 5, 640, evaluate.Settings(2, 1, True))
     scores = [evaluate.EpisodeScore(checkpoint, HELD_OUT_SEED_START + 1, 0, 3.0, 9, 1.0,
