@@ -66,10 +66,6 @@ class Sampler:
 
     def restore(self, state: dict) -> None:
         """Undo state(): envs replay their running episodes; memory slots come back."""
-        if "memory_state" not in state:
-            raise ValueError("the checkpoint was written before memories had one interface "
-                             "(it has no memory_state); it still plays (enjoy.py, "
-                             "evaluate.py) but cannot be resumed. Fix: start a new run.")
         obs = self.pool.restore(state["env_episodes"].numpy(),
                                 [a.numpy() for a in state["env_actions"]])
         self.next_obs = self._to_device(obs)
