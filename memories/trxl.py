@@ -73,10 +73,18 @@ class MultiHeadAttention(nn.Module):
         y = F.scaled_dot_product_attention(q, kv.k, kv.v, attn_mask=bias)  # (B, H, G, dh)
         return self.out(y.transpose(1, 2).reshape(B, G, D))                # (B, G, D)
 
+    def train(self, mode: bool = True) -> "MultiHeadAttention":
+        # A fused optimiser writes the weights without bumping `_version` (torch's fused AdamW
+        # does not), so the version key alone would keep a stale W_r R; weights change in
+        # training mode, and acting follows a switch to evaluation mode.
+        self._distance_cache_key = None
+        return super().train(mode)
+
     def _distance_keys(self) -> torch.Tensor:
         """W_r R: (L, D). It depends on the weights only, so while acting (no gradient) it is
         computed once per weight version instead of at every step (a third of the matrix
-        work of a MiniGrid rollout step). Weight updates and loads bump `_version`."""
+        work of a MiniGrid rollout step). Loads and unfused optimiser steps bump `_version`;
+        every mode switch drops the cache too (`train`)."""
         # Under torch.compile the projection is part of the graph: the weight-version test
         # below would break the graph, and a compiled projection of L rows is cheap.
         if torch.is_grad_enabled() or torch.compiler.is_compiling():

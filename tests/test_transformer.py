@@ -113,6 +113,33 @@ def test_gtrxl_with_large_gate_bias_is_near_identity(norm):
     assert not torch.allclose(plain(x, past, mask, torch.zeros(3, 7, dtype=torch.long)), x)
 
 
+def test_acting_sees_weights_a_fused_optimiser_wrote():
+    """The relative term's W_r R is cached while acting. A fused AdamW step writes the weights
+    without bumping their version counter, so the cache must not outlive the training phase:
+    acting after it equals a fresh module holding the same weights."""
+    cfg = tiny_config(positional_encoding="relative")
+    torch.manual_seed(0)
+    block = TransformerBlock(cfg.transformer)
+    x = torch.randn(2, 3, cfg.transformer.embed_dim)
+    past = KV(*(torch.randn(2, cfg.transformer.num_heads, 4, 8) for _ in range(2)))
+    mask = torch.ones(2, 3, 7, dtype=torch.bool)
+    offsets = torch.arange(7).flip(0).clamp(max=cfg.transformer.memory_length - 1).expand(3, 7)
+
+    def act(module):
+        module.eval()
+        with torch.no_grad():
+            return module(x, past, mask, offsets)
+
+    act(block)                                     # fills the cache
+    block.train()
+    optimiser = torch.optim.AdamW(block.parameters(), lr=0.1, fused=True)
+    block(x, past, mask, offsets).square().sum().backward()
+    optimiser.step()
+    fresh = TransformerBlock(cfg.transformer)
+    fresh.load_state_dict(block.state_dict())
+    torch.testing.assert_close(act(block), act(fresh), atol=0, rtol=0)
+
+
 def held_bytes(*roots) -> int:
     """Bytes of every distinct tensor storage reachable from roots through attributes,
     lists, tuples and dicts: what the objects really hold, not what they say they hold."""
