@@ -10,13 +10,15 @@
 #   SEEDS="0 1 2 3 4" bash scripts/popgym_tasks.sh
 #   VARIANTS="'' _gru _none _gtrxl" ...      # GTrXL too (configs/popgym/*_gtrxl.yaml)
 #
-# A run that has its scores is not trained again; an interrupted one resumes (tasks.sh).
+# A run that has its scores, here or in results/popgym/run_scores.csv (the runs of earlier
+# checkouts; models/ is not committed), is not trained again; an interrupted one resumes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 tmp=$(mktemp -d)
 
 source scripts/tasks.sh
+earlier=results/popgym/run_scores.csv
 
 TASKS=(repeat_previous_easy repeat_first_easy count_recall_easy autoencode_easy
        position_only_cartpole_easy)
@@ -32,20 +34,35 @@ declare -A MIN_SCORE=([repeat_previous_easy]=RepeatPreviousEasy=-1
                       [autoencode_easy]=AutoencodeEasy=-1
                       [position_only_cartpole_easy]=PositionOnlyCartPoleEasy=0)
 
-aggregate_popgym() {  # the tasks that have scores; rliable needs every memory on each of them
-  local scores=() renames=() mins=() task kind
-  for task in "${TASKS[@]}"; do
-    compgen -G "models/$(run_prefix "$task")*_seed*/scores.csv" > /dev/null || continue
-    mins+=("${MIN_SCORE[$task]}")
-    for kind in "${KINDS[@]}"; do
-      compgen -G "models/$(run_prefix "$task")$(suffix "$kind")_seed*/scores.csv" > /dev/null \
-        || continue
-      scores+=(models/"$(run_prefix "$task")$(suffix "$kind")"_seed*/scores.csv)
-      renames+=(--rename "$(run_prefix "$task")$(suffix "$kind")=$kind")
-    done
+unscored() {   # $1 variant, $2 seeds: those with no scores in an earlier checkout
+  local seed left=()
+  for seed in $2; do
+    grep -q "^[^,]*,$1_seed$seed," "$earlier" 2> /dev/null || left+=("$seed")
   done
-  "$PY" aggregate.py "${scores[@]}" "${renames[@]}" --compare trxl gru --compare trxl none \
-    --compare gru none --max-score 1.0 --min-score "${mins[@]}" --out results/popgym
+  echo "${left[*]}"
+}
+
+scored() {     # $1 variant: any scored run of it, here or in an earlier checkout?
+  compgen -G "models/$1_seed*/scores.csv" > /dev/null \
+    || grep -q "^[^,]*,$1_seed" "$earlier" 2> /dev/null
+}
+
+aggregate_popgym() {  # the tasks that have scores; rliable needs every memory on each of them
+  local scores=() renames=() mins=() with=() task kind run
+  [ -f "$earlier" ] && with=(--earlier "$earlier")
+  for task in "${TASKS[@]}"; do
+    for kind in "${KINDS[@]}"; do
+      run=$(run_prefix "$task")$(suffix "$kind")
+      scored "$run" || continue
+      compgen -G "models/${run}_seed*/scores.csv" > /dev/null \
+        && scores+=(models/"$run"_seed*/scores.csv)
+      renames+=(--rename "$run=$kind")
+    done
+    [[ " ${renames[*]} " == *" $(run_prefix "$task")"* ]] && mins+=("${MIN_SCORE[$task]}")
+  done
+  "$PY" aggregate.py "${scores[@]}" "${with[@]}" "${renames[@]}" --compare trxl gru \
+    --compare trxl none --compare gru none --max-score 1.0 --min-score "${mins[@]}" \
+    --out results/popgym
 }
 
 for task in "${TASKS[@]}"; do
@@ -55,7 +72,10 @@ batches=("0" "1 2")
 [ -n "${SEEDS:-}" ] && batches=("$SEEDS")
 for seeds in "${batches[@]}"; do
   for task in "${TASKS[@]}"; do
-    for kind in "${KINDS[@]}"; do train "$(run_prefix "$task")$(suffix "$kind")" "$seeds"; done
+    for kind in "${KINDS[@]}"; do
+      run=$(run_prefix "$task")$(suffix "$kind")
+      train "$run" "$(unscored "$run" "$seeds")"
+    done
   done
   aggregate_popgym
 done
