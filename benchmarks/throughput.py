@@ -9,7 +9,9 @@ environments alone (random actions, same pool) and sampling's overhead over it; 
 step in milliseconds by phase (sampler.SamplingTimes) beside one env-only step and the envs'
 own share of it (each stepped in this process, without the pool); the compute
 floor (the network's forward and backward passes over one update's data, alone) and the
-optimisation's overhead over it; peak memory of the whole process tree (sum of proportional
+optimisation's overhead over it; the whole loop's floor (the envs alone, the network's
+acting step alone for every rollout step, and the compute floor) and the share of it the
+loop reaches; peak memory of the whole process tree (sum of proportional
 set sizes of the trainer and its workers); bytes held by the buffer, of which the cached
 memory stream, and by the KV cache (or recurrent state).
 The first update is a warm-up and is not timed.
@@ -110,6 +112,27 @@ def compute_floor_seconds(trainer) -> float:
     return elapsed
 
 
+def acting_forward_ms(trainer, steps: int = 50) -> float:
+    """The network's acting step alone on a batch of the rollout's shapes, best of 3 rounds:
+    what acting would cost with no rollout around it (benchmarks/acting_step.py)."""
+    import torch
+    from benchmarks.acting_step import alone_inputs, milliseconds
+    from model import ActorCritic
+    model, obs, state, envs = alone_inputs(trainer.model.eval(), trainer.config, trainer.spec)
+    device = trainer.device
+
+    def step(*args):
+        out = ActorCritic.step(*args)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return out
+
+    inputs = (model, obs.to(device), type(state)(*(t.to(device) for t in state)), envs.to(device))
+    with torch.no_grad():
+        milliseconds(step, inputs, 5)                                       # warm-up
+        return min(milliseconds(step, inputs, steps) for _ in range(3))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -158,6 +181,7 @@ def main(argv=None) -> int:
             env_sps = env_only_steps_per_second(trainer, min(config.worker_steps, 256))
             env_step_ms = in_process_env_step_ms(config.environment, 1000)
             floor = compute_floor_seconds(trainer) * args.updates
+            acting_ms = acting_forward_ms(trainer)
             buffer_bytes, cache_bytes = trainer.buffer.nbytes(), trainer.sampler.agent.nbytes()
             stream_bytes = trainer.buffer.stored.nbytes
             gpu_peak = torch.cuda.max_memory_allocated() if trainer.device.type == "cuda" else None
@@ -178,6 +202,13 @@ def main(argv=None) -> int:
           + f"  (all envs; env-only {config.n_workers / env_sps * 1e3:.2f}, of which the envs "
           f"in this process {config.n_workers * env_step_ms:.2f})")
     print(f"compute floor seconds       {floor:.2f}  (optimisation is {optimisation / floor:.2f}x it)")
+    # Acting cannot overlap the envs (the next actions need the next observations), so the
+    # loop's floor is the sum of the three parts, each measured alone.
+    loop_floor = steps / env_sps + acting_ms / 1e3 * config.worker_steps * args.updates + floor
+    print(f"whole-loop floor seconds    {loop_floor:.2f}  (envs alone {steps / env_sps:.2f} + "
+          f"acting step alone {acting_ms:.2f} ms x {config.worker_steps * args.updates} steps + "
+          f"compute floor; the loop runs at {loop_floor / (sampling + optimisation):.0%} of "
+          f"its floor's speed)")
     print(f"peak memory (PSS, tree)     {peak_training / 2**20:.0f} MiB during training "
           f"({memory.peak / 2**20:.0f} MiB with this benchmark's own measurements)")
     print(f"buffer bytes                {buffer_bytes / 2**20:.1f} MiB (+ memory state "

@@ -20,8 +20,8 @@ def test_throughput_prints_every_figure(capsys):
     assert throughput.main(["--config", "configs/proof_of_memory.yaml", "--updates", "1"]) == 0
     out = capsys.readouterr().out
     for label in ("steps/s whole loop", "sampling seconds", "optimisation seconds",
-                  "env-only steps/s", "compute floor seconds", "peak memory (PSS, tree)",
-                  "buffer bytes", "cached memory bytes"):
+                  "env-only steps/s", "compute floor seconds", "whole-loop floor seconds",
+                  "peak memory (PSS, tree)", "buffer bytes", "cached memory bytes"):
         assert printed_numbers(out, label)[0] > 0, label
     phases = printed_numbers(out, "sampling step ms")
     assert len(phases) == 6 and all(ms > 0 for ms in phases)     # 4 phases, env-only, envs alone
