@@ -17,7 +17,9 @@ sampled and printed beside the result. All runs get OMP_NUM_THREADS (default 2).
 Cases (ours: configs/bench/*.yaml and configs/proof_of_memory.yaml):
   minigrid-4x128    MiniGrid-MemoryS9, the original's network (3 x 384, L 64, 5 epochs)
   minigrid-16x128   the same at 16 workers x 128 steps
+  minigrid-16x512   the same at the original's own rollout size (configs/minigrid_memory.yaml)
   mortar-8x128      Mortar Mayhem Grid, CleanRL's defaults (3 x 384, L 119, 3 epochs), vs CleanRL
+  mortar-32x512     the same at CleanRL's own rollout size
   pom-solve         proof-of-memory, wall seconds from launch until an update's episodes succeed
                     >= 90% of the time, each implementation with its own shipped config
 
@@ -78,8 +80,12 @@ CASES = {
                            "configs/bench/minigrid_original_4x128.yaml", "original", 3),
     "minigrid-16x128": Case("minigrid-16x128", "MiniGrid-MemoryS9, original's network, 16 x 128",
                             "configs/bench/minigrid_original_16x128.yaml", "original", 2),
+    "minigrid-16x512": Case("minigrid-16x512", "MiniGrid-MemoryS9, original's config, 16 x 512",
+                            "configs/minigrid_memory.yaml", "original", 1),
     "mortar-8x128": Case("mortar-8x128", "Mortar Mayhem Grid, CleanRL's network, 8 x 128",
                          "configs/bench/mortar_mayhem_grid_cleanrl_8x128.yaml", "cleanrl", 3),
+    "mortar-32x512": Case("mortar-32x512", "Mortar Mayhem Grid, CleanRL's defaults, 32 x 512",
+                          "configs/bench/mortar_mayhem_grid_cleanrl_32x512.yaml", "cleanrl", 1),
     "pom-solve": Case("pom-solve", "proof-of-memory, time to solve, own configs",
                       "configs/proof_of_memory.yaml", "cleanrl", 40, solve=True,
                       also=("original",)),
