@@ -42,23 +42,20 @@ unscored() {   # $1 variant, $2 seeds: those with no scores in an earlier checko
   echo "${left[*]}"
 }
 
-scored() {     # $1 variant: any scored run of it, here or in an earlier checkout?
-  compgen -G "models/$1_seed*/scores.csv" > /dev/null \
-    || grep -q "^[^,]*,$1_seed" "$earlier" 2> /dev/null
-}
-
 aggregate_popgym() {  # the tasks that have scores; rliable needs every memory on each of them
-  local scores=() renames=() mins=() with=() task kind run
+  local scores=() renames=() mins=() with=() task kind run found
   [ -f "$earlier" ] && with=(--earlier "$earlier")
   for task in "${TASKS[@]}"; do
+    found=""
     for kind in "${KINDS[@]}"; do
       run=$(run_prefix "$task")$(suffix "$kind")
-      scored "$run" || continue
+      has_runs "$run" "$earlier" || continue
       compgen -G "models/${run}_seed*/scores.csv" > /dev/null \
         && scores+=(models/"$run"_seed*/scores.csv)
       renames+=(--rename "$run=$kind")
+      found=1
     done
-    [[ " ${renames[*]} " == *" $(run_prefix "$task")"* ]] && mins+=("${MIN_SCORE[$task]}")
+    [ -n "$found" ] && mins+=("${MIN_SCORE[$task]}")
   done
   "$PY" aggregate.py "${scores[@]}" "${with[@]}" "${renames[@]}" --compare trxl gru \
     --compare trxl none --compare gru none --max-score 1.0 --min-score "${mins[@]}" \

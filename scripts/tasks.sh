@@ -50,7 +50,8 @@ train() {      # $1 variant, $2 seeds, $3.. evaluate.py options: each seed train
 }
 
 has_runs() {   # $1 variant, $2 earlier run_scores.csv: any scored run of it, now or earlier?
-  compgen -G "models/$1_seed*/scores.csv" > /dev/null || grep -q "^$1,$1_seed" "$2" 2> /dev/null
+               # (whatever the algorithm column says: an aggregation may have renamed it)
+  compgen -G "models/$1_seed*/scores.csv" > /dev/null || grep -q "^[^,]*,$1_seed" "$2" 2> /dev/null
 }
 
 aggregate_task() {  # $1 run prefix, $2 output folder, $3.. aggregate.py's metric options: the
