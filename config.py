@@ -16,7 +16,7 @@ import os
 import sys
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 from guards import RefusedInput, load_yaml, short
 
@@ -25,35 +25,34 @@ class ConfigError(ValueError):
     """A configuration value that cannot be used. The message says where and how to fix it."""
 
 
-def _doc(text: str, **kwargs):
-    return field(metadata={"doc": text}, **kwargs)
+def setting(doc: str, *, low=None, high=None, **kwargs): return field(metadata={"doc": doc, "low": low, "high": high}, **kwargs)
 
 
-ENVIRONMENT_TYPES = ("proof_of_memory", "cartpole_masked", "minigrid", "memory_gym", "gymnasium",
-                     "popgym")
+class Invalid(ValueError):
+    """A setting that a check refuses: `key = value: problem. Fix: fix.` The loader adds the
+    file's name. Memory and environment checks raise it."""
+
+    def __init__(self, key: str, value: Any, problem: str, fix: str):
+        super().__init__(f"{key} = {short(value)}: {problem}. Fix: {fix}.")
 
 
 @dataclass(frozen=True)
 class EnvironmentConfig:
-    type: Literal["proof_of_memory", "cartpole_masked", "minigrid", "memory_gym", "gymnasium",
-                  "popgym"] = _doc(
-        "Which environment family to build: proof_of_memory, cartpole_masked, minigrid, "
-        "memory_gym, gymnasium (any registered id with Discrete or MultiDiscrete actions; "
-        "Box, Discrete, MultiDiscrete, MultiBinary, Tuple and Dict observations are adapted) "
-        "or popgym (POPGym's tasks by class name; optional requirements-popgym.txt).",
-        default="proof_of_memory")
-    name: str = _doc("Environment id within the family, e.g. MiniGrid-MemoryS9-v0, "
-                     "MortarMayhem-Grid-v0, CartPole-v1, RepeatPreviousEasy. Ignored for "
-                     "proof_of_memory.", default="ProofOfMemory-v0")
-    reset_params: dict = _doc("Environment-specific reset parameters (Memory Gym: its reset "
-                              "options; proof_of_memory: corridor_length, freeze_steps, "
-                              "max_episode_steps). Passed through unchanged.",
-                              default_factory=dict)
-    previous_action: bool = _doc(
+    type: str = setting(
+        "Which environment family builds the environment: one of the registered families "
+        "listed under Environment families below.", default="proof_of_memory")
+    name: str = setting("Environment id within the family, e.g. MiniGrid-MemoryS9-v0, "
+                        "MortarMayhem-Grid-v0, CartPole-v1, RepeatPreviousEasy. Ignored for "
+                        "proof_of_memory.", default="ProofOfMemory-v0")
+    reset_params: dict = setting("Environment-specific reset parameters (Memory Gym: its reset "
+                                 "options; proof_of_memory: corridor_length, freeze_steps, "
+                                 "max_episode_steps). Passed through unchanged.",
+                                 default_factory=dict)
+    previous_action: bool = setting(
         "Add the previous action to every observation, one one-hot per action dimension, "
         "all zeros at an episode's first step (as RL^2 and POPGym's baselines do).",
         default=False)
-    previous_reward: bool = _doc(
+    previous_reward: bool = setting(
         "Add the previous reward to every observation as one scalar, 0 at an episode's "
         "first step.", default=False)
 
@@ -62,184 +61,89 @@ class EnvironmentConfig:
 class ScheduleConfig:
     """Polynomial decay from `initial` to `final` over `max_decay_steps` updates, as the
     original episodic-transformer-memory-ppo did; constant `final` afterwards."""
-    initial: float = _doc("Value at update 0.", default=3.0e-4)
-    final: float = _doc("Value from update `max_decay_steps` on.", default=3.0e-4)
-    power: float = _doc("Exponent of the decay (1.0 = linear).", default=1.0)
-    max_decay_steps: int = _doc("Number of updates over which the value decays.", default=1)
-
-
-@dataclass(frozen=True)
-class TransformerConfig:
-    num_blocks: int = _doc("Number of transformer blocks.", default=2)
-    embed_dim: int = _doc("Width D of the embedding and of every cached hidden state.", default=64)
-    num_heads: int = _doc("Attention heads H; embed_dim must be divisible by num_heads.", default=4)
-    memory_length: int = _doc(
-        "Steps each query attends to, the current step included: 1 means no memory, L means "
-        "the current step and the L-1 steps before it of the same episode.", default=16)
-    positional_encoding: Literal["none", "absolute", "learned", "relative"] = _doc(
-        "none; absolute = sinusoid of the step's index in its episode added to the "
-        "observation embedding; learned = a learned vector per distance in the window used as "
-        "a relative position term; relative = Transformer-XL relative attention (sinusoid "
-        "per distance, content and position terms with u/v biases, Dai et al. 2019).",
-        default="relative")
-    layer_norm: Literal["none", "pre", "post"] = _doc(
-        "Where LayerNorm goes: pre = before attention and feed-forward (identity-map "
-        "reordering, Parisotto et al. 2019); post = after each residual; none.", default="pre")
-    gtrxl: bool = _doc("Replace both residual connections by GRU-type gates (GTrXL).", default=False)
-    gtrxl_bias: float = _doc("Gate bias b_g; larger starts the gates closer to the identity "
-                             "map (the GTrXL paper uses 2).", default=2.0)
-    gradient_window: Optional[int] = _doc(
-        "Steps of a segment recomputed with gradient as keys: in every block query t attends "
-        "to the recomputed steps t-K+1 .. t and to the rollout's cached states before them "
-        "(through N blocks the gradient reaches N(K-1) steps back). 1 = the original "
-        "TrXL-PPO (only the step itself is recomputed); K as the JAX TrXL-PPO did for "
-        "Craftax; null = the whole segment (Transformer-XL).", default=None)
-    memory_dtype: Literal["float32", "bfloat16"] = _doc(
-        "dtype of the cached hidden states (rollout stream, key/value cache, the agent's "
-        "window): bfloat16 halves their memory (benchmarks/throughput.py prints it); the "
-        "network itself computes in float32.", default="float32")
-
-
-@dataclass(frozen=True)
-class RecurrentConfig:
-    """The GRU or LSTM core of `memory: gru | lstm`, trained with truncated backpropagation
-    through time over sequences of segment_length steps from the stored hidden state."""
-    hidden_size: int = _doc("Width of the recurrent state, and of the observation embedding "
-                            "that feeds it.", default=128)
-    num_layers: int = _doc("Stacked recurrent layers.", default=1)
-
-
-@dataclass(frozen=True)
-class AGaLiTeSection:
-    """The AGaLiTe memory of `memory: agalite` (Pramanik et al., TMLR 2024): gated linear
-    attention whose state has a constant size, trained over each segment with its parallel
-    form from the state stored at the segment's start. exact: true gives GaLiTe, the exact
-    form. The paper's Mystery Path model: num_layers 4, embed_dim 128, num_heads 4, head_dim
-    64, ffn_dim 128, eta 4, r 2."""
-    num_layers: int = _doc("Stacked layers N.", default=2)
-    embed_dim: int = _doc("Width D of the observation embedding, of every layer and of the "
-                          "output.", default=64)
-    num_heads: int = _doc("Attention heads H.", default=4)
-    head_dim: int = _doc("Size dh of each head's values (and of its queries and keys before "
-                         "the feature map).", default=16)
-    eta: int = _doc("The feature map's expansion: F = eta x head_dim key features per head.",
-                    default=4)
-    r: int = _doc("AGaLiTe's approximation order: oscillators per head; the state holds "
-                  "r (dh + F) + F numbers per head and layer instead of GaLiTe's (dh + 1) F.",
-                  default=1)
-    ffn_dim: int = _doc("Hidden width of each layer's feed-forward network.", default=64)
-    gate_bias: float = _doc("GRU-type gate bias; > 0 starts every layer near the identity "
-                            "(as GTrXL's gtrxl_bias).", default=2.0)
-    exact: bool = _doc("GaLiTe: keep the exact dh x F matrix per head instead of the r "
-                       "oscillators.", default=False)
-
-
-@dataclass(frozen=True)
-class FFMSection:
-    """The Fast and Forgetful Memory of `memory: ffm` (Morad et al., NeurIPS 2023): traces
-    that decay and rotate at learned rates, a constant-size complex state, trained over each
-    segment with its parallel form from the state stored at the segment's start."""
-    num_layers: int = _doc("Stacked FFM layers N (the paper uses one).", default=1)
-    embed_dim: int = _doc("Width D of the observation embedding, of every layer and of the "
-                          "output.", default=64)
-    memory_size: int = _doc("Traces m.", default=32)
-    context_size: int = _doc("Frequencies c per trace; the state holds 2 m c numbers per "
-                             "layer (real and imaginary parts).", default=4)
-    min_period: int = _doc("Shortest initial time scale of the traces, in steps.", default=1)
-    max_period: int = _doc("Longest initial time scale of the traces, in steps.", default=1024)
-    forgotten_at: float = _doc("Fraction of a write a trace keeps after its time scale "
-                               "(sets the initial decays); in (0, 1).", default=0.01)
+    initial: float = setting("Value at update 0.", default=3.0e-4)
+    final: float = setting("Value from update `max_decay_steps` on.", default=3.0e-4)
+    power: float = setting("Exponent of the decay (1.0 = linear).", default=1.0)
+    max_decay_steps: int = setting("Number of updates over which the value decays.", default=1)
 
 
 @dataclass(frozen=True)
 class EvaluationConfig:
     """How evaluate.py plays a checkpoint: on held-out environment seeds that no training
     episode uses (episodes.HELD_OUT_SEED_START onwards)."""
-    n_seeds: int = _doc("Held-out environment seeds per checkpoint.", default=50)
-    repetitions: int = _doc("Episodes per seed (differ by the sampled actions).", default=3)
-    deterministic: bool = _doc("Take the most probable action instead of sampling.",
-                               default=False)
+    n_seeds: int = setting("Held-out environment seeds per checkpoint.", default=50)
+    repetitions: int = setting("Episodes per seed (differ by the sampled actions).", default=3)
+    deterministic: bool = setting("Take the most probable action instead of sampling.",
+                                  default=False)
 
 
 @dataclass(frozen=True)
-class Config:
-    environment: EnvironmentConfig = _doc("The environment to train on.",
-                                          default_factory=EnvironmentConfig)
-    gamma: float = _doc("Discount factor.", default=0.99)
-    gae_lambda: float = _doc("GAE lambda.", default=0.95)
-    updates: int = _doc("Number of PPO updates (rollout + optimisation) to run.", default=50)
-    epochs: int = _doc("Passes over each rollout per update.", default=4)
-    n_workers: int = _doc("Parallel environments.", default=16)
-    worker_steps: int = _doc("Steps each environment takes per rollout.", default=64)
-    n_mini_batch: int = _doc("Minibatches per epoch (each a set of whole segments).", default=4)
-    segment_length: Optional[int] = _doc(
+class Settings:
+    """The settings of every run, whatever its memory. `Config` adds the memory's choice and
+    one section per registered memory kind (memories.MemoryKind), after these."""
+    environment: EnvironmentConfig = setting("The environment to train on.",
+                                             default_factory=EnvironmentConfig)
+    gamma: float = setting("Discount factor.", default=0.99)
+    gae_lambda: float = setting("GAE lambda.", default=0.95)
+    updates: int = setting("Number of PPO updates (rollout + optimisation) to run.", default=50)
+    epochs: int = setting("Passes over each rollout per update.", default=4)
+    n_workers: int = setting("Parallel environments.", default=16)
+    worker_steps: int = setting("Steps each environment takes per rollout.", default=64)
+    n_mini_batch: int = setting("Minibatches per epoch (each a set of whole segments).", default=4)
+    segment_length: Optional[int] = setting(
         "Steps per training segment (Transformer-XL style): a segment is recomputed with "
-        "gradient and attends to the cached states before it; for gru/lstm the truncated-BPTT "
-        "sequence length. Must divide worker_steps. "
+        "gradient and attends to the cached states before it; for a recurrent memory the "
+        "truncated-BPTT sequence length. Must divide worker_steps. "
         "null = the largest divisor of worker_steps not above 64.", default=None)
-    micro_batch_size: Optional[int] = _doc(
+    micro_batch_size: Optional[int] = setting(
         "Most steps forwarded at once while optimising; a larger minibatch is processed in "
         "parts (whole segments) with gradients accumulated: the same update, with activation "
         "memory bounded (Mortar Mayhem Grid, benchmarks/throughput.py: peak 1.4 instead of "
         "2.1 GB at the same speed). "
         "null = the whole minibatch at once.", default=512)
-    value_loss_coefficient: float = _doc("Weight of the value loss.", default=0.5)
-    reconstruction_loss_coefficient: float = _doc(
+    value_loss_coefficient: float = setting("Weight of the value loss.", default=0.5)
+    reconstruction_loss_coefficient: float = setting(
         "Weight of the observation-reconstruction loss (image observations only; 0 = no "
         "decoder). Memory Gym reports TrXL needs it on the finite tasks.", default=0.0)
-    hidden_layer_size: int = _doc("Width of the layer after the memory.", default=128)
-    max_grad_norm: float = _doc("Gradient norm clipping threshold.", default=0.5)
-    learning_rate_schedule: ScheduleConfig = _doc(
+    hidden_layer_size: int = setting("Width of the layer after the memory.", default=128)
+    max_grad_norm: float = setting("Gradient norm clipping threshold.", default=0.5)
+    learning_rate_schedule: ScheduleConfig = setting(
         "AdamW learning rate per update.", default_factory=ScheduleConfig)
-    entropy_coefficient_schedule: ScheduleConfig = _doc(
+    entropy_coefficient_schedule: ScheduleConfig = setting(
         "Entropy bonus weight per update.",
         default_factory=lambda: ScheduleConfig(initial=1e-3, final=1e-3))
-    clip_range_schedule: ScheduleConfig = _doc(
+    clip_range_schedule: ScheduleConfig = setting(
         "PPO clip range per update.", default_factory=lambda: ScheduleConfig(initial=0.2, final=0.2))
-    memory: Literal["trxl", "gru", "lstm", "agalite", "ffm", "none"] = _doc(
-        "The memory between encoder and heads: trxl = (G)TrXL attention over the episode's "
-        "cached states (transformer section; gtrxl: true for GTrXL); gru / lstm = a recurrent "
-        "core (recurrent section); agalite = AGaLiTe or GaLiTe linear attention (agalite "
-        "section); ffm = Fast and Forgetful Memory (ffm section); none = a memoryless control, "
-        "embedding width transformer.embed_dim. Everything else (encoder, heads, losses, "
-        "evaluation) is shared; docs/memories.md compares them.",
-        default="trxl")
-    transformer: TransformerConfig = _doc("The episodic memory when memory = trxl.",
-                                          default_factory=TransformerConfig)
-    recurrent: RecurrentConfig = _doc("The recurrent core when memory = gru or lstm.",
-                                      default_factory=RecurrentConfig)
-    agalite: AGaLiTeSection = _doc("The AGaLiTe / GaLiTe memory when memory = agalite.",
-                                   default_factory=AGaLiTeSection)
-    ffm: FFMSection = _doc("The FFM memory when memory = ffm.", default_factory=FFMSection)
-    seed: int = _doc("Run seed: torch, numpy and every worker's environment seed derive from it.",
-                     default=0)
-    on_nonfinite: Literal["stop", "skip"] = _doc(
+    seed: int = setting("Run seed: torch, numpy and every worker's environment seed derive from it.",
+                        default=0)
+    on_nonfinite: Literal["stop", "skip"] = setting(
         "When a loss or gradient is not finite: stop (saving the last good checkpoint) or "
         "skip that minibatch's optimiser step and count it (optim/skipped_steps).",
         default="stop")
-    max_worker_restarts: int = _doc(
+    max_worker_restarts: int = setting(
         "An environment process that raises or dies is restarted, up to this many times in "
         "a run, instead of stopping it; its running episodes are cut like time-limit "
         "truncations. Counted in TensorBoard (env/worker_restarts). 0 = stop at once.",
         default=0)
-    checkpoint_interval: int = _doc(
+    checkpoint_interval: int = setting(
         "Also save models/RUN/update_NNNNNN.nn every this many updates, for learning curves "
         "evaluated after the fact; 0 = only the final models/RUN.nn.", default=0)
-    evaluation: EvaluationConfig = _doc("Evaluation on held-out seeds (evaluate.py).",
-                                        default_factory=EvaluationConfig)
-    device: Literal["auto", "cpu", "cuda"] = _doc("auto = cuda when available, else cpu.",
-                                                  default="auto")
-    torch_threads: Optional[int] = _doc(
+    evaluation: EvaluationConfig = setting("Evaluation on held-out seeds (evaluate.py).",
+                                           default_factory=EvaluationConfig)
+    device: Literal["auto", "cpu", "cuda"] = setting("auto = cuda when available, else cpu.",
+                                                     default="auto")
+    torch_threads: Optional[int] = setting(
         "Threads torch may use; null = 1 for models under a million parameters (their ops "
         "are too small to pay for a second thread), else the CPU cores this process may use.",
         default=None)
-    compile_acting: bool = _doc(
+    compile_acting: bool = setting(
         "Compile the rollout's acting step with torch.compile (inductor; on CPU with its C++ "
         "wrapper). Small models act ~3x faster on CPU (benchmarks/acting_step.py); the first "
         "rollout pays a one-time compile of ~15 s (cached on disk for later runs). Needs a C++ "
-        "compiler. Every memory but gru and lstm (torch.compile cannot trace their layers). "
-        "Training, evaluate.py and enjoy.py stay eager.", default=False)
-    env_processes: Optional[int] = _doc(
+        "compiler. Memories whose layers torch.compile cannot trace refuse it (the compiles "
+        "column of the memory table below). Training, evaluate.py and enjoy.py stay eager.",
+        default=False)
+    env_processes: Optional[int] = setting(
         "Processes that step the environments (each steps n_workers/env_processes of them); "
         "null = min(n_workers, CPU cores).", default=None)
 
@@ -260,6 +164,57 @@ class Config:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def _memory_choice(names: tuple[str, ...]) -> tuple[str, type, dataclasses.Field]:
+    from memories import DEFAULT
+    doc = ("The memory between encoder and heads: one of the registered kinds listed under "
+           "Memories below, each configured by its section. Everything else (encoder, heads, "
+           "losses, evaluation) is shared; docs/memories.md compares them.")
+    return "memory", Literal[names], setting(doc, default=DEFAULT)
+
+
+def _build_schema() -> type:
+    """Config: Settings, the `memory` choice and one section per registered memory kind
+    (kinds sharing a section share its dataclass), in the order the kinds registered."""
+    from memories import kinds
+    registered = kinds()
+    users: dict[str, list[str]] = {}
+    for kind in registered.values():
+        users.setdefault(kind.section, []).append(kind.name)
+    sections = []
+    for section, names in users.items():
+        settings = registered[names[0]].settings
+        doc = f"Settings of memory: {' | '.join(names)}."
+        sections.append((section, settings, setting(doc, default_factory=settings)))
+    config = dataclasses.make_dataclass(
+        "Config", [_memory_choice(tuple(registered)), *sections], bases=(Settings,),
+        frozen=True)
+    config.__module__ = __name__          # pickle finds it as config.Config
+    return config
+
+
+if TYPE_CHECKING:
+    # For readers and type checkers: a Config is Settings plus the memory sections.
+    Config = Settings
+
+_schema: Optional[type] = None
+
+
+def schema() -> type:
+    """The Config class, built on first use from the memories registered by then."""
+    global _schema
+    if _schema is None:
+        _schema = _build_schema()
+    return _schema
+
+
+def __getattr__(name: str):
+    # `Config` is built on first use rather than at import: memory files import `setting`
+    # from here, and the registry imports the memory files.
+    if name == "Config":
+        return schema()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------------------
@@ -357,9 +312,7 @@ def largest_divisors(n: int, count: int = 8) -> list[int]:
 # (worker_steps, memory_length, embed_dim, hidden_layer_size) are bounded by train.py's
 # memory estimate instead, which knows the observation size.
 LIMITS = {"n_workers": 4096, "env_processes": 4096, "torch_threads": 1024, "epochs": 10_000,
-          "updates": 10**9, "transformer.num_blocks": 1024, "transformer.num_heads": 4096,
-          "recurrent.num_layers": 1024, "evaluation.n_seeds": 10**6,
-          "evaluation.repetitions": 10_000}
+          "updates": 10**9, "evaluation.n_seeds": 10**6, "evaluation.repetitions": 10_000}
 SEED_LIMIT = 2**32
 
 
@@ -391,33 +344,12 @@ def _check_combinations(c: Config, source: str) -> None:
     def fail(key: str, value, problem: str, fix: str):
         raise ConfigError(f"{source}: {key} = {short(value)}: {problem}. Fix: {fix}.")
 
-    t = c.transformer
     positive = {"updates": c.updates, "epochs": c.epochs, "n_workers": c.n_workers,
                 "worker_steps": c.worker_steps, "n_mini_batch": c.n_mini_batch,
-                "hidden_layer_size": c.hidden_layer_size,
-                "transformer.num_blocks": t.num_blocks, "transformer.embed_dim": t.embed_dim,
-                "transformer.num_heads": t.num_heads, "transformer.memory_length": t.memory_length,
-                "recurrent.hidden_size": c.recurrent.hidden_size,
-                "recurrent.num_layers": c.recurrent.num_layers,
-                **{f"agalite.{f.name}": getattr(c.agalite, f.name)
-                   for f in dataclasses.fields(c.agalite) if f.type in ("int", int)},
-                **{f"ffm.{f.name}": getattr(c.ffm, f.name)
-                   for f in dataclasses.fields(c.ffm) if f.type in ("int", int)}}
+                "hidden_layer_size": c.hidden_layer_size}
     for key, value in positive.items():
         if value < 1:
             fail(key, value, "must be at least 1", "use a positive integer")
-    if t.embed_dim % t.num_heads:
-        fail("transformer.embed_dim", t.embed_dim,
-             f"not divisible by transformer.num_heads = {t.num_heads}",
-             f"use an embed_dim that is a multiple of {t.num_heads}, e.g. "
-             f"{t.num_heads * max(1, round(t.embed_dim / t.num_heads))}")
-    if t.positional_encoding in ("relative", "absolute") and t.embed_dim % 2:
-        fail("transformer.embed_dim", t.embed_dim, "sinusoidal encodings need an even width",
-             "use an even embed_dim or positional_encoding: learned")
-    if t.gtrxl and t.layer_norm == "post":
-        fail("transformer.layer_norm", t.layer_norm,
-             "GTrXL gates need the identity-map reordering (Parisotto et al. 2019)",
-             "set layer_norm: pre (or none), or gtrxl: false")
     for key, value in (("gamma", c.gamma), ("gae_lambda", c.gae_lambda)):
         if not 0.0 <= value <= 1.0:
             fail(key, value, "must lie in [0, 1]", "use e.g. 0.99 for gamma, 0.95 for gae_lambda")
@@ -449,11 +381,6 @@ def _check_combinations(c: Config, source: str) -> None:
              f"more minibatches than training segments ({c.n_segments} = n_workers x "
              f"worker_steps / segment_length {c.segment_len})",
              f"use n_mini_batch <= {c.n_segments} or a shorter segment_length")
-    K = t.gradient_window
-    if K is not None and not 1 <= K <= c.segment_len:
-        fail("transformer.gradient_window", K,
-             f"must lie in [1, segment length = {c.segment_len}]",
-             "use 1 for the original TrXL-PPO, or null for the whole segment")
     if c.max_worker_restarts < 0:
         fail("max_worker_restarts", c.max_worker_restarts, "must not be negative",
              "use 0 to stop at the first failure, or the number of restarts to allow")
@@ -472,27 +399,72 @@ def _check_combinations(c: Config, source: str) -> None:
     if c.env_processes is not None and not 1 <= c.env_processes <= c.n_workers:
         fail("env_processes", c.env_processes, f"must lie in [1, n_workers = {c.n_workers}]",
              "use null for automatic")
-    if c.ffm.max_period < c.ffm.min_period:
-        fail("ffm.max_period", c.ffm.max_period, f"below ffm.min_period = {c.ffm.min_period}",
-             "use a max_period >= min_period")
-    if not 0.0 < c.ffm.forgotten_at < 1.0:
-        fail("ffm.forgotten_at", c.ffm.forgotten_at, "must lie in (0, 1)", "use e.g. 0.01")
-    if c.compile_acting and c.memory in ("gru", "lstm"):
-        fail("compile_acting", c.compile_acting, f"torch.compile cannot trace {c.memory} "
-             f"layers (memory = {c.memory})",
-             "set it to false, or use another memory (trxl, agalite, ffm, none)")
-    if c.environment.type == "minigrid" and not c.environment.name.startswith("MiniGrid-Memory"):
-        fail("environment.name", c.environment.name, "the minigrid type wraps the Memory tasks",
-             "use MiniGrid-MemoryS9-v0 (or S7, S11, S13...), or type: gymnasium")
+
+
+def _check_bounds(section, prefix: str, source: str) -> None:
+    """Every field's inclusive bounds (setting(low=..., high=...)), in every section."""
+    for f in dataclasses.fields(section):
+        key, value = prefix + f.name, getattr(section, f.name)
+        if dataclasses.is_dataclass(value):
+            _check_bounds(value, key + ".", source)
+            continue
+        low, high = f.metadata.get("low"), f.metadata.get("high")
+        if value is None or isinstance(value, bool):
+            continue
+        if low is not None and value < low:
+            fix = "use a positive integer" if low == 1 and isinstance(value, int) else \
+                f"use a value of at least {low}"
+            raise ConfigError(f"{source}: {key} = {short(value)}: must be at least {low}. "
+                              f"Fix: {fix}.")
+        if high is not None and value > high:
+            raise ConfigError(f"{source}: {key} = {short(value)}: must be at most {high:,}. "
+                              f"Fix: use a value up to {high:,}.")
+
+
+def _check_memory(c: Config, source: str) -> None:
+    """The memory sections' own checks (every section's, as every section's bounds are
+    checked), and whether the chosen memory's acting step compiles."""
+    from memories import kinds
+    registered = kinds()
+    for kind in registered.values():
+        if kind.check is not None:
+            try:
+                kind.check(getattr(c, kind.section), c)
+            except ValueError as e:
+                raise ConfigError(f"{source}: {e}") from None
+    if c.compile_acting and not registered[c.memory].compiles:
+        compiling = ", ".join(k.name for k in registered.values() if k.compiles)
+        raise ConfigError(f"{source}: compile_acting = True: torch.compile cannot trace the "
+                          f"acting step of memory = {c.memory}. Fix: set it to false, or use "
+                          f"a memory whose step compiles ({compiling}).")
+
+
+def _check_environment(c: Config, source: str) -> None:
+    """environment.type names a registered family, and the family accepts the section."""
+    from environments import families
+    registered = families()
+    family = registered.get(c.environment.type)
+    if family is None:
+        known = ", ".join(repr(name) for name in registered)
+        raise ConfigError(f"{source}: environment.type = {short(c.environment.type)}: not an "
+                          f"allowed value. Fix: use one of {known}.")
+    if family.check is not None:
+        try:
+            family.check(c.environment)
+        except ValueError as e:
+            raise ConfigError(f"{source}: {e}") from None
 
 
 def config_from_dict(data: dict, source: str = "<dict>") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the file must hold a YAML mapping of keys to values, "
                           f"found {type(data).__name__}. Fix: start from configs/proof_of_memory.yaml.")
-    config = _build(Config, data, "", source)
+    config = _build(schema(), data, "", source)
+    _check_bounds(config, "", source)
     _check_limits(config, source)
     _check_combinations(config, source)
+    _check_memory(config, source)
+    _check_environment(config, source)
     return config
 
 
@@ -552,7 +524,19 @@ def markdown_reference() -> str:
                 walk(default, key + ".")
             else:
                 lines.append(f"| `{key}` | `{default!r}` | {f.metadata['doc']} |")
-    walk(Config(), "")
+    walk(schema()(), "")
+    return "\n".join(lines)
+
+
+def markdown_registries() -> str:
+    """The tables of registered memories and environment families."""
+    from environments import families
+    from memories import kinds
+    lines = ["## Memories", "", "| memory | section | compiles | what |", "|---|---|---|---|"]
+    lines += [f"| `{k.name}` | `{k.section}` | {'yes' if k.compiles else 'no'} | {k.summary} |"
+              for k in kinds().values()]
+    lines += ["", "## Environment families", "", "| environment.type | what |", "|---|---|"]
+    lines += [f"| `{f.name}` | {f.summary} |" for f in families().values()]
     return "\n".join(lines)
 
 
@@ -565,15 +549,18 @@ mappings (`transformer: {num_blocks: 3}`); the dotted keys below name their fiel
 `--grid` in `sweep.py` and `--set` in `benchmarks/throughput.py` do. Sizes derived from these
 fields (batch size, segment length, number of segments) are computed, never written back.
 
-This page is generated from the schema's field docs: `python config.py --markdown >
-docs/configuration.md` rewrites it, and a test fails when it is stale.
+Each memory and each environment family is registered by its own file (docs/extending.md),
+which declares its section and checks; the tables after the reference list them. This page is
+generated from the schema's field docs: `python config.py --markdown >
+docs/configuration.md` rewrites it (with every memory registered then, plugins included), and
+a test fails when a line of it is no longer true.
 
 """
 
 
 def markdown_page() -> str:
     """The whole of docs/configuration.md."""
-    return PAGE_HEAD + markdown_reference() + "\n"
+    return PAGE_HEAD + markdown_reference() + "\n\n" + markdown_registries() + "\n"
 
 
 if __name__ == "__main__":

@@ -314,6 +314,7 @@ def preflight(config, source: str, resume: Optional[Resumed] = None) -> None:
 
     import guards
     from environments import make_env, space_spec
+    from memories import kind_of
     from trainer import build_model
     from utils import resolve_device
     try:
@@ -355,10 +356,11 @@ def preflight(config, source: str, resume: Optional[Resumed] = None) -> None:
             raise RefusedInput(f"{resume.path}: does not fit the run its config describes: "
                                f"{problem}. Fix: resume from a checkpoint written by train.py "
                                f"for this config.")
+    section = kind_of(config).section
     guards.check_fits(guards.training_memory(config, spec, parameters),
                       f"{source}: this run ({parameters:,} parameters)",
-                      "lower n_workers, worker_steps, transformer.memory_length, "
-                      "transformer.embed_dim, hidden_layer_size or micro_batch_size")
+                      f"lower n_workers, worker_steps, hidden_layer_size, micro_batch_size "
+                      f"or the sizes in the {section} section")
 
 
 def reason(e: Exception) -> str:
