@@ -1,14 +1,10 @@
 """Fast and Forgetful Memory (Morad, Kortvelesy, Liwicki and Prorok, "Reinforcement Learning
 with Fast and Forgetful Memory", NeurIPS 2023).
 
-Why FFM rather than SHM (Le et al., ICLR 2025) as the second linear-recurrent memory:
+What sets FFM apart from the other linear-recurrent memories (AGaLiTe, SHM, the SSM):
   * Its recurrence has a decay that depends on no input (a learned complex number per
-    trace and context channel), so a segment trains with the same associative scan as
-    AGaLiTe, exactly, and an episode start is a decay of 0. SHM's Hadamard memory
-    M_t = M_{t-1} * C_t + U_t has input-dependent calibration matrices C_t, sampled at
-    random during training; it parallelises too, but its state is a matrix per layer, like
-    GaLiTe's, and the random calibration makes the training form differ from the acting
-    form by design.
+    trace and context channel), and an episode start is a decay of 0. SHM's calibrations
+    and the SSM's decays depend on the input; all of them train with a parallel form.
   * Its state is tiny (memory_size x context_size complex numbers per layer: 32 x 4 by
     default, 1 KiB), the other end of the state-size range from GaLiTe's matrix per head,
     which is what a comparison of memories wants.

@@ -214,3 +214,23 @@ def test_a_name_or_section_is_registered_once():
     with pytest.raises(ValueError, match="environment family 'gymnasium' is registered by both"):
         register_family(Family(name="gymnasium", summary="", make=lambda env, render: None))
     assert kinds()["trxl"] is taken
+
+
+def test_the_extending_guide_quotes_the_code_as_it_is():
+    """docs/extending.md walks through files of the repository: every line of its Python
+    and YAML blocks (but the elisions, `...`) is a line of memories/, environments/ or
+    configs/, so the guide cannot drift from the code it shows."""
+    import glob
+    import re
+    sources = set()
+    for pattern in ("memories/*.py", "environments/*.py", "configs/*.yaml"):
+        for path in glob.glob(os.path.join(ROOT, pattern)):
+            with open(path, encoding="utf-8") as f:
+                sources.update(line.rstrip() for line in f)
+    with open(os.path.join(ROOT, "docs", "extending.md"), encoding="utf-8") as f:
+        guide = f.read()
+    blocks = re.findall(r"```(?:python|yaml)\n(.*?)```", guide, flags=re.S)
+    assert len(blocks) >= 5
+    quoted = [line.rstrip() for block in blocks for line in block.splitlines()
+              if line.strip() and line.strip() != "..."]
+    assert [line for line in quoted if line not in sources] == []
