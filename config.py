@@ -114,8 +114,8 @@ class Settings:
         default_factory=lambda: ScheduleConfig(initial=1e-3, final=1e-3))
     clip_range_schedule: ScheduleConfig = setting(
         "PPO clip range per update.", default_factory=lambda: ScheduleConfig(initial=0.2, final=0.2))
-    seed: int = setting("Run seed: torch, numpy and every worker's environment seed derive from it.",
-                        default=0)
+    seed: int = setting(
+        "Run seed: torch, numpy and every worker's environment seed derive from it.", default=0)
     on_nonfinite: Literal["stop", "skip"] = setting(
         "When a loss or gradient is not finite: stop (saving the last good checkpoint) or "
         "skip that minibatch's optimiser step and count it (optim/skipped_steps).",

@@ -9,8 +9,8 @@ Memories: every registered memory's benchmark variants (memories.MemoryKind.size
 TrXL and GTrXL (relative positions, pre-LayerNorm) at context lengths L = 16, 64, 256, 1024;
 GRU, LSTM, AGaLiTe, GaLiTe, FFM and the others, whose cost does not depend on L. Each
 variant's width is chosen so that its parameter count is the closest to --parameters (by
-default GTrXL's at width 64; the counts are printed). Only the memory is timed, through the interface the sampler and
-the trainer use (memories.Memory): no encoder, no heads.
+default GTrXL's at width 64; the counts are printed). Only the memory is timed, through the
+interface the sampler and the trainer use (memories.Memory): no encoder, no heads.
 
 Per memory and L it prints:
   * acting ms: one batched acting step (--batch workers at once, `Memory.step`): TrXL/GTrXL
