@@ -54,14 +54,17 @@ def test_configs_are_shipped():
     assert len(SHIPPED) >= 10   # guards the parametrisation below against an empty glob
 
 
-@pytest.mark.parametrize("workers", [4, 16])
-def test_side_by_side_minigrid_configs_change_only_the_rollout_size(workers):
+@pytest.mark.parametrize("workers, steps", [(4, 128), (16, 128), (16, 512)])
+def test_side_by_side_minigrid_configs_change_only_the_rollout_size(workers, steps):
     """benchmarks/side_by_side.py compares the original's network and PPO settings: the bench
-    configs are the shipped MiniGrid config at another rollout size, nothing else."""
+    configs are the shipped MiniGrid config at another rollout size, with episodes cut at 96
+    steps as the original cuts them, nothing else."""
     shipped = load_config(os.path.join(REPO_ROOT, "configs", "minigrid_memory.yaml"))
     bench = load_config(os.path.join(REPO_ROOT, "configs", "bench",
-                                     f"minigrid_original_{workers}x128.yaml"))
-    assert bench == dataclasses.replace(shipped, n_workers=workers, worker_steps=128)
+                                     f"minigrid_original_{workers}x{steps}.yaml"))
+    environment = dataclasses.replace(shipped.environment, reset_params={"max_steps": 96})
+    assert bench == dataclasses.replace(shipped, n_workers=workers, worker_steps=steps,
+                                        environment=environment)
 
 
 def test_side_by_side_mortar_config_is_cleanrls_network():
