@@ -18,7 +18,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Union
 
-from guards import RefusedInput, load_yaml, short
+from preflight.refusal import RefusedInput, short
+from preflight.yaml_loader import load_yaml
 
 
 class ConfigError(ValueError):
@@ -165,13 +166,15 @@ class FFMSection:
                                   "(sets the initial decays); in (0, 1).", default=0.01)
 
 
-_EVALUATION_FIX = "use a positive integer, e.g. 50 seeds x 3 repetitions"
+_EVALUATION_FIX = "use e.g. 50 seeds x 3 repetitions"
 
 
 @dataclass(frozen=True)
 class EvaluationConfig:
     """How evaluate.py plays a checkpoint: on held-out environment seeds that no training
     episode uses (environments.episodes.HELD_OUT_SEED_START onwards)."""
+    # Far above any evaluation (the shipped configs use 50-100 seeds x 1-3 repetitions), far
+    # below what takes hours to list, or reaches 2^32 from HELD_OUT_SEED_START.
     n_seeds: int = setting("Held-out environment seeds per checkpoint.", low=1, high=10**6,
                            fix=_EVALUATION_FIX, default=50)
     repetitions: int = setting("Episodes per seed (differ by the sampled actions).", low=1,
