@@ -62,54 +62,41 @@ class StepResult(NamedTuple):
 
 
 # --------------------------------------------------------------------------------------
-# Messages between the pool and its processes
+# Messages, dispatched by type: a Command to a process, a Reply or a Failure back
 # --------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Attach:
-    """Map the shared observation arrays (by their blocks' names) and write into them."""
+class Attach(NamedTuple):      # map the pool's shared observation arrays, by block name
     obs_name: str
     final_obs_name: str
-    shape: tuple[int, ...]   # (n_envs, *obs_shape): the whole pool's arrays
+    shape: tuple[int, ...]     # (n_envs, *obs_shape): the whole pool's arrays
     dtype: str
 
 
-@dataclass(frozen=True)
-class Reset:
-    """Start every environment's next episode."""
+class Reset(NamedTuple):       # start every environment's next episode
+    pass
 
 
-@dataclass(frozen=True)
-class Step:
-    """Step every environment of the slice; the reply is a SliceStep."""
-    actions: np.ndarray      # int64 (envs of the slice, action dims)
+class Step(NamedTuple):        # step every environment of the slice; replied: a SliceStep
+    actions: np.ndarray        # int64 (envs of the slice, action dims)
 
 
-@dataclass(frozen=True)
-class Restore:
-    """Put each environment back into a recorded episode (see _Worker._restore)."""
+class Restore(NamedTuple):     # put each environment back into a recorded episode
     episodes: list[int]
     actions: list[np.ndarray]
 
 
-@dataclass(frozen=True)
-class Close:
-    """Close the environments and exit."""
+class Close(NamedTuple):       # close the environments and exit
+    pass
 
 
 Command = Union[Attach, Reset, Step, Restore, Close]
 
 
-@dataclass(frozen=True)
-class Reply:
-    """A command done: its result (the spec dict after start-up, a SliceStep after Step,
-    else None)."""
-    value: Any
+class Reply(NamedTuple):       # a command done
+    value: Any                 # the spec dict after start-up, a SliceStep after Step, or None
 
 
-@dataclass(frozen=True)
-class Failure:
-    """A command failed with an exception in the process."""
+class Failure(NamedTuple):     # a command raised in the process
     env_in_slice: Optional[int]    # the environment being worked on, if any
     traceback: str
 
