@@ -15,14 +15,14 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-import guards
-
 from config import Config
 from environments import SpaceSpec
 from environments.spec import takes_scalar_action
 from memories import state_nbytes
 from model import ActorCritic, PolicyOutput, StepOutput, build_model, sample_actions
-from utils import load_model_file
+from preflight.memory_estimate import check_fits, playing_memory
+from runs.checkpoint import load_model_file
+from runs.integrity import spec_from_file, state_dict_mismatch
 
 
 def cpp_compiler() -> Optional[str]:
@@ -101,13 +101,13 @@ def load_agent(path: str, n_envs: int, device: torch.device) -> tuple[MemoryAgen
     from the file are checked against the memory available before anything is allocated, and
     the weights against the network by name and shape."""
     payload, config = load_model_file(path, device)
-    spec = guards.spec_from_file(payload["spec"], path)
+    spec = spec_from_file(payload["spec"], path)
     with torch.device("meta"):                      # sizes only: nothing is allocated
         shapes = build_model(config, spec, torch.device("meta"))
-    guards.check_fits(guards.playing_memory(shapes, config, n_envs),
-                      f"{path}: its network", "use a model file written by train.py")
+    check_fits(playing_memory(shapes, config, n_envs),
+               f"{path}: its network", "use a model file written by train.py")
     model = build_model(config, spec, device)
-    mismatch = guards.state_dict_mismatch(model.state_dict(), payload["model"])
+    mismatch = state_dict_mismatch(model.state_dict(), payload["model"])
     if mismatch:
         raise ValueError(f"{path}: its weights do not fit the network its config describes: "
                          f"{mismatch}. Fix: use the model file as train.py wrote it.")

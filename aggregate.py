@@ -20,7 +20,7 @@ aggregation whose score files are gone, so seeds trained in different sessions a
 """
 from __future__ import annotations
 
-import process_setup  # noqa: F401  (the entry-point convention; no torch here)
+import preflight.process_setup  # noqa: F401  (the entry-point convention; no torch here)
 
 import argparse
 import os

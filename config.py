@@ -18,16 +18,24 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Union
 
-from guards import RefusedInput, load_yaml, short
+from preflight.refusal import RefusedInput, short
+from preflight.yaml_loader import load_yaml
 
 
 class ConfigError(ValueError):
     """A configuration value that cannot be used. The message says where and how to fix it."""
 
 
-def _doc(text: str, **kwargs):
-    return field(metadata={"doc": text}, **kwargs)
+def setting(doc: str, *, low=None, high=None, fix: Optional[str] = None, **kwargs):
+    """A documented field with inclusive numeric bounds (None: unbounded), which
+    check_bounds enforces for every field of the schema; `fix` replaces the advice its message
+    would otherwise derive from the bounds. Exclusive and cross-field bounds are explicit
+    checks in _check_combinations."""
+    return field(metadata={"doc": doc, "low": low, "high": high, "fix": fix}, **kwargs)
 
+
+# Seeds go to numpy's and torch's 32-bit seeding.
+SEED_LIMIT = 2**32
 
 ENVIRONMENT_TYPES = ("proof_of_memory", "cartpole_masked", "minigrid", "memory_gym", "gymnasium",
                      "popgym")
@@ -36,24 +44,24 @@ ENVIRONMENT_TYPES = ("proof_of_memory", "cartpole_masked", "minigrid", "memory_g
 @dataclass(frozen=True)
 class EnvironmentConfig:
     type: Literal["proof_of_memory", "cartpole_masked", "minigrid", "memory_gym", "gymnasium",
-                  "popgym"] = _doc(
+                  "popgym"] = setting(
         "Which environment family to build: proof_of_memory, cartpole_masked, minigrid, "
         "memory_gym, gymnasium (any registered id with Discrete or MultiDiscrete actions; "
         "Box, Discrete, MultiDiscrete, MultiBinary, Tuple and Dict observations are adapted) "
         "or popgym (POPGym's tasks by class name; optional requirements-popgym.txt).",
         default="proof_of_memory")
-    name: str = _doc("Environment id within the family, e.g. MiniGrid-MemoryS9-v0, "
-                     "MortarMayhem-Grid-v0, CartPole-v1, RepeatPreviousEasy. Ignored for "
-                     "proof_of_memory.", default="ProofOfMemory-v0")
-    reset_params: dict = _doc("Environment-specific reset parameters (Memory Gym: its reset "
-                              "options; proof_of_memory: corridor_length, freeze_steps, "
-                              "max_episode_steps). Passed through unchanged.",
-                              default_factory=dict)
-    previous_action: bool = _doc(
+    name: str = setting("Environment id within the family, e.g. MiniGrid-MemoryS9-v0, "
+                        "MortarMayhem-Grid-v0, CartPole-v1, RepeatPreviousEasy. Ignored for "
+                        "proof_of_memory.", default="ProofOfMemory-v0")
+    reset_params: dict = setting("Environment-specific reset parameters (Memory Gym: its reset "
+                                 "options; proof_of_memory: corridor_length, freeze_steps, "
+                                 "max_episode_steps). Passed through unchanged.",
+                                 default_factory=dict)
+    previous_action: bool = setting(
         "Add the previous action to every observation, one one-hot per action dimension, "
         "all zeros at an episode's first step (as RL^2 and POPGym's baselines do).",
         default=False)
-    previous_reward: bool = _doc(
+    previous_reward: bool = setting(
         "Add the previous reward to every observation as one scalar, 0 at an episode's "
         "first step.", default=False)
 
@@ -62,39 +70,43 @@ class EnvironmentConfig:
 class ScheduleConfig:
     """Polynomial decay from `initial` to `final` over `max_decay_steps` updates, as the
     original episodic-transformer-memory-ppo did; constant `final` afterwards."""
-    initial: float = _doc("Value at update 0.", default=3.0e-4)
-    final: float = _doc("Value from update `max_decay_steps` on.", default=3.0e-4)
-    power: float = _doc("Exponent of the decay (1.0 = linear).", default=1.0)
-    max_decay_steps: int = _doc("Number of updates over which the value decays.", default=1)
+    initial: float = setting("Value at update 0.", low=0.0, default=3.0e-4)
+    final: float = setting("Value from update `max_decay_steps` on.", low=0.0, default=3.0e-4)
+    power: float = setting("Exponent of the decay (1.0 = linear).", default=1.0)
+    max_decay_steps: int = setting(
+        "Number of updates over which the value decays.", low=1, default=1,
+        fix="use the number of updates to decay over, e.g. the value of updates")
 
 
 @dataclass(frozen=True)
 class TransformerConfig:
-    num_blocks: int = _doc("Number of transformer blocks.", default=2)
-    embed_dim: int = _doc("Width D of the embedding and of every cached hidden state.", default=64)
-    num_heads: int = _doc("Attention heads H; embed_dim must be divisible by num_heads.", default=4)
-    memory_length: int = _doc(
+    num_blocks: int = setting("Number of transformer blocks.", low=1, high=1024, default=2)
+    embed_dim: int = setting("Width D of the embedding and of every cached hidden state.", low=1,
+                             default=64)
+    num_heads: int = setting("Attention heads H; embed_dim must be divisible by num_heads.",
+                             low=1, high=4096, default=4)
+    memory_length: int = setting(
         "Steps each query attends to, the current step included: 1 means no memory, L means "
-        "the current step and the L-1 steps before it of the same episode.", default=16)
-    positional_encoding: Literal["none", "absolute", "learned", "relative"] = _doc(
+        "the current step and the L-1 steps before it of the same episode.", low=1, default=16)
+    positional_encoding: Literal["none", "absolute", "learned", "relative"] = setting(
         "none; absolute = sinusoid of the step's index in its episode added to the "
         "observation embedding; learned = a learned vector per distance in the window used as "
         "a relative position term; relative = Transformer-XL relative attention (sinusoid "
         "per distance, content and position terms with u/v biases, Dai et al. 2019).",
         default="relative")
-    layer_norm: Literal["none", "pre", "post"] = _doc(
+    layer_norm: Literal["none", "pre", "post"] = setting(
         "Where LayerNorm goes: pre = before attention and feed-forward (identity-map "
         "reordering, Parisotto et al. 2019); post = after each residual; none.", default="pre")
-    gtrxl: bool = _doc("Replace both residual connections by GRU-type gates (GTrXL).", default=False)
-    gtrxl_bias: float = _doc("Gate bias b_g; larger starts the gates closer to the identity "
+    gtrxl: bool = setting("Replace both residual connections by GRU-type gates (GTrXL).", default=False)
+    gtrxl_bias: float = setting("Gate bias b_g; larger starts the gates closer to the identity "
                              "map (the GTrXL paper uses 2).", default=2.0)
-    gradient_window: Optional[int] = _doc(
+    gradient_window: Optional[int] = setting(
         "Steps of a segment recomputed with gradient as keys: in every block query t attends "
         "to the recomputed steps t-K+1 .. t and to the rollout's cached states before them "
         "(through N blocks the gradient reaches N(K-1) steps back). 1 = the original "
         "TrXL-PPO (only the step itself is recomputed); K as the JAX TrXL-PPO did for "
         "Craftax; null = the whole segment (Transformer-XL).", default=None)
-    memory_dtype: Literal["float32", "bfloat16"] = _doc(
+    memory_dtype: Literal["float32", "bfloat16"] = setting(
         "dtype of the cached hidden states (rollout stream, key/value cache, the agent's "
         "window): bfloat16 halves their memory (benchmarks/throughput.py prints it); the "
         "network itself computes in float32.", default="float32")
@@ -104,9 +116,9 @@ class TransformerConfig:
 class RecurrentConfig:
     """The GRU or LSTM core of `memory: gru | lstm`, trained with truncated backpropagation
     through time over sequences of segment_length steps from the stored hidden state."""
-    hidden_size: int = _doc("Width of the recurrent state, and of the observation embedding "
-                            "that feeds it.", default=128)
-    num_layers: int = _doc("Stacked recurrent layers.", default=1)
+    hidden_size: int = setting("Width of the recurrent state, and of the observation embedding "
+                               "that feeds it.", low=1, default=128)
+    num_layers: int = setting("Stacked recurrent layers.", low=1, high=1024, default=1)
 
 
 @dataclass(frozen=True)
@@ -116,22 +128,23 @@ class AGaLiTeSection:
     form from the state stored at the segment's start. exact: true gives GaLiTe, the exact
     form. The paper's Mystery Path model: num_layers 4, embed_dim 128, num_heads 4, head_dim
     64, ffn_dim 128, eta 4, r 2."""
-    num_layers: int = _doc("Stacked layers N.", default=2)
-    embed_dim: int = _doc("Width D of the observation embedding, of every layer and of the "
-                          "output.", default=64)
-    num_heads: int = _doc("Attention heads H.", default=4)
-    head_dim: int = _doc("Size dh of each head's values (and of its queries and keys before "
-                         "the feature map).", default=16)
-    eta: int = _doc("The feature map's expansion: F = eta x head_dim key features per head.",
-                    default=4)
-    r: int = _doc("AGaLiTe's approximation order: oscillators per head; the state holds "
-                  "r (dh + F) + F numbers per head and layer instead of GaLiTe's (dh + 1) F.",
-                  default=1)
-    ffn_dim: int = _doc("Hidden width of each layer's feed-forward network.", default=64)
-    gate_bias: float = _doc("GRU-type gate bias; > 0 starts every layer near the identity "
-                            "(as GTrXL's gtrxl_bias).", default=2.0)
-    exact: bool = _doc("GaLiTe: keep the exact dh x F matrix per head instead of the r "
-                       "oscillators.", default=False)
+    num_layers: int = setting("Stacked layers N.", low=1, default=2)
+    embed_dim: int = setting("Width D of the observation embedding, of every layer and of the "
+                             "output.", low=1, default=64)
+    num_heads: int = setting("Attention heads H.", low=1, default=4)
+    head_dim: int = setting("Size dh of each head's values (and of its queries and keys before "
+                            "the feature map).", low=1, default=16)
+    eta: int = setting("The feature map's expansion: F = eta x head_dim key features per head.",
+                       low=1, default=4)
+    r: int = setting("AGaLiTe's approximation order: oscillators per head; the state holds "
+                     "r (dh + F) + F numbers per head and layer instead of GaLiTe's (dh + 1) F.",
+                     low=1, default=1)
+    ffn_dim: int = setting("Hidden width of each layer's feed-forward network.", low=1,
+                           default=64)
+    gate_bias: float = setting("GRU-type gate bias; > 0 starts every layer near the identity "
+                               "(as GTrXL's gtrxl_bias).", default=2.0)
+    exact: bool = setting("GaLiTe: keep the exact dh x F matrix per head instead of the r "
+                          "oscillators.", default=False)
 
 
 @dataclass(frozen=True)
@@ -139,64 +152,78 @@ class FFMSection:
     """The Fast and Forgetful Memory of `memory: ffm` (Morad et al., NeurIPS 2023): traces
     that decay and rotate at learned rates, a constant-size complex state, trained over each
     segment with its parallel form from the state stored at the segment's start."""
-    num_layers: int = _doc("Stacked FFM layers N (the paper uses one).", default=1)
-    embed_dim: int = _doc("Width D of the observation embedding, of every layer and of the "
-                          "output.", default=64)
-    memory_size: int = _doc("Traces m.", default=32)
-    context_size: int = _doc("Frequencies c per trace; the state holds 2 m c numbers per "
-                             "layer (real and imaginary parts).", default=4)
-    min_period: int = _doc("Shortest initial time scale of the traces, in steps.", default=1)
-    max_period: int = _doc("Longest initial time scale of the traces, in steps.", default=1024)
-    forgotten_at: float = _doc("Fraction of a write a trace keeps after its time scale "
-                               "(sets the initial decays); in (0, 1).", default=0.01)
+    num_layers: int = setting("Stacked FFM layers N (the paper uses one).", low=1, default=1)
+    embed_dim: int = setting("Width D of the observation embedding, of every layer and of the "
+                             "output.", low=1, default=64)
+    memory_size: int = setting("Traces m.", low=1, default=32)
+    context_size: int = setting("Frequencies c per trace; the state holds 2 m c numbers per "
+                                "layer (real and imaginary parts).", low=1, default=4)
+    min_period: int = setting("Shortest initial time scale of the traces, in steps.", low=1,
+                              default=1)
+    max_period: int = setting("Longest initial time scale of the traces, in steps.", low=1,
+                              default=1024)
+    forgotten_at: float = setting("Fraction of a write a trace keeps after its time scale "
+                                  "(sets the initial decays); in (0, 1).", default=0.01)
+
+
+_EVALUATION_FIX = "use e.g. 50 seeds x 3 repetitions"
 
 
 @dataclass(frozen=True)
 class EvaluationConfig:
     """How evaluate.py plays a checkpoint: on held-out environment seeds that no training
-    episode uses (episodes.HELD_OUT_SEED_START onwards)."""
-    n_seeds: int = _doc("Held-out environment seeds per checkpoint.", default=50)
-    repetitions: int = _doc("Episodes per seed (differ by the sampled actions).", default=3)
-    deterministic: bool = _doc("Take the most probable action instead of sampling.",
-                               default=False)
+    episode uses (environments.episodes.HELD_OUT_SEED_START onwards)."""
+    # Far above any evaluation (the shipped configs use 50-100 seeds x 1-3 repetitions), far
+    # below what takes hours to list, or reaches 2^32 from HELD_OUT_SEED_START.
+    n_seeds: int = setting("Held-out environment seeds per checkpoint.", low=1, high=10**6,
+                           fix=_EVALUATION_FIX, default=50)
+    repetitions: int = setting("Episodes per seed (differ by the sampled actions).", low=1,
+                               high=10_000, fix=_EVALUATION_FIX, default=3)
+    deterministic: bool = setting("Take the most probable action instead of sampling.",
+                                  default=False)
 
 
 @dataclass(frozen=True)
 class Config:
-    environment: EnvironmentConfig = _doc("The environment to train on.",
-                                          default_factory=EnvironmentConfig)
-    gamma: float = _doc("Discount factor.", default=0.99)
-    gae_lambda: float = _doc("GAE lambda.", default=0.95)
-    updates: int = _doc("Number of PPO updates (rollout + optimisation) to run.", default=50)
-    epochs: int = _doc("Passes over each rollout per update.", default=4)
-    n_workers: int = _doc("Parallel environments.", default=16)
-    worker_steps: int = _doc("Steps each environment takes per rollout.", default=64)
-    n_mini_batch: int = _doc("Minibatches per epoch (each a set of whole segments).", default=4)
-    segment_length: Optional[int] = _doc(
+    environment: EnvironmentConfig = setting("The environment to train on.",
+                                             default_factory=EnvironmentConfig)
+    gamma: float = setting("Discount factor.", low=0.0, high=1.0,
+                           fix="use e.g. 0.99 for gamma", default=0.99)
+    gae_lambda: float = setting("GAE lambda.", low=0.0, high=1.0,
+                                fix="use e.g. 0.95 for gae_lambda", default=0.95)
+    updates: int = setting("Number of PPO updates (rollout + optimisation) to run.", low=1,
+                           high=10**9, default=50)
+    epochs: int = setting("Passes over each rollout per update.", low=1, high=10_000, default=4)
+    n_workers: int = setting("Parallel environments.", low=1, high=4096, default=16)
+    worker_steps: int = setting("Steps each environment takes per rollout.", low=1, default=64)
+    n_mini_batch: int = setting("Minibatches per epoch (each a set of whole segments).", low=1,
+                                default=4)
+    segment_length: Optional[int] = setting(
         "Steps per training segment (Transformer-XL style): a segment is recomputed with "
         "gradient and attends to the cached states before it; for gru/lstm the truncated-BPTT "
         "sequence length. Must divide worker_steps. "
         "null = the largest divisor of worker_steps not above 64.", default=None)
-    micro_batch_size: Optional[int] = _doc(
+    micro_batch_size: Optional[int] = setting(
         "Most steps forwarded at once while optimising; a larger minibatch is processed in "
         "parts (whole segments) with gradients accumulated: the same update, with activation "
         "memory bounded (Mortar Mayhem Grid, benchmarks/throughput.py: peak 1.4 instead of "
         "2.1 GB at the same speed). "
-        "null = the whole minibatch at once.", default=512)
-    value_loss_coefficient: float = _doc("Weight of the value loss.", default=0.5)
-    reconstruction_loss_coefficient: float = _doc(
+        "null = the whole minibatch at once.", low=1,
+        fix="use e.g. 512, or null for whole minibatches", default=512)
+    value_loss_coefficient: float = setting("Weight of the value loss.", low=0.0, default=0.5)
+    reconstruction_loss_coefficient: float = setting(
         "Weight of the observation-reconstruction loss (image observations only; 0 = no "
-        "decoder). Memory Gym reports TrXL needs it on the finite tasks.", default=0.0)
-    hidden_layer_size: int = _doc("Width of the layer after the memory.", default=128)
-    max_grad_norm: float = _doc("Gradient norm clipping threshold.", default=0.5)
-    learning_rate_schedule: ScheduleConfig = _doc(
+        "decoder). Memory Gym reports TrXL needs it on the finite tasks.", low=0.0, default=0.0)
+    hidden_layer_size: int = setting("Width of the layer after the memory.", low=1, default=128)
+    max_grad_norm: float = setting("Gradient norm clipping threshold.", low=0.0, default=0.5)
+    learning_rate_schedule: ScheduleConfig = setting(
         "AdamW learning rate per update.", default_factory=ScheduleConfig)
-    entropy_coefficient_schedule: ScheduleConfig = _doc(
+    entropy_coefficient_schedule: ScheduleConfig = setting(
         "Entropy bonus weight per update.",
         default_factory=lambda: ScheduleConfig(initial=1e-3, final=1e-3))
-    clip_range_schedule: ScheduleConfig = _doc(
+    clip_range_schedule: ScheduleConfig = setting(
         "PPO clip range per update.", default_factory=lambda: ScheduleConfig(initial=0.2, final=0.2))
-    memory: Literal["trxl", "gru", "lstm", "agalite", "ffm", "none"] = _doc(
+    memory: Literal["trxl", "gru", "lstm", "agalite", "ffm", "none"] = setting(
         "The memory between encoder and heads: trxl = (G)TrXL attention over the episode's "
         "cached states (transformer section; gtrxl: true for GTrXL); gru / lstm = a recurrent "
         "core (recurrent section); agalite = AGaLiTe or GaLiTe linear attention (agalite "
@@ -204,44 +231,48 @@ class Config:
         "embedding width transformer.embed_dim. Everything else (encoder, heads, losses, "
         "evaluation) is shared; docs/memories.md compares them.",
         default="trxl")
-    transformer: TransformerConfig = _doc("The episodic memory when memory = trxl.",
-                                          default_factory=TransformerConfig)
-    recurrent: RecurrentConfig = _doc("The recurrent core when memory = gru or lstm.",
-                                      default_factory=RecurrentConfig)
-    agalite: AGaLiTeSection = _doc("The AGaLiTe / GaLiTe memory when memory = agalite.",
-                                   default_factory=AGaLiTeSection)
-    ffm: FFMSection = _doc("The FFM memory when memory = ffm.", default_factory=FFMSection)
-    seed: int = _doc("Run seed: torch, numpy and every worker's environment seed derive from it.",
-                     default=0)
-    on_nonfinite: Literal["stop", "skip"] = _doc(
+    transformer: TransformerConfig = setting("The episodic memory when memory = trxl.",
+                                             default_factory=TransformerConfig)
+    recurrent: RecurrentConfig = setting("The recurrent core when memory = gru or lstm.",
+                                         default_factory=RecurrentConfig)
+    agalite: AGaLiTeSection = setting("The AGaLiTe / GaLiTe memory when memory = agalite.",
+                                      default_factory=AGaLiTeSection)
+    ffm: FFMSection = setting("The FFM memory when memory = ffm.", default_factory=FFMSection)
+    seed: int = setting("Run seed: torch, numpy and every worker's environment seed derive from "
+                        "it; numpy's seeds lie in [0, 2^32).", low=0, high=SEED_LIMIT - 1,
+                        fix="use e.g. 0", default=0)
+    on_nonfinite: Literal["stop", "skip"] = setting(
         "When a loss or gradient is not finite: stop (saving the last good checkpoint) or "
         "skip that minibatch's optimiser step and count it (optim/skipped_steps).",
         default="stop")
-    max_worker_restarts: int = _doc(
+    max_worker_restarts: int = setting(
         "An environment process that raises or dies is restarted, up to this many times in "
         "a run, instead of stopping it; its running episodes are cut like time-limit "
         "truncations. Counted in TensorBoard (env/worker_restarts). 0 = stop at once.",
+        low=0, fix="use 0 to stop at the first failure, or the number of restarts to allow",
         default=0)
-    checkpoint_interval: int = _doc(
+    checkpoint_interval: int = setting(
         "Also save models/RUN/update_NNNNNN.nn every this many updates, for learning curves "
-        "evaluated after the fact; 0 = only the final models/RUN.nn.", default=0)
-    evaluation: EvaluationConfig = _doc("Evaluation on held-out seeds (evaluate.py).",
-                                        default_factory=EvaluationConfig)
-    device: Literal["auto", "cpu", "cuda"] = _doc("auto = cuda when available, else cpu.",
-                                                  default="auto")
-    torch_threads: Optional[int] = _doc(
+        "evaluated after the fact; 0 = only the final models/RUN.nn.", low=0,
+        fix="use the number of updates between checkpoints, or 0 for none", default=0)
+    evaluation: EvaluationConfig = setting("Evaluation on held-out seeds (evaluate.py).",
+                                           default_factory=EvaluationConfig)
+    device: Literal["auto", "cpu", "cuda"] = setting("auto = cuda when available, else cpu.",
+                                                     default="auto")
+    torch_threads: Optional[int] = setting(
         "Threads torch may use; null = 1 for models under a million parameters (their ops "
         "are too small to pay for a second thread), else the CPU cores this process may use.",
-        default=None)
-    compile_acting: bool = _doc(
+        low=1, high=1024, fix="use null for automatic", default=None)
+    compile_acting: bool = setting(
         "Compile the rollout's acting step with torch.compile (inductor; on CPU with its C++ "
         "wrapper). Small models act ~3x faster on CPU (benchmarks/acting_step.py); the first "
         "rollout pays a one-time compile of ~15 s (cached on disk for later runs). Needs a C++ "
         "compiler. Every memory but gru and lstm (torch.compile cannot trace their layers). "
         "Training, evaluate.py and enjoy.py stay eager.", default=False)
-    env_processes: Optional[int] = _doc(
+    env_processes: Optional[int] = setting(
         "Processes that step the environments (each steps n_workers/env_processes of them); "
-        "null = min(n_workers, CPU cores).", default=None)
+        "null = min(n_workers, CPU cores).", low=1, high=4096, fix="use null for automatic",
+        default=None)
 
     # ----- derived sizes: computed, never stored -----
     @property
@@ -352,15 +383,45 @@ def largest_divisors(n: int, count: int = 8) -> list[int]:
     return sorted({*small, *(n // d for d in small)})[-count:]
 
 
+@dataclass(frozen=True)
+class Bound:
+    """A field's inclusive bounds (None: unbounded) and the advice its message gives."""
+    low: Any
+    high: Any
+    fix: Optional[str]
+
+    def problem(self, value) -> Optional[tuple[str, str]]:
+        """(what is wrong, the fix) when `value` lies outside the bounds; None inside."""
+        if self.low is not None and value < self.low:
+            if self.low == 0:
+                return "must not be negative", self.fix or "use 0 or a positive number"
+            default = "use a positive integer" if self.low == 1 else f"use {self.low} or more"
+            return f"must be at least {self.low}", self.fix or default
+        if self.high is not None and value > self.high:
+            return (f"above the limit of {self.high:,}",
+                    self.fix or f"use a value up to {self.high:,}")
+        return None
+
+
+def _bounds(cls, prefix: str = "") -> dict[str, Bound]:
+    """Every bounded field of `cls` and of its sections, by dotted key."""
+    hints = typing.get_type_hints(cls)
+    found = {}
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            found.update(_bounds(hints[f.name], f"{prefix}{f.name}."))
+        elif f.metadata["low"] is not None or f.metadata["high"] is not None:
+            found[prefix + f.name] = Bound(f.metadata["low"], f.metadata["high"],
+                                           f.metadata["fix"])
+    return found
+
+
 # Counts that cost time before any memory estimate could refuse them (processes, threads,
-# Python modules, evaluation episodes), bounded far above any real run. Sizes that cost memory
-# (worker_steps, memory_length, embed_dim, hidden_layer_size) are bounded by train.py's
-# memory estimate instead, which knows the observation size.
-LIMITS = {"n_workers": 4096, "env_processes": 4096, "torch_threads": 1024, "epochs": 10_000,
-          "updates": 10**9, "transformer.num_blocks": 1024, "transformer.num_heads": 4096,
-          "recurrent.num_layers": 1024, "evaluation.n_seeds": 10**6,
-          "evaluation.repetitions": 10_000}
-SEED_LIMIT = 2**32
+# Python modules, evaluation episodes) have an upper bound far above any real run. Sizes that
+# cost memory (worker_steps, memory_length, embed_dim, hidden_layer_size) are bounded by
+# train.py's memory estimate instead, which knows the observation size.
+BOUNDS = _bounds(Config)
+LIMITS = {key: bound.high for key, bound in BOUNDS.items() if bound.high is not None}
 
 
 def _field(c: Config, dotted: str):
@@ -370,42 +431,27 @@ def _field(c: Config, dotted: str):
     return value
 
 
-def _check_limits(c: Config, source: str) -> None:
-    """Counts above LIMITS, seeds outside numpy's [0, 2^32) and empty names are refused
-    before anything is built from them."""
-    for key, limit in LIMITS.items():
+def check_bounds(c: Config, source: str) -> None:
+    """Every field's declared bounds (a null Optional value has none), and a non-empty
+    environment name, before anything is built from them."""
+    for key, bound in BOUNDS.items():
         value = _field(c, key)
-        if value is not None and value > limit:
-            raise ConfigError(f"{source}: {key} = {short(value)}: above the limit of {limit:,}, "
-                              f"which no real run reaches. Fix: use a value up to {limit:,}.")
-    if not 0 <= c.seed < SEED_LIMIT:
-        raise ConfigError(f"{source}: seed = {short(c.seed)}: seeds must lie in [0, 2^32). "
-                          f"Fix: use e.g. 0.")
+        problem = None if value is None else bound.problem(value)
+        if problem:
+            raise ConfigError(f"{source}: {key} = {short(value)}: {problem[0]}. "
+                              f"Fix: {problem[1]}.")
     if not c.environment.name.strip():
         raise ConfigError(f"{source}: environment.name = '': must not be empty. Fix: name the "
                           f"environment, e.g. CartPole-v1.")
 
 
 def _check_combinations(c: Config, source: str) -> None:
-    """Constraints between fields; each message names key, value and fix."""
+    """Exclusive bounds and constraints between fields; each message names key, value and
+    fix."""
     def fail(key: str, value, problem: str, fix: str):
         raise ConfigError(f"{source}: {key} = {short(value)}: {problem}. Fix: {fix}.")
 
     t = c.transformer
-    positive = {"updates": c.updates, "epochs": c.epochs, "n_workers": c.n_workers,
-                "worker_steps": c.worker_steps, "n_mini_batch": c.n_mini_batch,
-                "hidden_layer_size": c.hidden_layer_size,
-                "transformer.num_blocks": t.num_blocks, "transformer.embed_dim": t.embed_dim,
-                "transformer.num_heads": t.num_heads, "transformer.memory_length": t.memory_length,
-                "recurrent.hidden_size": c.recurrent.hidden_size,
-                "recurrent.num_layers": c.recurrent.num_layers,
-                **{f"agalite.{f.name}": getattr(c.agalite, f.name)
-                   for f in dataclasses.fields(c.agalite) if f.type in ("int", int)},
-                **{f"ffm.{f.name}": getattr(c.ffm, f.name)
-                   for f in dataclasses.fields(c.ffm) if f.type in ("int", int)}}
-    for key, value in positive.items():
-        if value < 1:
-            fail(key, value, "must be at least 1", "use a positive integer")
     if t.embed_dim % t.num_heads:
         fail("transformer.embed_dim", t.embed_dim,
              f"not divisible by transformer.num_heads = {t.num_heads}",
@@ -418,22 +464,8 @@ def _check_combinations(c: Config, source: str) -> None:
         fail("transformer.layer_norm", t.layer_norm,
              "GTrXL gates need the identity-map reordering (Parisotto et al. 2019)",
              "set layer_norm: pre (or none), or gtrxl: false")
-    for key, value in (("gamma", c.gamma), ("gae_lambda", c.gae_lambda)):
-        if not 0.0 <= value <= 1.0:
-            fail(key, value, "must lie in [0, 1]", "use e.g. 0.99 for gamma, 0.95 for gae_lambda")
-    for key, value in (("value_loss_coefficient", c.value_loss_coefficient),
-                       ("reconstruction_loss_coefficient", c.reconstruction_loss_coefficient),
-                       ("max_grad_norm", c.max_grad_norm)):
-        if value < 0:
-            fail(key, value, "must not be negative", "use 0 or a positive number")
     for name in ("learning_rate_schedule", "entropy_coefficient_schedule", "clip_range_schedule"):
         s: ScheduleConfig = getattr(c, name)
-        if s.max_decay_steps < 1:
-            fail(f"{name}.max_decay_steps", s.max_decay_steps, "must be at least 1",
-                 "use the number of updates to decay over, e.g. the value of updates")
-        if min(s.initial, s.final) < 0:
-            fail(f"{name}.initial", s.initial, "schedule values must not be negative",
-                 "use non-negative initial and final values")
         if s.power <= 0:
             fail(f"{name}.power", s.power, "must be positive", "use 1.0 for a linear decay")
     if c.learning_rate_schedule.initial <= 0:
@@ -454,22 +486,7 @@ def _check_combinations(c: Config, source: str) -> None:
         fail("transformer.gradient_window", K,
              f"must lie in [1, segment length = {c.segment_len}]",
              "use 1 for the original TrXL-PPO, or null for the whole segment")
-    if c.max_worker_restarts < 0:
-        fail("max_worker_restarts", c.max_worker_restarts, "must not be negative",
-             "use 0 to stop at the first failure, or the number of restarts to allow")
-    if c.checkpoint_interval < 0:
-        fail("checkpoint_interval", c.checkpoint_interval, "must not be negative",
-             "use the number of updates between checkpoints, or 0 for none")
-    for key in ("n_seeds", "repetitions"):
-        if getattr(c.evaluation, key) < 1:
-            fail(f"evaluation.{key}", getattr(c.evaluation, key), "must be at least 1",
-                 "use a positive integer, e.g. 50 seeds x 3 repetitions")
-    if c.micro_batch_size is not None and c.micro_batch_size < 1:
-        fail("micro_batch_size", c.micro_batch_size, "must be at least 1",
-             "use e.g. 512, or null for whole minibatches")
-    if c.torch_threads is not None and c.torch_threads < 1:
-        fail("torch_threads", c.torch_threads, "must be at least 1", "use null for automatic")
-    if c.env_processes is not None and not 1 <= c.env_processes <= c.n_workers:
+    if c.env_processes is not None and c.env_processes > c.n_workers:
         fail("env_processes", c.env_processes, f"must lie in [1, n_workers = {c.n_workers}]",
              "use null for automatic")
     if c.ffm.max_period < c.ffm.min_period:
@@ -491,7 +508,7 @@ def config_from_dict(data: dict, source: str = "<dict>") -> Config:
         raise ConfigError(f"{source}: the file must hold a YAML mapping of keys to values, "
                           f"found {type(data).__name__}. Fix: start from configs/proof_of_memory.yaml.")
     config = _build(Config, data, "", source)
-    _check_limits(config, source)
+    check_bounds(config, source)
     _check_combinations(config, source)
     return config
 
@@ -539,19 +556,31 @@ def load_config(path: str | os.PathLike, overrides: Optional[dict] = None) -> Co
     return config_from_dict(data, path)
 
 
+def _range_text(bound: Optional[Bound]) -> str:
+    """A field's inclusive bounds as the reference shows them: [1, 4,096], >= 0, ..."""
+    if bound is None:
+        return ""
+    if bound.high is None:
+        return f">= {bound.low:,}"
+    if bound.low is None:
+        return f"<= {bound.high:,}"
+    return f"[{bound.low:,}, {bound.high:,}]"
+
+
 def markdown_reference() -> str:
-    """The table of docs/configuration.md, generated from the field docs."""
-    lines = ["| key | default | meaning |", "|---|---|---|"]
+    """The table of docs/configuration.md, generated from the fields' docs and bounds."""
+    lines = ["| key | default | bounds | meaning |", "|---|---|---|---|"]
 
     def walk(default_obj, prefix):
         hints = typing.get_type_hints(type(default_obj))
         for f in dataclasses.fields(default_obj):
             key, default = prefix + f.name, getattr(default_obj, f.name)
             if dataclasses.is_dataclass(hints[f.name]):
-                lines.append(f"| `{key}` | | {f.metadata['doc']} |")
+                lines.append(f"| `{key}` | | | {f.metadata['doc']} |")
                 walk(default, key + ".")
             else:
-                lines.append(f"| `{key}` | `{default!r}` | {f.metadata['doc']} |")
+                lines.append(f"| `{key}` | `{default!r}` | {_range_text(BOUNDS.get(key))} | "
+                             f"{f.metadata['doc']} |")
     walk(Config(), "")
     return "\n".join(lines)
 
@@ -561,9 +590,14 @@ PAGE_HEAD = """# Configuration reference
 Every run is set by one YAML file, checked against the schema in `config.py` before anything
 starts: an unknown key, a wrong type or an impossible combination stops the run with a message
 that names the file, the key, the value and the fix. Nested sections are written as YAML
-mappings (`transformer: {num_blocks: 3}`); the dotted keys below name their fields, as
-`--grid` in `sweep.py` and `--set` in `benchmarks/throughput.py` do. Sizes derived from these
-fields (batch size, segment length, number of segments) are computed, never written back.
+mappings (`transformer: {num_blocks: 3}`); the dotted keys below name their fields, as `--set`
+in `train.py` and `benchmarks/throughput.py` and `--grid` in `sweep.py` do. Sizes derived from
+these fields (batch size, segment length, number of segments) are computed, never written back.
+
+The bounds column lists each field's inclusive bounds, checked when the file loads; the limits
+on counts lie far above any real run. Exclusive bounds and combinations of fields
+(`segment_length` must divide `worker_steps`, `embed_dim` must be a multiple of `num_heads`,
+...) are checked as well.
 
 This page is generated from the schema's field docs: `python config.py --markdown >
 docs/configuration.md` rewrites it, and a test fails when it is stale.

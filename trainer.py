@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -14,16 +13,17 @@ import yaml
 from torch.nn import functional as F
 from torch.utils.tensorboard import SummaryWriter
 
-import guards
 from buffer import Minibatch, RolloutBuffer
 from config import Config
 from environments import SpaceSpec, check_in_parent
 from losses import LossTerms, normalize_advantages, ppo_loss
 from model import ActorCritic, build_model, log_prob_entropy
+from runs import paths
+from runs.checkpoint import Payload, save_model_file
+from runs.resume import check_resumable
 from sampler import Sampler
 from utils import (explained_variance, format_duration, polynomial_decay, remaining_seconds,
-                   resolve_device, save_model_file, seed_everything, set_torch_threads,
-                   worker_seeds)
+                   resolve_device, seed_everything, set_torch_threads, worker_seeds)
 from worker_pool import EpisodeInfo, WorkerPool
 
 
@@ -122,32 +122,20 @@ def _cloned(tree):
     return tree
 
 
-# The name of a run's TensorBoard folder, summaries/RUN/<stamp> (time.strftime below).
-LOG_STAMP = re.compile(r"\d{8}-\d{6}")
-
-
-def check_resumable(fresh: dict, parameters: list, payload: dict) -> None:
-    """ValueError naming the first entry of a checkpoint that does not fit the run about to
-    continue it (`fresh` is that run's own checkpoint before any update)."""
-    problem = guards.checkpoint_mismatch(fresh["model"], parameters, fresh["rng"], payload,
-                                         fresh["sampler"])
-    if problem:
-        raise ValueError(f"cannot resume: the checkpoint does not fit the run its config "
-                         f"describes: {problem}. Fix: resume from a checkpoint written by "
-                         f"train.py for this config.")
-
-
 class Trainer:
     """Runs PPO updates. With `resume` (a payload written by save()) it continues that run
-    exactly: weights, optimiser, counters, RNG states, the running episodes and memory."""
+    exactly: weights, optimiser, counters, RNG states, the running episodes and memory.
+    `origin` says where the config came from (a file and the command line's --set values);
+    the run's TensorBoard config records it above the config itself."""
 
     def __init__(self, config: Config, run_id: str, models_dir: str = "models",
-                 summaries_dir: str = "summaries", resume: Optional[dict] = None):
+                 summaries_dir: str = "summaries", resume: Optional[Payload] = None,
+                 origin: str = ""):
         self.config, self.run_id = config, run_id
         self.generator = seed_everything(config.seed)
         self.device = resolve_device(config.device)
         self.models_dir = models_dir
-        self.model_path = os.path.join(models_dir, f"{run_id}.nn")
+        self.model_path = paths.model_file(models_dir, run_id)
         processes = config.env_processes or min(config.n_workers, len(os.sched_getaffinity(0)))
         check_in_parent(config.environment)   # unsupported spaces fail here, before any worker
         self.pool = WorkerPool(config.environment, config.n_workers, processes,
@@ -167,7 +155,7 @@ class Trainer:
             self.buffer = RolloutBuffer(config, self.spec, self.device)
             self.sampler = Sampler(self.pool, self.buffer, config, self.device, self.model)
             self.update, self.steps, self.skipped_steps = 0, 0, 0
-            self.log_dir = os.path.join(summaries_dir, run_id, time.strftime("%Y%m%d-%H%M%S"))
+            self.log_dir = paths.new_log_folder(summaries_dir, run_id)
             if resume is not None:
                 self._restore(resume)
         except BaseException:
@@ -179,24 +167,23 @@ class Trainer:
         self.writer = SummaryWriter(self.log_dir,
                                     purge_step=self.steps + 1 if resume else None)
         if resume is None:
-            self.writer.add_text("config", "```yaml\n" + yaml.safe_dump(config.to_dict()) + "```")
+            comment = f"# {origin}\n" if origin else ""
+            self.writer.add_text("config", "```yaml\n" + comment +
+                                 yaml.safe_dump(config.to_dict()) + "```")
         self.last_stats: Optional[TrainingStats] = None
         self.snapshot = _cloned(self.checkpoint())
 
-    def _restore(self, payload: dict) -> None:
-        if payload["spec"] != self.spec.to_dict():
-            raise ValueError(f"cannot resume: the checkpoint was trained on {payload['spec']}, "
-                             f"the environment now gives {self.spec.to_dict()}.")
-        check_resumable(self.checkpoint(), list(self.model.parameters()), payload)
+    def _restore(self, payload: Payload) -> None:
+        """Continue `payload`'s run; RefusedInput (a ValueError) when it does not fit."""
+        fresh = self.checkpoint()
+        check_resumable(payload, "the checkpoint", self.config.environment, fresh["spec"],
+                        fresh["model"], list(self.model.parameters()), fresh["rng"],
+                        fresh["sampler"])
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.update, self.steps = payload["update"], payload["steps"]
         self.skipped_steps = payload["skipped_steps"]
-        # The folder of the run being continued, under this run's summaries/RUN/: only its
-        # timestamp comes from the file, which never chooses where anything is written.
-        stamp = os.path.basename(str(payload.get("log_dir", "")))
-        if LOG_STAMP.fullmatch(stamp):
-            self.log_dir = os.path.join(os.path.dirname(self.log_dir), stamp)
+        self.log_dir = paths.continued_log_folder(self.log_dir, payload.get("log_dir", ""))
         torch.set_rng_state(payload["rng"]["torch"])
         self.generator.set_state(payload["rng"]["shuffle"])
         if self.device.type == "cuda":
@@ -303,7 +290,7 @@ class Trainer:
         parts.append(f"ETA {format_duration(eta)}")
         print("  ".join(parts), flush=True)
 
-    def checkpoint(self) -> dict:
+    def checkpoint(self) -> Payload:
         """Everything needed to play the model, and to resume the run exactly."""
         rng = {"torch": torch.get_rng_state(), "shuffle": self.generator.get_state()}
         if self.device.type == "cuda":
@@ -322,8 +309,8 @@ class Trainer:
         self.snapshot = _cloned(self.checkpoint())
         interval = self.config.checkpoint_interval
         if interval and self.update % interval == 0:
-            save_model_file(os.path.join(self.models_dir, self.run_id,
-                                         f"update_{self.update:06d}.nn"), self.snapshot)
+            save_model_file(paths.periodic_file(self.models_dir, self.run_id, self.update),
+                            self.snapshot)
             self.save()
 
     def close(self) -> None:

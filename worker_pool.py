@@ -4,6 +4,7 @@ Each process owns a contiguous slice of the environments and steps them one afte
 Observations travel through shared memory; per step the main process sends one message (the
 actions of its slice) to every process and then collects one reply (rewards, flags, finished
 episodes) from each, so the processes step in parallel and there is no per-env round trip.
+Messages are typed records: a Command to a process, a Reply or a Failure back.
 
 This module must not import torch: the worker processes import it, and they should start fast.
 """
@@ -18,12 +19,12 @@ import traceback
 from dataclasses import dataclass, field
 from multiprocessing import shared_memory
 from multiprocessing.connection import Connection
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
 
 from environments import SpaceSpec, make_env, space_spec
-from episodes import episode_seed, final_metrics
+from environments.episodes import episode_seed, final_metrics
 from environments.spec import takes_scalar_action
 
 # How often a waiting side checks that the other side is still alive.
@@ -44,12 +45,60 @@ class EpisodeInfo:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+class SliceStep(NamedTuple):
+    """One process's part of a step: its environments' rewards, flags and finished episodes."""
+    rewards: np.ndarray      # float32 (envs of the slice,)
+    terminated: np.ndarray   # bool (envs of the slice,)
+    truncated: np.ndarray    # bool (envs of the slice,)
+    episodes: list[EpisodeInfo]
+
+
 class StepResult(NamedTuple):
     obs: np.ndarray          # the pool's shared observation array, to act on next
     rewards: np.ndarray      # float32 (n_envs,)
     terminated: np.ndarray   # bool (n_envs,)
     truncated: np.ndarray    # bool (n_envs,)
     episodes: list[EpisodeInfo]
+
+
+# --------------------------------------------------------------------------------------
+# Messages, dispatched by type: a Command to a process, a Reply or a Failure back
+# --------------------------------------------------------------------------------------
+
+class Attach(NamedTuple):      # map the pool's shared observation arrays, by block name
+    obs_name: str
+    final_obs_name: str
+    shape: tuple[int, ...]     # (n_envs, *obs_shape): the whole pool's arrays
+    dtype: str
+
+
+class Reset(NamedTuple):       # start every environment's next episode
+    pass
+
+
+class Step(NamedTuple):        # step every environment of the slice; replied: a SliceStep
+    actions: np.ndarray        # int64 (envs of the slice, action dims)
+
+
+class Restore(NamedTuple):     # put each environment back into a recorded episode
+    episodes: list[int]
+    actions: list[np.ndarray]
+
+
+class Close(NamedTuple):       # close the environments and exit
+    pass
+
+
+Command = Union[Attach, Reset, Step, Restore, Close]
+
+
+class Reply(NamedTuple):       # a command done
+    value: Any                 # the spec dict after start-up, a SliceStep after Step, or None
+
+
+class Failure(NamedTuple):     # a command raised in the process
+    env_in_slice: Optional[int]    # the environment being worked on, if any
+    traceback: str
 
 
 # --------------------------------------------------------------------------------------
@@ -110,25 +159,26 @@ class _Worker:
     def serve(self) -> None:
         """Create the envs, report their spec, then answer commands until told to close."""
         try:
-            self.conn.send(("ok", self._create_envs()))
-            while (message := self._next_message()) is not None and message[0] != "close":
+            self.conn.send(Reply(self._create_envs()))
+            while (command := self._next_command()) is not None and \
+                    not isinstance(command, Close):
                 self.current = None
-                self.conn.send(("ok", self._handle(message)))
+                self.conn.send(Reply(self._handle(command)))
         except Exception:
-            self._report(("error", self.current, traceback.format_exc()))
+            self._report(Failure(self.current, traceback.format_exc()))
 
     def close(self) -> None:
         for env in self.envs:
             env.close()
         self.envs = []
 
-    def _report(self, message: tuple) -> None:
+    def _report(self, message: Failure) -> None:
         try:
             self.conn.send(message)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the pool is gone; there is nobody left to tell
 
-    def _next_message(self) -> Optional[tuple]:
+    def _next_command(self) -> Optional[Command]:
         """The next command, or None once the parent process has gone away."""
         parent = mp.parent_process()
         while not self.conn.poll(POLL_SECONDS):
@@ -139,12 +189,11 @@ class _Worker:
         except EOFError:
             return None
 
-    def _handle(self, message: tuple) -> Any:
-        kind, *args = message
-        handlers = {"attach": self._attach, "reset": self._reset_all, "step": self._step,
-                    "restore": self._restore}
-        assert kind in handlers, f"unknown command {kind!r}"
-        return handlers[kind](*args)
+    def _handle(self, command: Command) -> Any:
+        handlers = {Attach: self._attach, Reset: self._reset_all, Step: self._step,
+                    Restore: self._restore}
+        assert type(command) in handlers, f"unknown command {command!r}"
+        return handlers[type(command)](command)
 
     def _create_envs(self) -> dict:
         for j in range(len(self.seeds)):
@@ -160,13 +209,14 @@ class _Worker:
             raise RuntimeError(f"the environments of one config have different spaces: {specs}")
         return specs.pop().to_dict()
 
-    def _attach(self, obs_name: str, final_obs_name: str, shape: tuple, dtype: str) -> None:
+    def _attach(self, command: Attach) -> None:
         mine = slice(self.first_env, self.first_env + len(self.envs))
         self.obs, self.final_obs = (
-            _shared_array(shared_memory.SharedMemory(name=name), shape, dtype)[mine]
-            for name in (obs_name, final_obs_name))
+            _shared_array(shared_memory.SharedMemory(name=name), command.shape,
+                          command.dtype)[mine]
+            for name in (command.obs_name, command.final_obs_name))
 
-    def _reset_all(self) -> None:
+    def _reset_all(self, command: Reset) -> None:
         for j in range(len(self.envs)):
             self.obs[j] = self._reset_env(j)
 
@@ -179,13 +229,13 @@ class _Worker:
         self.episode_length[j] = 0
         return observation
 
-    def _restore(self, episodes: list[int], actions: list[np.ndarray]) -> None:
+    def _restore(self, command: Restore) -> None:
         """Rebuild each env's running episode: reset with that episode's seed, replay its
         actions. episodes[j] is the number of resets env j had done (its episode's index + 1)."""
         for j, env in enumerate(self.envs):
-            self.episode[j] = episodes[j] - 1
+            self.episode[j] = command.episodes[j] - 1
             self.obs[j] = self._reset_env(j)
-            for action in actions[j]:
+            for action in command.actions[j]:
                 observation, reward, terminated, truncated, _ = env.step(
                     int(action[0]) if self.discrete[j] else action)
                 if terminated or truncated:
@@ -195,8 +245,8 @@ class _Worker:
                 self.episode_length[j] += 1
                 self.obs[j] = observation
 
-    def _step(self, actions: np.ndarray) -> tuple:
-        n = len(self.envs)
+    def _step(self, command: Step) -> SliceStep:
+        actions, n = command.actions, len(self.envs)
         rewards = np.zeros(n, dtype=np.float32)
         terminated = np.zeros(n, dtype=bool)
         truncated = np.zeros(n, dtype=bool)
@@ -213,7 +263,7 @@ class _Worker:
                 episodes.append(self._episode_info(j, info))
                 observation = self._reset_env(j)
             self.obs[j] = observation
-        return rewards, terminated, truncated, episodes
+        return SliceStep(rewards, terminated, truncated, episodes)
 
     def _episode_info(self, j: int, info: dict) -> EpisodeInfo:
         return EpisodeInfo(worker=self.first_env + j, reward=float(self.episode_reward[j]),
@@ -313,8 +363,7 @@ class WorkerPool:
             self._start_processes()
             self.spec = self._agreed_spec(self._collect())
             self.obs, self.final_obs = self._create_shared_arrays()
-            self._send_all(("attach", self._shared[0].name, self._shared[1].name,
-                            self.obs.shape, self.spec.obs_dtype))
+            self._send_all(self._attach_command())
             self._collect()
             self._actions = np.zeros((n_envs, 64, len(self.spec.action_nvec)), dtype=np.int16)
         except BaseException:
@@ -329,7 +378,7 @@ class WorkerPool:
         """Reset every environment; returns the shared observation array. Episodes still
         running are dropped without an EpisodeInfo."""
         self._check_usable()
-        self._send_all(("reset",))
+        self._send_all(Reset())
         self._collect()
         self.episodes += 1
         self._episode_steps[:] = 0
@@ -340,7 +389,7 @@ class WorkerPool:
         episode after the actions actions[i] (shape (n, action dims)). Returns obs."""
         self._check_usable()
         for p, envs in enumerate(self._slices):
-            self._send(p, ("restore", [int(e) for e in episodes[envs]], actions[envs]))
+            self._send(p, Restore([int(e) for e in episodes[envs]], actions[envs]))
         self._collect()
         self.episodes = np.asarray(episodes, dtype=np.int64).copy()
         self._episode_steps[:] = 0
@@ -361,7 +410,7 @@ class WorkerPool:
         self._check_usable()
         actions = self._checked_actions(actions)
         for p, envs in enumerate(self._slices):
-            self._send(p, ("step", actions[envs]))
+            self._send(p, Step(actions[envs]))
         self._in_flight = actions
 
     def step_wait(self) -> StepResult:
@@ -370,13 +419,13 @@ class WorkerPool:
             raise RuntimeError("WorkerPool.step_wait: no step is in flight. Fix: call "
                                "step_async(actions) first, or step(actions) for both.")
         actions, self._in_flight = self._in_flight, None
-        replies = self._collect(restartable=True)
-        self._track(actions, replies)
+        parts: list[SliceStep] = self._collect(restartable=True)
+        self._track(actions, parts)
         return StepResult(obs=self.obs,
-                          rewards=np.concatenate([reply[0] for reply in replies]),
-                          terminated=np.concatenate([reply[1] for reply in replies]),
-                          truncated=np.concatenate([reply[2] for reply in replies]),
-                          episodes=[episode for reply in replies for episode in reply[3]])
+                          rewards=np.concatenate([part.rewards for part in parts]),
+                          terminated=np.concatenate([part.terminated for part in parts]),
+                          truncated=np.concatenate([part.truncated for part in parts]),
+                          episodes=[episode for part in parts for episode in part.episodes])
 
     def _record(self, i: int, action: np.ndarray) -> None:
         if self._episode_steps[i] == self._actions.shape[1]:
@@ -384,8 +433,8 @@ class WorkerPool:
         self._actions[i, self._episode_steps[i]] = action
         self._episode_steps[i] += 1
 
-    def _track(self, actions: np.ndarray, replies: list) -> None:
-        ended = np.concatenate([reply[1] | reply[2] for reply in replies])
+    def _track(self, actions: np.ndarray, parts: list[SliceStep]) -> None:
+        ended = np.concatenate([part.terminated | part.truncated for part in parts])
         for i in range(self.n_envs):
             if ended[i]:
                 self.episodes[i] += 1
@@ -403,7 +452,7 @@ class WorkerPool:
         if self._closed:
             return
         self._closed = True
-        self._send_all(("close",))
+        self._send_all(Close())
         deadline = time.monotonic() + JOIN_SECONDS
         for process in self._processes:
             process.join(max(0.0, deadline - time.monotonic()))
@@ -447,7 +496,7 @@ class WorkerPool:
         child_end.close()
         return process, parent_end
 
-    def _restart(self, p: int, failure: str) -> tuple:
+    def _restart(self, p: int, failure: str) -> SliceStep:
         """Replace failed process p by a fresh one whose envs start new episodes (with the
         next seeds). Returns the step reply for its slice: every episode cut as a time-limit
         truncation, bootstrapped from the last observation the pool holds."""
@@ -462,14 +511,17 @@ class WorkerPool:
         self._conns[p].close()
         self._processes[p], self._conns[p] = self._spawn(p)
         self._receive(p)                                             # its spec
-        self._send(p, ("attach", self._shared[0].name, self._shared[1].name,
-                       self.obs.shape, self.spec.obs_dtype))
+        self._send(p, self._attach_command())
         self._receive(p)
         self.final_obs[envs] = self.obs[envs]
-        self._send(p, ("reset",))
+        self._send(p, Reset())
         self._receive(p)
         n = envs.stop - envs.start
-        return (np.zeros(n, np.float32), np.zeros(n, bool), np.ones(n, bool), [])
+        return SliceStep(np.zeros(n, np.float32), np.zeros(n, bool), np.ones(n, bool), [])
+
+    def _attach_command(self) -> Attach:
+        return Attach(self._shared[0].name, self._shared[1].name, self.obs.shape,
+                      self.spec.obs_dtype)
 
     def _agreed_spec(self, spec_dicts: list[dict]) -> SpaceSpec:
         specs = [SpaceSpec.from_dict(d) for d in spec_dicts]
@@ -491,13 +543,13 @@ class WorkerPool:
 
     # ----- messaging -----
 
-    def _send(self, p: int, message: tuple) -> None:
+    def _send(self, p: int, message: Command) -> None:
         try:
             self._conns[p].send(message)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the process is dead; _receive reports that with its exit code
 
-    def _send_all(self, message: tuple) -> None:
+    def _send_all(self, message: Command) -> None:
         for p in range(len(self._conns)):
             self._send(p, message)
 
@@ -530,10 +582,9 @@ class WorkerPool:
             message = conn.recv()
         except EOFError:
             raise _WorkerFailed(self._death_message(p)) from None
-        if message[0] == "error":
-            _, env_in_slice, traceback_text = message
-            raise _WorkerFailed(self._error_message(p, env_in_slice, traceback_text))
-        return message[1]
+        if isinstance(message, Failure):
+            raise _WorkerFailed(self._error_message(p, message.env_in_slice, message.traceback))
+        return message.value
 
     # ----- errors -----
 

@@ -57,7 +57,7 @@ from typing import NamedTuple, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import process_setup  # noqa: E402  (before torch)
+from preflight import process_setup  # noqa: E402  (before torch)
 
 # An update's episodes must succeed this often for the proof-of-memory task to count as solved.
 SOLVED_SUCCESS = 0.9

@@ -27,7 +27,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import process_setup  # noqa: E402,F401  (before torch)
+import preflight.process_setup  # noqa: E402,F401  (before torch)
 
 
 class PeakMemory:
@@ -134,33 +134,31 @@ def acting_forward_ms(trainer, steps: int = 50) -> float:
 
 
 def main(argv=None) -> int:
+    from preflight.overrides import Setting, load_with, parse_setting, repeated_key
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True)
     parser.add_argument("--updates", type=int, default=3, help="timed updates after a warm-up")
     parser.add_argument("--device", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--n-workers", type=int, help="overrides the config's n_workers")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (dotted, value in YAML syntax); repeatable")
+    parser.add_argument("--set", nargs="+", action="extend", default=[], type=parse_setting,
+                        metavar="KEY=VALUE", help="override config values, as train.py --set "
+                                                  "does (dotted keys, YAML values)")
     args = parser.parse_args(argv)
     if args.updates < 1:
         parser.error("--updates must be at least 1")
-    import yaml
-    settings = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            parser.error(f"--set {item!r}: expected KEY=VALUE, e.g. transformer.memory_dtype=bfloat16")
-        settings[key] = yaml.safe_load(value)
+    flags = [Setting(key, value) for key, value in (("device", args.device),
+                                                     ("n_workers", args.n_workers))
+             if value is not None]
+    repeated = repeated_key(setting.key for setting in [*flags, *args.set])
+    if repeated:
+        parser.error(f"--set {repeated}: the key is given twice (or also by its own flag)")
     import torch
-    from config import ConfigError, load_config
     from trainer import Trainer
 
-    overrides = {k: v for k, v in (("device", args.device), ("n_workers", args.n_workers))
-                 if v is not None} | settings
     try:
-        config = load_config(args.config, overrides)
-    except ConfigError as e:
+        config = load_with(args.config, [*flags, *args.set], "--set")
+    except ValueError as e:
         parser.error(str(e))
     out = tempfile.mkdtemp(prefix="trxl-benchmark-")
     with PeakMemory() as memory:

@@ -111,7 +111,7 @@ FAKE_RUN = """
 import os, sys
 sys.path.insert(0, {root!r})
 if {ours!r}:
-    import process_setup
+    from preflight import process_setup
 print("SBS parameters=7 OMP_WAIT_POLICY=" + os.environ.get("OMP_WAIT_POLICY", "<unset>")
       + " OMP_NUM_THREADS=" + os.environ.get("OMP_NUM_THREADS", "<unset>"), flush=True)
 for update in range(1, 5):
@@ -127,7 +127,7 @@ def test_side_by_side_runs_each_implementation_with_its_own_thread_settings(
     """This project's process_setup sets OMP_WAIT_POLICY=PASSIVE in the harness's own
     environment; the other implementations must not inherit it (they run as from a shell),
     while ours sets it again itself. Only the thread count is fixed for everyone."""
-    import process_setup
+    from preflight import process_setup
     from benchmarks import side_by_side
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     monkeypatch.setitem(process_setup.APPLIED, "OMP_WAIT_POLICY", "PASSIVE")

@@ -433,3 +433,47 @@ def test_configuration_reference_is_current():
     page = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                              "docs", "configuration.md"), encoding="utf-8").read()
     assert page == markdown_page()
+
+
+# ----- bounds: declared once with each field, checked by one loop -----
+
+def _bounds_of(cls, prefix=""):
+    """(dotted key, low, high) of every field the schema bounds, read from the fields."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            yield from _bounds_of(hints[f.name], prefix + f.name + ".")
+        elif f.metadata["low"] is not None or f.metadata["high"] is not None:
+            yield prefix + f.name, f.metadata["low"], f.metadata["high"]
+
+
+BOUNDED = list(_bounds_of(Config))
+
+
+def test_every_count_and_size_has_a_declared_bound():
+    keys = {key for key, _, _ in BOUNDED}
+    assert {"updates", "n_workers", "worker_steps", "seed", "gamma", "transformer.num_blocks",
+            "evaluation.n_seeds", "torch_threads"} <= keys
+    assert len(keys) >= 40
+
+
+@pytest.mark.parametrize("key,low,high", BOUNDED, ids=[key for key, _, _ in BOUNDED])
+def test_values_just_outside_a_bound_are_refused_and_on_it_accepted(tmp_path, key, low, high):
+    """The bound itself is allowed (inclusive); one step beyond is a ConfigError naming the
+    file, the key, the value and a fix."""
+    step = 1 if isinstance(low if low is not None else high, int) else 0.5
+    for bound, beyond in ((low, -step), (high, step)):
+        if bound is None:
+            continue
+        assert key in config_error(write_config(tmp_path, {key: bound + beyond}))
+        try:
+            load_config(write_config(tmp_path, {key: bound}))
+        except ConfigError as e:     # a combination with another field may refuse it
+            assert not any(bounds_problem in str(e) for bounds_problem in (
+                "must be at least", "must not be negative", "above the limit")), str(e)
+
+
+def test_the_reference_lists_each_fields_bounds():
+    reference = markdown_reference()
+    assert "| `n_workers` | `16` | [1, 4,096] |" in reference
+    assert "| `worker_steps` | `64` | >= 1 |" in reference

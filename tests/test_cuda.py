@@ -13,7 +13,7 @@ from sampler import Sampler
 from tests.fakes import ScriptedPool, assert_training_recomputes_rollout, randomised_model, tiny_config
 from tests.test_resume import run, tiny
 from trainer import Schedules, Trainer, accumulate_gradients
-from utils import load_model_file
+from runs.checkpoint import load_model_file
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]

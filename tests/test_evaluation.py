@@ -18,8 +18,9 @@ import evaluate
 import evaluation as ev
 from test_resume import tiny
 from trainer import Trainer
-from utils import load_model_file, save_model_file, worker_seeds
-from episodes import HELD_OUT_SEED_START, episode_seed, final_metrics
+from environments.episodes import HELD_OUT_SEED_START, episode_seed, final_metrics
+from runs.checkpoint import load_model_file, save_model_file
+from utils import worker_seeds
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POM = "ProofOfMemory-v0"

@@ -29,13 +29,13 @@ import yaml
 import config as config_module
 import enjoy
 import evaluate
-import guards
 import train
 import trainer as trainer_module
-import utils
 from config import Config, load_config
+from preflight.refusal import MAX_MESSAGE_CHARS
+from runs import checkpoint as model_file, integrity
+from runs.checkpoint import load_model_file, save_model_file
 from trainer import Trainer
-from utils import load_model_file, save_model_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"n_workers": 2, "worker_steps": 8, "segment_length": 8, "n_mini_batch": 1,
@@ -65,7 +65,7 @@ class Case:
 def refuse(case: Case, folder, capsys, monkeypatch) -> str:
     """Run the case in `folder`; assert every promise; return the error line."""
     monkeypatch.chdir(folder)
-    monkeypatch.setattr(guards, "_allowed_env_ids", set())
+    monkeypatch.setattr(integrity, "_allowed_env_ids", set())
     for name, write in case.files.items():
         write(os.path.join(str(folder), name))
     before = {os.path.join(d, f) for d, _, fs in os.walk(".") for f in fs}
@@ -82,7 +82,7 @@ def refuse(case: Case, folder, capsys, monkeypatch) -> str:
     lines = [line for line in text.splitlines() if "error:" in line]
     assert len(lines) == 1, f"{case.id}: {len(lines)} error lines\n{text[-2000:]}"
     assert case.names in lines[0], f"{case.id}: {case.names!r} not in {lines[0]!r}"
-    assert len(lines[0]) <= guards.MAX_MESSAGE_CHARS + 200, lines[0][:300]
+    assert len(lines[0]) <= MAX_MESSAGE_CHARS + 200, lines[0][:300]
     after = {os.path.join(d, f) for d, _, fs in os.walk(".") for f in fs}
     allowed = (f"./models/{case.run}", f"./summaries/{case.run}")
     stray = [p for p in after - before if not p.startswith(allowed)]
@@ -334,10 +334,10 @@ def model_file_mutations(base: str) -> dict[str, Callable[[str], None]]:
                                                    value=10**9)),
         "huge-embedding": mutated(base, setter("config", "transformer", "embed_dim",
                                                value=2**20)),
-        "int8-not-dict": mutated(base, setter(utils.INT8_KEY, value=[1])),
-        "int8-bad-record": mutated(base, setter(utils.INT8_KEY, value={
+        "int8-not-dict": mutated(base, setter(model_file.INT8_KEY, value=[1])),
+        "int8-bad-record": mutated(base, setter(model_file.INT8_KEY, value={
             first: {"q": torch.zeros(2, 2), "scale": torch.ones(2, 1)}})),
-        "int8-bad-scale": mutated(base, setter(utils.INT8_KEY, value={
+        "int8-bad-scale": mutated(base, setter(model_file.INT8_KEY, value={
             first: {"q": torch.zeros(2, 2, dtype=torch.int8), "scale": torch.ones(3, 1)}})),
         "embedded-long-value": mutated(base, setter("config", "environment", "reset_params",
                                                      value={"x": "y" * 10**6})),
@@ -349,7 +349,7 @@ def model_file_mutations(base: str) -> dict[str, Callable[[str], None]]:
         "deep-nesting": mutated(base, setter("config", "environment", "reset_params",
                                              value={"x": _nested(40)})),
         "pickled-global": lambda path: torch.save(
-            {"format": utils.MODEL_FORMAT, "version": utils.MODEL_VERSION,
+            {"format": model_file.MODEL_FORMAT, "version": model_file.MODEL_VERSION,
              "config": {}, "x": _Exploit()}, path),
         "empty-file": lambda path: open(path, "wb").close(),
         "not-zip": lambda path: open(path, "wb").write(b"PK\x03\x04garbage" * 100),

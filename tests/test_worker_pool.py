@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 
 from config import EnvironmentConfig  # noqa: E402
 from environments import make_env  # noqa: E402
-from episodes import HELD_OUT_SEED_START, episode_seed  # noqa: E402
+from environments.episodes import HELD_OUT_SEED_START, episode_seed  # noqa: E402
 from worker_pool import WorkerPool  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

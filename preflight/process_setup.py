@@ -1,6 +1,7 @@
 """Process-wide settings that must be made before torch is imported.
 
-Import this first in every entry point (train.py, enjoy.py, benchmarks, tests).
+Import this first in every entry point (train.py, enjoy.py, benchmarks, tests):
+`import preflight.process_setup`.
 """
 import os
 
