@@ -373,7 +373,7 @@ def training_memory(config, spec, parameters: int) -> MemoryEstimate:
     from buffer.py's layout: the stream holds memory_length + worker_steps slots per worker."""
     W, T = config.n_workers, config.worker_steps
     obs = math.prod(spec.obs_shape) * (1 if spec.is_image else 4)
-    rollout = W * T * (obs + 8 * len(spec.action_nvec) + 7 * 4)
+    rollout = W * T * (obs + 8 * spec.action_width + spec.mask_size + 7 * 4)
     t = config.transformer
     micro = config.micro_batch_size or config.batch_size // config.n_mini_batch
     if config.memory == "trxl":
@@ -420,7 +420,10 @@ def spec_from_file(value: Any, path: str):
     """The SpaceSpec a model file records, checked: RefusedInput naming the file."""
     from environments import SpaceSpec
     try:
-        if isinstance(value, dict) and len(value.get("action_nvec", ())) > MAX_ACTION_DIMS:
+        if isinstance(value, dict) and any(
+                isinstance(n, int) and n > MAX_ACTION_DIMS for n in (
+                    len(value.get("action_nvec", ())), value.get("action_continuous", 0),
+                    value.get("action_binary", 0))):
             raise ValueError(f"more than {MAX_ACTION_DIMS} action dimensions")
         return SpaceSpec.from_dict(value)
     except (ValueError, TypeError, OverflowError) as e:

@@ -19,7 +19,7 @@ from buffer import Minibatch, RolloutBuffer
 from config import Config
 from environments import SpaceSpec, check_in_parent
 from losses import LossTerms, normalize_advantages, ppo_loss
-from model import ActorCritic, build_model, log_prob_entropy
+from model import ActorCritic, build_model
 from sampler import Sampler
 from utils import (explained_variance, format_duration, polynomial_decay, remaining_seconds,
                    resolve_device, save_model_file, seed_everything, set_torch_threads,
@@ -74,7 +74,8 @@ def minibatch_loss(model: ActorCritic, batch: Minibatch, config: Config,
                    schedules: Schedules) -> LossTerms:
     """Forward a minibatch (advantages already normalised) and evaluate the PPO loss."""
     out = model(batch.obs, batch.memory, batch.key_episode, batch.query_step)
-    log_probs, entropy = log_prob_entropy(out.logits, batch.actions)
+    masks = batch.action_masks if batch.action_masks.shape[-1] else None
+    log_probs, entropy = out.distribution.log_prob_entropy(batch.actions, masks)
     reconstruction = None
     if out.reconstruction is not None:
         reconstruction = F.mse_loss(out.reconstruction, batch.obs.to(torch.float32) / 255.0)

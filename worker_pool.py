@@ -22,9 +22,9 @@ from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
-from environments import SpaceSpec, make_env, space_spec
+from environments import ActionLayout, SpaceSpec, make_env, space_spec
+from environments.actions import MASK_KEY
 from episodes import episode_seed, final_metrics
-from environments.spec import takes_scalar_action
 
 # How often a waiting side checks that the other side is still alive.
 POLL_SECONDS = 1.0
@@ -98,7 +98,7 @@ class _Worker:
         self.first_env = first_env
         self.seeds = seeds
         self.envs: list = []
-        self.discrete: list[bool] = []
+        self.actions: list[ActionLayout] = []
         # Index (within this slice) of the env being worked on, for error reports.
         self.current: Optional[int] = None
         self.episode = np.array(episodes, dtype=np.int64)     # resets so far, per env
@@ -106,6 +106,7 @@ class _Worker:
         self.episode_length = np.zeros(len(seeds), dtype=np.int64)
         self.obs: Optional[np.ndarray] = None
         self.final_obs: Optional[np.ndarray] = None
+        self.masks: Optional[np.ndarray] = None
 
     def serve(self) -> None:
         """Create the envs, report their spec, then answer commands until told to close."""
@@ -154,17 +155,26 @@ class _Worker:
         # pygame (Memory Gym) lets SDL catch SIGTERM, which would make Process.terminate()
         # unable to stop this process.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        self.discrete = [takes_scalar_action(env.action_space) for env in self.envs]
+        self.actions = [ActionLayout(env.action_space) for env in self.envs]
         specs = {space_spec(env) for env in self.envs}
         if len(specs) != 1:
             raise RuntimeError(f"the environments of one config have different spaces: {specs}")
         return specs.pop().to_dict()
 
-    def _attach(self, obs_name: str, final_obs_name: str, shape: tuple, dtype: str) -> None:
+    def _attach(self, obs_name: str, final_obs_name: str, shape: tuple, dtype: str,
+                mask_name: Optional[str], mask_size: int) -> None:
         mine = slice(self.first_env, self.first_env + len(self.envs))
         self.obs, self.final_obs = (
             _shared_array(shared_memory.SharedMemory(name=name), shape, dtype)[mine]
             for name in (obs_name, final_obs_name))
+        if mask_name is not None:
+            self.masks = _shared_array(shared_memory.SharedMemory(name=mask_name),
+                                       (shape[0], mask_size), "bool")[mine]
+
+    def _keep_mask(self, j: int, info: dict) -> None:
+        """Env j's action mask for the observation it just gave, where the pool keeps masks."""
+        if self.masks is not None:
+            self.masks[j] = info[MASK_KEY]
 
     def _reset_all(self) -> None:
         for j in range(len(self.envs)):
@@ -173,7 +183,8 @@ class _Worker:
     def _reset_env(self, j: int) -> np.ndarray:
         """Start env j's next episode with that episode's own seed."""
         self.current = j
-        observation, _ = self.envs[j].reset(seed=episode_seed(self.seeds[j], self.episode[j]))
+        observation, info = self.envs[j].reset(seed=episode_seed(self.seeds[j], self.episode[j]))
+        self._keep_mask(j, info)
         self.episode[j] += 1
         self.episode_reward[j] = 0.0
         self.episode_length[j] = 0
@@ -186,8 +197,9 @@ class _Worker:
             self.episode[j] = episodes[j] - 1
             self.obs[j] = self._reset_env(j)
             for action in actions[j]:
-                observation, reward, terminated, truncated, _ = env.step(
-                    int(action[0]) if self.discrete[j] else action)
+                observation, reward, terminated, truncated, info = env.step(
+                    self.actions[j].to_env(action))
+                self._keep_mask(j, info)
                 if terminated or truncated:
                     raise RuntimeError("the replayed episode ended early: the environment is "
                                        "not deterministic given its seed and actions")
@@ -203,8 +215,9 @@ class _Worker:
         episodes = []
         for j, env in enumerate(self.envs):
             self.current = j
-            action = int(actions[j][0]) if self.discrete[j] else actions[j]
-            observation, reward, terminated[j], truncated[j], info = env.step(action)
+            observation, reward, terminated[j], truncated[j], info = env.step(
+                self.actions[j].to_env(actions[j]))
+            self._keep_mask(j, info)
             rewards[j] = reward
             self.episode_reward[j] += reward
             self.episode_length[j] += 1
@@ -283,11 +296,13 @@ class WorkerPool:
     shared (n_envs, *obs_shape) array of observations to act on next. When an episode ends,
     `final_obs[i]` receives its last observation and `obs[i]` the first of the next episode;
     final_obs[i] is meaningful only where terminated[i] or truncated[i] of that step.
-    Use as a context manager or call close().
+    `action_masks` is the shared (n_envs, sum(nvec)) bool array of the masks of `obs` when
+    the envs supply masks, else None. Use as a context manager or call close().
     """
     spec: SpaceSpec
     obs: np.ndarray
     final_obs: np.ndarray
+    action_masks: Optional[np.ndarray]
 
     def __init__(self, env_config, n_envs: int, n_processes: int, seeds: list[int],
                  max_restarts: int = 0):
@@ -309,14 +324,17 @@ class WorkerPool:
         self.episodes = np.zeros(n_envs, dtype=np.int64)
         self._actions = np.zeros((n_envs, 0, 0), dtype=np.int16)
         self._episode_steps = np.zeros(n_envs, dtype=np.int64)
+        self.action_masks = None
         try:
             self._start_processes()
             self.spec = self._agreed_spec(self._collect())
             self.obs, self.final_obs = self._create_shared_arrays()
-            self._send_all(("attach", self._shared[0].name, self._shared[1].name,
-                            self.obs.shape, self.spec.obs_dtype))
+            self._send_all(self._attach_message())
             self._collect()
-            self._actions = np.zeros((n_envs, 64, len(self.spec.action_nvec)), dtype=np.int16)
+            # Integers as int16 where every choice fits, continuous actions exactly as sampled.
+            compact = np.int16 if max(self.spec.action_nvec, default=0) <= 2**15 else np.int64
+            self._actions = np.zeros((n_envs, 64, self.spec.action_width),
+                                     dtype=np.float32 if self.spec.action_continuous else compact)
         except BaseException:
             self.close()
             raise
@@ -394,8 +412,9 @@ class WorkerPool:
                 self._record(i, actions[i])
 
     def running_episodes(self) -> tuple[np.ndarray, list[np.ndarray]]:
-        """(resets per env, actions of each running episode as (n, A) int64): restore()'s input."""
-        return self.episodes.copy(), [self._actions[i, :n].astype(np.int64)
+        """(resets per env, actions of each running episode as (n, A) arrays of the spec's
+        action dtype): restore()'s input."""
+        return self.episodes.copy(), [self._actions[i, :n].astype(self.spec.action_dtype)
                                       for i, n in enumerate(self._episode_steps)]
 
     def close(self) -> None:
@@ -462,8 +481,7 @@ class WorkerPool:
         self._conns[p].close()
         self._processes[p], self._conns[p] = self._spawn(p)
         self._receive(p)                                             # its spec
-        self._send(p, ("attach", self._shared[0].name, self._shared[1].name,
-                       self.obs.shape, self.spec.obs_dtype))
+        self._send(p, self._attach_message())
         self._receive(p)
         self.final_obs[envs] = self.obs[envs]
         self._send(p, ("reset",))
@@ -480,14 +498,24 @@ class WorkerPool:
         return specs[0]
 
     def _create_shared_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        shape = (self.n_envs, *self.spec.obs_shape)
-        nbytes = int(np.prod(shape)) * np.dtype(self.spec.obs_dtype).itemsize
-        arrays = []
-        for _ in range(2):
-            shm = shared_memory.SharedMemory(create=True, size=nbytes)
-            self._shared.append(shm)
-            arrays.append(_shared_array(shm, shape, self.spec.obs_dtype))
+        """obs and final_obs; and action_masks, when the envs supply masks."""
+        arrays = [self._shared_block((self.n_envs, *self.spec.obs_shape), self.spec.obs_dtype)
+                  for _ in range(2)]
+        if self.spec.action_mask:
+            self.action_masks = self._shared_block((self.n_envs, self.spec.mask_size), "bool")
         return arrays[0], arrays[1]
+
+    def _shared_block(self, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        shm = shared_memory.SharedMemory(create=True, size=max(nbytes, 1))
+        self._shared.append(shm)
+        return _shared_array(shm, shape, dtype)
+
+    def _attach_message(self) -> tuple:
+        """Tells an env process the shared blocks to write its observations and masks to."""
+        mask_name = self._shared[2].name if self.spec.action_mask else None
+        return ("attach", self._shared[0].name, self._shared[1].name, self.obs.shape,
+                self.spec.obs_dtype, mask_name, self.spec.mask_size)
 
     # ----- messaging -----
 
@@ -574,15 +602,27 @@ class WorkerPool:
 
     def _checked_actions(self, actions: np.ndarray) -> np.ndarray:
         actions = np.asarray(actions)
-        nvec = np.asarray(self.spec.action_nvec)
-        expected = (self.n_envs, len(nvec))
-        if actions.shape != expected or not np.issubdtype(actions.dtype, np.integer):
+        spec = self.spec
+        expected = (self.n_envs, spec.action_width)
+        numeric = np.issubdtype(actions.dtype, np.integer) or (
+            spec.action_continuous and np.issubdtype(actions.dtype, np.floating))
+        kind = "numbers" if spec.action_continuous else "integers"
+        if actions.shape != expected or not numeric:
             raise ValueError(f"WorkerPool.step: actions have shape {actions.shape} and dtype "
-                             f"{actions.dtype}; expected integers of shape {expected} (one row "
-                             f"per environment, one column per action dimension).")
-        out_of_range = np.argwhere((actions < 0) | (actions >= nvec))
-        if len(out_of_range):
-            i = int(out_of_range[0][0])
+                             f"{actions.dtype}; expected {kind} of shape {expected} (one row "
+                             f"per environment, one column per action entry).")
+        n, c = len(spec.action_nvec), spec.action_continuous
+        categorical = actions[:, :n]
+        bad = ((categorical < 0) | (categorical >= np.asarray(spec.action_nvec))).any(axis=1)
+        if c:           # float actions: the categorical entries must be whole numbers
+            bad |= (categorical != np.round(categorical)).any(axis=1) \
+                | ~np.isfinite(actions[:, n:n + c]).all(axis=1)
+        if spec.action_binary:
+            bad |= ~np.isin(actions[:, n + c:], (0, 1)).all(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"WorkerPool.step: actions[{i}] = {actions[i].tolist()} is outside "
-                             f"the action space (choices per dimension {list(nvec)}).")
-        return actions.astype(np.int64, copy=False)
+                             f"the action space (choices per categorical entry "
+                             f"{list(spec.action_nvec)}, then {c} finite continuous and "
+                             f"{spec.action_binary} binary entries).")
+        return actions.astype(spec.action_dtype, copy=False)

@@ -2,8 +2,10 @@
 
 Every env made here observes a Box, a uint8 (H, W, C) image, a float32 (N,) vector or both
 packed into one uint8 array (environments.adapters turns Discrete, MultiDiscrete, Tuple and
-Dict observations into these), and acts in a Discrete or MultiDiscrete space; `space_spec(env)`
-summarises that for the model. With render=True, env.render() returns an RGB uint8 (H, W, 3)
+Dict observations into these), and acts in a Discrete, MultiDiscrete, Box or MultiBinary
+space or a Tuple or Dict of those (environments.actions); `space_spec(env)` summarises that
+for the model. An env that supplies action masks (info["action_mask"] or an `action_mask`
+entry of a Dict observation) is wrapped so that its info always carries the checked mask. With render=True, env.render() returns an RGB uint8 (H, W, 3)
 frame for videos where the env can render (POPGym's envs mostly cannot; enjoy.py says so).
 
 This package must not import torch: it runs in the spawned environment worker processes,
@@ -19,11 +21,13 @@ import os
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
+from environments.actions import ActionLayout, ActionMasks, supplies_mask  # noqa: E402
 from environments.adapters import (AdaptObservation, PreviousActionReward,  # noqa: E402
                                    needs_adapting)
-from environments.spec import SpaceSpec, action_nvec, space_spec  # noqa: E402
+from environments.spec import SpaceSpec, space_spec  # noqa: E402
 
-__all__ = ["FAMILY_MODULES", "SpaceSpec", "check_in_parent", "make_env", "space_spec"]
+__all__ = ["FAMILY_MODULES", "ActionLayout", "SpaceSpec", "check_in_parent", "make_env",
+           "space_spec"]
 
 FAMILY_MODULES = {
     "proof_of_memory": "environments.proof_of_memory",
@@ -32,6 +36,7 @@ FAMILY_MODULES = {
     "memory_gym": "environments.memory_gym_env",
     "gymnasium": "environments.gym_env",
     "popgym": "environments.popgym_env",
+    "masked_control": "environments.masked_control",
 }
 # Families that build third-party envs whose spaces are known only once one is built; the
 # others' spaces are fixed by this package.
@@ -59,12 +64,14 @@ def make_env(env_config, render: bool = False):
 
 
 def _adapted(env, env_config):
-    """The env with the previous action/reward added if asked for, its observations in a
-    layout the models take."""
-    nvec = action_nvec(env.action_space)      # refuses continuous actions before anything else
+    """The env with its action masks in info if it supplies them, the previous action/reward
+    added if asked for, its observations in a layout the models take."""
+    actions = ActionLayout(env.action_space)      # refuses unsupported actions before the rest
+    # Only third-party envs may put masks into their info; finding out costs one reset.
+    if supplies_mask(env, probe=env_config.type in OPEN_FAMILIES):
+        env = ActionMasks(env, actions.nvec)
     if env_config.previous_action or env_config.previous_reward:
-        env = PreviousActionReward(env, nvec, env_config.previous_action,
-                                   env_config.previous_reward)
+        env = PreviousActionReward(env, env_config.previous_action, env_config.previous_reward)
     return AdaptObservation(env) if needs_adapting(env.observation_space) else env
 
 
