@@ -103,3 +103,24 @@ def test_mujoco_positions_are_qpos_and_velocities_qvel(task):
 def test_reset_params_that_move_the_indices_are_refused():
     with pytest.raises(ValueError, match="observes .18,., but the index sets.*exclude_current"):
         masked("HalfCheetah-P-v5", exclude_current_positions_from_observation=False)
+
+
+def test_every_shipped_continuous_control_config_loads_and_builds():
+    """Pendulum always; the 24 MuJoCo configs (4 tasks x P/V x TrXL/GRU/none) build where
+    mujoco is installed."""
+    import glob
+    import os
+
+    from config import load_config
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    pendulum = sorted(glob.glob(os.path.join(root, "configs", "pendulum_velocity_masked*.yaml")))
+    mujoco = sorted(glob.glob(os.path.join(root, "configs", "mujoco", "*.yaml")))
+    assert len(pendulum) == 3 and len(mujoco) == 24
+    for path in pendulum + (mujoco if HAS_MUJOCO else []):
+        config = load_config(path)
+        assert config.normalize_observations and config.scale_rewards
+        env = make_env(config.environment)
+        assert space_spec(env).action_continuous >= 1
+        env.close()
+    for path in mujoco:
+        load_config(path)
