@@ -271,7 +271,7 @@ class CheckpointPlayer:
         self.close()
         # Batch of one episode: a GPU would gain nothing, and the CPU keeps results exact.
         self.agent, config, spec = load_agent(checkpoint.path, 1, torch.device("cpu"))
-        self.env = make_env(config.environment)
+        self.env = make_env(config.environment, info_masks=spec.action_mask)
         if space_spec(self.env) != spec:
             raise ValueError(f"{checkpoint.path}: trained on observations/actions {spec}, but "
                              f"{config.environment.name} gives {space_spec(self.env)}.")

@@ -150,10 +150,11 @@ class Trainer:
         self.models_dir = models_dir
         self.model_path = os.path.join(models_dir, f"{run_id}.nn")
         processes = config.env_processes or min(config.n_workers, len(os.sched_getaffinity(0)))
-        check_in_parent(config.environment)   # unsupported spaces fail here, before any worker
+        # Unsupported spaces fail here, before any worker starts.
+        info_masks = check_in_parent(config.environment)
         self.pool = WorkerPool(config.environment, config.n_workers, processes,
                                worker_seeds(config.seed, config.n_workers),
-                               config.max_worker_restarts)
+                               config.max_worker_restarts, info_masks)
         try:
             self.spec = self.pool.spec
             # Threads first: the initialisation (orthogonal_ uses a QR decomposition) must run

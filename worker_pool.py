@@ -91,10 +91,10 @@ def _success(info: dict) -> Optional[float]:
 class _Worker:
     """The environments of one process and the commands the pool sends them."""
 
-    def __init__(self, conn: Connection, env_config, first_env: int, seeds: list[int],
-                 episodes: list[int]):
+    def __init__(self, conn: Connection, env_config, info_masks: bool, first_env: int,
+                 seeds: list[int], episodes: list[int]):
         self.conn = conn
-        self.env_config = env_config
+        self.env_config, self.info_masks = env_config, info_masks
         self.first_env = first_env
         self.seeds = seeds
         self.envs: list = []
@@ -150,7 +150,7 @@ class _Worker:
     def _create_envs(self) -> dict:
         for j in range(len(self.seeds)):
             self.current = j
-            self.envs.append(make_env(self.env_config))
+            self.envs.append(make_env(self.env_config, info_masks=self.info_masks))
         self.current = None
         # pygame (Memory Gym) lets SDL catch SIGTERM, which would make Process.terminate()
         # unable to stop this process.
@@ -234,12 +234,12 @@ class _Worker:
                            metrics=final_metrics(info))
 
 
-def _worker_main(conn: Connection, env_config, first_env: int, seeds: list[int],
-                 episodes: list[int]) -> None:
+def _worker_main(conn: Connection, env_config, info_masks: bool, first_env: int,
+                 seeds: list[int], episodes: list[int]) -> None:
     # Ctrl-C reaches the whole process group; the trainer handles it and closes the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ["SDL_VIDEODRIVER"] = "dummy"
-    worker = _Worker(conn, env_config, first_env, seeds, episodes)
+    worker = _Worker(conn, env_config, info_masks, first_env, seeds, episodes)
     try:
         worker.serve()
     finally:
@@ -305,11 +305,13 @@ class WorkerPool:
     action_masks: Optional[np.ndarray]
 
     def __init__(self, env_config, n_envs: int, n_processes: int, seeds: list[int],
-                 max_restarts: int = 0):
+                 max_restarts: int = 0, info_masks: bool = False):
         _check_arguments(n_envs, n_processes, seeds)
         # A failed env process is restarted up to max_restarts times in all (0 = never).
         self.max_restarts, self.restarts = max_restarts, 0
-        self.env_config = env_config
+        # Whether the envs put action masks into their info (environments.check_in_parent
+        # finds out); masks in a Dict observation are found without it.
+        self.env_config, self.info_masks = env_config, info_masks
         self.n_envs = n_envs
         self.seeds = [int(seed) for seed in seeds]
         self._slices = _contiguous_slices(n_envs, n_processes)
@@ -460,7 +462,7 @@ class WorkerPool:
         parent_end, child_end = context.Pipe()
         process = context.Process(
             target=_worker_main, name=f"env-process-{p}", daemon=True,
-            args=(child_end, self.env_config, envs.start, self.seeds[envs],
+            args=(child_end, self.env_config, self.info_masks, envs.start, self.seeds[envs],
                   [int(e) for e in self.episodes[envs]]))
         process.start()
         child_end.close()

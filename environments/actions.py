@@ -212,14 +212,6 @@ class ActionMasks(gym.Wrapper):
         return flat
 
 
-def supplies_mask(env: gym.Env, probe: bool) -> bool:
-    """Whether `env` supplies action masks: a Dict observation with an `action_mask` entry,
-    or (when `probe`: one reset, for third-party envs) info["action_mask"] at reset."""
-    if mask_in_observation(env.observation_space):
-        return True
-    return probe and MASK_KEY in env.reset(seed=0)[1]
-
-
 def find_wrapper(env: gym.Env, kind: type) -> Optional[gym.Env]:
     """The first wrapper of type `kind` in env's chain, or None."""
     while True:

@@ -83,6 +83,18 @@ def test_masks_come_from_the_info_or_the_observation_and_are_checked():
     env.close()
 
 
+def test_the_parent_finds_masks_in_the_info_and_tells_the_workers():
+    """check_in_parent's throwaway env answers for the workers, whose envs are then built
+    without a look-ahead reset (an env that keeps state across episodes would see it)."""
+    from environments import check_in_parent
+    assert check_in_parent(env_config(CHOICE))
+    assert not check_in_parent(env_config(DICT))         # in the observation: no reset needed
+    assert not check_in_parent(env_config("CartPole-v1"))
+    env = make_env(env_config(CHOICE), info_masks=False)
+    assert not space_spec(env).action_mask
+    env.close()
+
+
 def test_the_test_env_fails_on_a_masked_action():
     """Without masks a uniform policy soon takes a masked action, and the env raises: the
     runs below would fail if any masked action reached it."""
