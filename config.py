@@ -37,18 +37,25 @@ def setting(doc: str, *, low=None, high=None, fix: Optional[str] = None, **kwarg
 # Seeds go to numpy's and torch's 32-bit seeding.
 SEED_LIMIT = 2**32
 
+# Bounds of a state-dependent log standard deviation (and of its initial value): a head that
+# saturates can make the Gaussian neither so narrow that PPO's ratio overflows for a small
+# change of the mean, nor so wide that almost every action is clipped at a bound of [-1, 1].
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
 ENVIRONMENT_TYPES = ("proof_of_memory", "cartpole_masked", "minigrid", "memory_gym", "gymnasium",
-                     "popgym")
+                     "popgym", "masked_control")
 
 
 @dataclass(frozen=True)
 class EnvironmentConfig:
     type: Literal["proof_of_memory", "cartpole_masked", "minigrid", "memory_gym", "gymnasium",
-                  "popgym"] = setting(
+                  "popgym", "masked_control"] = setting(
         "Which environment family to build: proof_of_memory, cartpole_masked, minigrid, "
-        "memory_gym, gymnasium (any registered id with Discrete or MultiDiscrete actions; "
-        "Box, Discrete, MultiDiscrete, MultiBinary, Tuple and Dict observations are adapted) "
-        "or popgym (POPGym's tasks by class name; optional requirements-popgym.txt).",
+        "memory_gym, gymnasium (any registered id; Discrete, MultiDiscrete, Box, MultiBinary, "
+        "Tuple and Dict actions and observations), popgym (POPGym's tasks by class name; "
+        "optional requirements-popgym.txt) or masked_control (MuJoCo and Pendulum with "
+        "positions only or velocities only, e.g. HalfCheetah-V-v5; the MuJoCo tasks need "
+        "requirements-mujoco.txt).",
         default="proof_of_memory")
     name: str = setting("Environment id within the family, e.g. MiniGrid-MemoryS9-v0, "
                         "MortarMayhem-Grid-v0, CartPole-v1, RepeatPreviousEasy. Ignored for "
@@ -223,6 +230,27 @@ class Config:
         default_factory=lambda: ScheduleConfig(initial=1e-3, final=1e-3))
     clip_range_schedule: ScheduleConfig = setting(
         "PPO clip range per update.", default_factory=lambda: ScheduleConfig(initial=0.2, final=0.2))
+    log_std: Literal["state_independent", "state_dependent"] = setting(
+        "Continuous (Box) actions are drawn from a diagonal Gaussian: its log standard "
+        "deviation is state_independent (one learned value per action entry, as CleanRL's "
+        "and Stable-Baselines3's PPO) or state_dependent (a linear head beside the mean's, "
+        "clamped to [-5, 2]).", default="state_independent")
+    initial_log_std: float = setting(
+        "The Gaussian's log standard deviation at initialisation, in [-5, 2] (0 = standard "
+        "deviation 1, the CleanRL and Stable-Baselines3 default).", low=LOG_STD_MIN,
+        high=LOG_STD_MAX, fix="use e.g. 0.0 (standard deviation 1) or -0.5", default=0.0)
+    normalize_observations: bool = setting(
+        "Normalise vector observations by running mean and variance over every worker's "
+        "steps, clipped to +-normalization_clip (CleanRL's PPO on MuJoCo; Gymnasium's "
+        "NormalizeObservation). The statistics are part of the network: saved in the model "
+        "file, used unchanged by evaluate.py and enjoy.py.", default=False)
+    scale_rewards: bool = setting(
+        "Divide rewards by the running standard deviation of each worker's discounted return "
+        "(with gamma), clipped to +-normalization_clip, before advantages are computed "
+        "(Gymnasium's NormalizeReward; Engstrom et al. 2020). Logged episode returns stay "
+        "the environment's own.", default=False)
+    normalization_clip: float = setting(
+        "Bound of normalised observations and scaled rewards.", default=10.0)
     memory: Literal["trxl", "gru", "lstm", "agalite", "ffm", "none"] = setting(
         "The memory between encoder and heads: trxl = (G)TrXL attention over the episode's "
         "cached states (transformer section; gtrxl: true for GTrXL); gru / lstm = a recurrent "
@@ -464,6 +492,8 @@ def _check_combinations(c: Config, source: str) -> None:
         fail("transformer.layer_norm", t.layer_norm,
              "GTrXL gates need the identity-map reordering (Parisotto et al. 2019)",
              "set layer_norm: pre (or none), or gtrxl: false")
+    if c.normalization_clip <= 0:
+        fail("normalization_clip", c.normalization_clip, "must be positive", "use e.g. 10.0")
     for name in ("learning_rate_schedule", "entropy_coefficient_schedule", "clip_range_schedule"):
         s: ScheduleConfig = getattr(c, name)
         if s.power <= 0:

@@ -126,7 +126,7 @@ def play(args: argparse.Namespace) -> list[dict]:
         check_writable_file(video_path, "--video")
     agent, config, spec = load_agent(args.model, 1, torch.device("cpu"))
     try:
-        env = make_env(config.environment, render=True)
+        env = make_env(config.environment, render=True, info_masks=spec.action_mask)
     except ValueError as e:
         raise ValueError(f"{args.model}: cannot build its environment: {e}") from None
     check_environment(args.model, spec.to_dict(), config.environment,

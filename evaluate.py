@@ -219,7 +219,7 @@ class CheckpointPlayer:
         self.close()
         # Batch of one episode: a GPU would gain nothing, and the CPU keeps results exact.
         self.agent, config, spec = load_agent(checkpoint.path, 1, torch.device("cpu"))
-        self.env = make_env(config.environment)
+        self.env = make_env(config.environment, info_masks=spec.action_mask)
         check_environment(checkpoint.path, spec.to_dict(), config.environment,
                           space_spec(self.env).to_dict())
         self.path = checkpoint.path

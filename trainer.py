@@ -17,7 +17,7 @@ from buffer import Minibatch, RolloutBuffer
 from config import Config
 from environments import SpaceSpec, check_in_parent
 from losses import LossTerms, normalize_advantages, ppo_loss
-from model import ActorCritic, build_model, log_prob_entropy
+from model import ActorCritic, build_model
 from runs import paths
 from runs.checkpoint import Payload, save_model_file
 from runs.resume import check_resumable
@@ -74,7 +74,8 @@ def minibatch_loss(model: ActorCritic, batch: Minibatch, config: Config,
                    schedules: Schedules) -> LossTerms:
     """Forward a minibatch (advantages already normalised) and evaluate the PPO loss."""
     out = model(batch.obs, batch.memory, batch.key_episode, batch.query_step)
-    log_probs, entropy = log_prob_entropy(out.logits, batch.actions)
+    masks = batch.action_masks if batch.action_masks.shape[-1] else None
+    log_probs, entropy = out.distribution.log_prob_entropy(batch.actions, masks)
     reconstruction = None
     if out.reconstruction is not None:
         reconstruction = F.mse_loss(out.reconstruction, batch.obs.to(torch.float32) / 255.0)
@@ -137,10 +138,11 @@ class Trainer:
         self.models_dir = models_dir
         self.model_path = paths.model_file(models_dir, run_id)
         processes = config.env_processes or min(config.n_workers, len(os.sched_getaffinity(0)))
-        check_in_parent(config.environment)   # unsupported spaces fail here, before any worker
+        # Unsupported spaces fail here, before any worker starts.
+        info_masks = check_in_parent(config.environment)
         self.pool = WorkerPool(config.environment, config.n_workers, processes,
                                worker_seeds(config.seed, config.n_workers),
-                               config.max_worker_restarts)
+                               config.max_worker_restarts, info_masks)
         try:
             self.spec = self.pool.spec
             # Threads first: the initialisation (orthogonal_ uses a QR decomposition) must run

@@ -23,9 +23,9 @@ from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
 
-from environments import SpaceSpec, make_env, space_spec
+from environments import ActionLayout, SpaceSpec, make_env, space_spec
+from environments.actions import MASK_KEY
 from environments.episodes import episode_seed, final_metrics
-from environments.spec import takes_scalar_action
 
 # How often a waiting side checks that the other side is still alive.
 POLL_SECONDS = 1.0
@@ -70,6 +70,8 @@ class Attach(NamedTuple):      # map the pool's shared observation arrays, by bl
     final_obs_name: str
     shape: tuple[int, ...]     # (n_envs, *obs_shape): the whole pool's arrays
     dtype: str
+    mask_name: Optional[str]   # the action-mask block, where the envs supply masks
+    mask_size: int
 
 
 class Reset(NamedTuple):       # start every environment's next episode
@@ -77,7 +79,7 @@ class Reset(NamedTuple):       # start every environment's next episode
 
 
 class Step(NamedTuple):        # step every environment of the slice; replied: a SliceStep
-    actions: np.ndarray        # int64 (envs of the slice, action dims)
+    actions: np.ndarray        # (envs of the slice, action width): int, or float32 with Box
 
 
 class Restore(NamedTuple):     # put each environment back into a recorded episode
@@ -140,14 +142,14 @@ def _success(info: dict) -> Optional[float]:
 class _Worker:
     """The environments of one process and the commands the pool sends them."""
 
-    def __init__(self, conn: Connection, env_config, first_env: int, seeds: list[int],
-                 episodes: list[int]):
+    def __init__(self, conn: Connection, env_config, info_masks: bool, first_env: int,
+                 seeds: list[int], episodes: list[int]):
         self.conn = conn
-        self.env_config = env_config
+        self.env_config, self.info_masks = env_config, info_masks
         self.first_env = first_env
         self.seeds = seeds
         self.envs: list = []
-        self.discrete: list[bool] = []
+        self.actions: list[ActionLayout] = []
         # Index (within this slice) of the env being worked on, for error reports.
         self.current: Optional[int] = None
         self.episode = np.array(episodes, dtype=np.int64)     # resets so far, per env
@@ -155,6 +157,7 @@ class _Worker:
         self.episode_length = np.zeros(len(seeds), dtype=np.int64)
         self.obs: Optional[np.ndarray] = None
         self.final_obs: Optional[np.ndarray] = None
+        self.masks: Optional[np.ndarray] = None
 
     def serve(self) -> None:
         """Create the envs, report their spec, then answer commands until told to close."""
@@ -198,12 +201,12 @@ class _Worker:
     def _create_envs(self) -> dict:
         for j in range(len(self.seeds)):
             self.current = j
-            self.envs.append(make_env(self.env_config))
+            self.envs.append(make_env(self.env_config, info_masks=self.info_masks))
         self.current = None
         # pygame (Memory Gym) lets SDL catch SIGTERM, which would make Process.terminate()
         # unable to stop this process.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        self.discrete = [takes_scalar_action(env.action_space) for env in self.envs]
+        self.actions = [ActionLayout(env.action_space) for env in self.envs]
         specs = {space_spec(env) for env in self.envs}
         if len(specs) != 1:
             raise RuntimeError(f"the environments of one config have different spaces: {specs}")
@@ -215,6 +218,14 @@ class _Worker:
             _shared_array(shared_memory.SharedMemory(name=name), command.shape,
                           command.dtype)[mine]
             for name in (command.obs_name, command.final_obs_name))
+        if command.mask_name is not None:
+            self.masks = _shared_array(shared_memory.SharedMemory(name=command.mask_name),
+                                       (command.shape[0], command.mask_size), "bool")[mine]
+
+    def _keep_mask(self, j: int, info: dict) -> None:
+        """Env j's action mask for the observation it just gave, where the pool keeps masks."""
+        if self.masks is not None:
+            self.masks[j] = info[MASK_KEY]
 
     def _reset_all(self, command: Reset) -> None:
         for j in range(len(self.envs)):
@@ -223,7 +234,8 @@ class _Worker:
     def _reset_env(self, j: int) -> np.ndarray:
         """Start env j's next episode with that episode's own seed."""
         self.current = j
-        observation, _ = self.envs[j].reset(seed=episode_seed(self.seeds[j], self.episode[j]))
+        observation, info = self.envs[j].reset(seed=episode_seed(self.seeds[j], self.episode[j]))
+        self._keep_mask(j, info)
         self.episode[j] += 1
         self.episode_reward[j] = 0.0
         self.episode_length[j] = 0
@@ -236,8 +248,9 @@ class _Worker:
             self.episode[j] = command.episodes[j] - 1
             self.obs[j] = self._reset_env(j)
             for action in command.actions[j]:
-                observation, reward, terminated, truncated, _ = env.step(
-                    int(action[0]) if self.discrete[j] else action)
+                observation, reward, terminated, truncated, info = env.step(
+                    self.actions[j].to_env(action))
+                self._keep_mask(j, info)
                 if terminated or truncated:
                     raise RuntimeError("the replayed episode ended early: the environment is "
                                        "not deterministic given its seed and actions")
@@ -253,8 +266,9 @@ class _Worker:
         episodes = []
         for j, env in enumerate(self.envs):
             self.current = j
-            action = int(actions[j][0]) if self.discrete[j] else actions[j]
-            observation, reward, terminated[j], truncated[j], info = env.step(action)
+            observation, reward, terminated[j], truncated[j], info = env.step(
+                self.actions[j].to_env(actions[j]))
+            self._keep_mask(j, info)
             rewards[j] = reward
             self.episode_reward[j] += reward
             self.episode_length[j] += 1
@@ -271,12 +285,12 @@ class _Worker:
                            metrics=final_metrics(info))
 
 
-def _worker_main(conn: Connection, env_config, first_env: int, seeds: list[int],
-                 episodes: list[int]) -> None:
+def _worker_main(conn: Connection, env_config, info_masks: bool, first_env: int,
+                 seeds: list[int], episodes: list[int]) -> None:
     # Ctrl-C reaches the whole process group; the trainer handles it and closes the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ["SDL_VIDEODRIVER"] = "dummy"
-    worker = _Worker(conn, env_config, first_env, seeds, episodes)
+    worker = _Worker(conn, env_config, info_masks, first_env, seeds, episodes)
     try:
         worker.serve()
     finally:
@@ -333,18 +347,22 @@ class WorkerPool:
     shared (n_envs, *obs_shape) array of observations to act on next. When an episode ends,
     `final_obs[i]` receives its last observation and `obs[i]` the first of the next episode;
     final_obs[i] is meaningful only where terminated[i] or truncated[i] of that step.
-    Use as a context manager or call close().
+    `action_masks` is the shared (n_envs, sum(nvec)) bool array of the masks of `obs` when
+    the envs supply masks, else None. Use as a context manager or call close().
     """
     spec: SpaceSpec
     obs: np.ndarray
     final_obs: np.ndarray
+    action_masks: Optional[np.ndarray]
 
     def __init__(self, env_config, n_envs: int, n_processes: int, seeds: list[int],
-                 max_restarts: int = 0):
+                 max_restarts: int = 0, info_masks: bool = False):
         _check_arguments(n_envs, n_processes, seeds)
         # A failed env process is restarted up to max_restarts times in all (0 = never).
         self.max_restarts, self.restarts = max_restarts, 0
-        self.env_config = env_config
+        # Whether the envs put action masks into their info (environments.check_in_parent
+        # finds out); masks in a Dict observation are found without it.
+        self.env_config, self.info_masks = env_config, info_masks
         self.n_envs = n_envs
         self.seeds = [int(seed) for seed in seeds]
         self._slices = _contiguous_slices(n_envs, n_processes)
@@ -359,13 +377,17 @@ class WorkerPool:
         self.episodes = np.zeros(n_envs, dtype=np.int64)
         self._actions = np.zeros((n_envs, 0, 0), dtype=np.int16)
         self._episode_steps = np.zeros(n_envs, dtype=np.int64)
+        self.action_masks = None
         try:
             self._start_processes()
             self.spec = self._agreed_spec(self._collect())
             self.obs, self.final_obs = self._create_shared_arrays()
             self._send_all(self._attach_command())
             self._collect()
-            self._actions = np.zeros((n_envs, 64, len(self.spec.action_nvec)), dtype=np.int16)
+            # Integers as int16 where every choice fits, continuous actions exactly as sampled.
+            compact = np.int16 if max(self.spec.action_nvec, default=0) <= 2**15 else np.int64
+            self._actions = np.zeros((n_envs, 64, self.spec.action_width),
+                                     dtype=np.float32 if self.spec.action_continuous else compact)
         except BaseException:
             self.close()
             raise
@@ -443,8 +465,9 @@ class WorkerPool:
                 self._record(i, actions[i])
 
     def running_episodes(self) -> tuple[np.ndarray, list[np.ndarray]]:
-        """(resets per env, actions of each running episode as (n, A) int64): restore()'s input."""
-        return self.episodes.copy(), [self._actions[i, :n].astype(np.int64)
+        """(resets per env, actions of each running episode as (n, A) arrays of the spec's
+        action dtype): restore()'s input."""
+        return self.episodes.copy(), [self._actions[i, :n].astype(self.spec.action_dtype)
                                       for i, n in enumerate(self._episode_steps)]
 
     def close(self) -> None:
@@ -490,7 +513,7 @@ class WorkerPool:
         parent_end, child_end = context.Pipe()
         process = context.Process(
             target=_worker_main, name=f"env-process-{p}", daemon=True,
-            args=(child_end, self.env_config, envs.start, self.seeds[envs],
+            args=(child_end, self.env_config, self.info_masks, envs.start, self.seeds[envs],
                   [int(e) for e in self.episodes[envs]]))
         process.start()
         child_end.close()
@@ -520,8 +543,10 @@ class WorkerPool:
         return SliceStep(np.zeros(n, np.float32), np.zeros(n, bool), np.ones(n, bool), [])
 
     def _attach_command(self) -> Attach:
+        """Tells an env process the shared blocks to write its observations and masks to."""
+        mask_name = self._shared[2].name if self.spec.action_mask else None
         return Attach(self._shared[0].name, self._shared[1].name, self.obs.shape,
-                      self.spec.obs_dtype)
+                      self.spec.obs_dtype, mask_name, self.spec.mask_size)
 
     def _agreed_spec(self, spec_dicts: list[dict]) -> SpaceSpec:
         specs = [SpaceSpec.from_dict(d) for d in spec_dicts]
@@ -532,14 +557,18 @@ class WorkerPool:
         return specs[0]
 
     def _create_shared_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        shape = (self.n_envs, *self.spec.obs_shape)
-        nbytes = int(np.prod(shape)) * np.dtype(self.spec.obs_dtype).itemsize
-        arrays = []
-        for _ in range(2):
-            shm = shared_memory.SharedMemory(create=True, size=nbytes)
-            self._shared.append(shm)
-            arrays.append(_shared_array(shm, shape, self.spec.obs_dtype))
+        """obs and final_obs; and action_masks, when the envs supply masks."""
+        arrays = [self._shared_block((self.n_envs, *self.spec.obs_shape), self.spec.obs_dtype)
+                  for _ in range(2)]
+        if self.spec.action_mask:
+            self.action_masks = self._shared_block((self.n_envs, self.spec.mask_size), "bool")
         return arrays[0], arrays[1]
+
+    def _shared_block(self, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        shm = shared_memory.SharedMemory(create=True, size=max(nbytes, 1))
+        self._shared.append(shm)
+        return _shared_array(shm, shape, dtype)
 
     # ----- messaging -----
 
@@ -625,15 +654,27 @@ class WorkerPool:
 
     def _checked_actions(self, actions: np.ndarray) -> np.ndarray:
         actions = np.asarray(actions)
-        nvec = np.asarray(self.spec.action_nvec)
-        expected = (self.n_envs, len(nvec))
-        if actions.shape != expected or not np.issubdtype(actions.dtype, np.integer):
+        spec = self.spec
+        expected = (self.n_envs, spec.action_width)
+        numeric = np.issubdtype(actions.dtype, np.integer) or (
+            spec.action_continuous and np.issubdtype(actions.dtype, np.floating))
+        kind = "numbers" if spec.action_continuous else "integers"
+        if actions.shape != expected or not numeric:
             raise ValueError(f"WorkerPool.step: actions have shape {actions.shape} and dtype "
-                             f"{actions.dtype}; expected integers of shape {expected} (one row "
-                             f"per environment, one column per action dimension).")
-        out_of_range = np.argwhere((actions < 0) | (actions >= nvec))
-        if len(out_of_range):
-            i = int(out_of_range[0][0])
+                             f"{actions.dtype}; expected {kind} of shape {expected} (one row "
+                             f"per environment, one column per action entry).")
+        n, c = len(spec.action_nvec), spec.action_continuous
+        categorical = actions[:, :n]
+        bad = ((categorical < 0) | (categorical >= np.asarray(spec.action_nvec))).any(axis=1)
+        if c:           # float actions: the categorical entries must be whole numbers
+            bad |= (categorical != np.round(categorical)).any(axis=1) \
+                | ~np.isfinite(actions[:, n:n + c]).all(axis=1)
+        if spec.action_binary:
+            bad |= ~np.isin(actions[:, n + c:], (0, 1)).all(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"WorkerPool.step: actions[{i}] = {actions[i].tolist()} is outside "
-                             f"the action space (choices per dimension {list(nvec)}).")
-        return actions.astype(np.int64, copy=False)
+                             f"the action space (choices per categorical entry "
+                             f"{list(spec.action_nvec)}, then {c} finite continuous and "
+                             f"{spec.action_binary} binary entries).")
+        return actions.astype(spec.action_dtype, copy=False)

@@ -68,10 +68,16 @@ def env_only_steps_per_second(trainer, steps_per_worker: int) -> float:
     import numpy as np
     pool = trainer.pool
     rng = np.random.default_rng(0)
-    nvec = np.asarray(pool.spec.action_nvec)
+    spec = pool.spec
+    # Uniform choices, standard normal continuous entries, fair bits.
+    high = np.concatenate([spec.action_nvec, np.zeros(spec.action_continuous),
+                           np.full(spec.action_binary, 2)])
+    continuous = slice(len(spec.action_nvec), len(spec.action_nvec) + spec.action_continuous)
     start = time.perf_counter()
     for _ in range(steps_per_worker):
-        pool.step((rng.random((pool.n_envs, len(nvec))) * nvec).astype(np.int64))
+        actions = np.floor(rng.random((pool.n_envs, spec.action_width)) * high)
+        actions[:, continuous] = rng.standard_normal((pool.n_envs, spec.action_continuous))
+        pool.step(actions.astype(spec.action_dtype))
     return pool.n_envs * steps_per_worker / (time.perf_counter() - start)
 
 

@@ -1,4 +1,4 @@
-"""Any registered gymnasium id with Discrete or MultiDiscrete actions.
+"""Any registered gymnasium id; its action space as environments/actions.py supports.
 
 Observations of any supported space are adapted by make_env (environments.adapters): a uint8
 (H, W, C) Box stays an image, Discrete / MultiDiscrete become one-hots, Tuple / Dict are

@@ -49,7 +49,7 @@ def training_memory(config, spec, parameters: int) -> MemoryEstimate:
     from buffer.py's layout: the stream holds memory_length + worker_steps slots per worker."""
     W, T = config.n_workers, config.worker_steps
     obs = math.prod(spec.obs_shape) * (1 if spec.is_image else 4)
-    rollout = W * T * (obs + 8 * len(spec.action_nvec) + 7 * 4)
+    rollout = W * T * (obs + 8 * spec.action_width + spec.mask_size + 7 * 4)
     t = config.transformer
     micro = config.micro_batch_size or config.batch_size // config.n_mini_batch
     if config.memory == "trxl":

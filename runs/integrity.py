@@ -166,7 +166,10 @@ def spec_from_file(value: Any, path: str):
     """The SpaceSpec a model file records, checked: RefusedInput naming the file."""
     from environments import SpaceSpec
     try:
-        if isinstance(value, dict) and len(value.get("action_nvec", ())) > MAX_ACTION_DIMS:
+        if isinstance(value, dict) and any(
+                isinstance(n, int) and n > MAX_ACTION_DIMS for n in (
+                    len(value.get("action_nvec", ())), value.get("action_continuous", 0),
+                    value.get("action_binary", 0))):
             raise ValueError(f"more than {MAX_ACTION_DIMS} action dimensions")
         return SpaceSpec.from_dict(value)
     except (ValueError, TypeError, OverflowError) as e:

@@ -41,7 +41,9 @@ def main(argv=None) -> int:
         parser.error(f"{args.source} lacks {', '.join(missing)}: not a file train.py wrote")
     kept = {key: payload[key] for key in PLAYING_KEYS}
     if args.bfloat16:
-        kept["model"] = {name: t.to(torch.bfloat16) if t.is_floating_point() else t
+        # float32 weights only: the float64 observation statistics (normalize_observations)
+        # are a few values that set every input's scale, and stay exact.
+        kept["model"] = {name: t.to(torch.bfloat16) if t.dtype == torch.float32 else t
                          for name, t in payload["model"].items()}
     if args.int8:
         kept["model"], kept[INT8_KEY] = quantize_int8(payload["model"])

@@ -184,7 +184,7 @@ def config_cases() -> list[Case]:
                "environment.reset_params": params})))
     cases.append(train_config_case("pom-reset-params", config_file(
         **{"environment.reset_params": {"corridor_length": -5}})))
-    for name in ("Pendulum-v1", "Blackjack-v1", "FrozenLake-v1"):
+    for name in ("tests.spaces_env:IntegerActions-v0", "Blackjack-v1", "FrozenLake-v1"):
         cases.append(train_config_case(f"unsupported-space-{name}", config_file(
             **{"environment.type": "gymnasium", "environment.name": name})))
     cases.append(train_config_case("reconstruction-with-vectors", config_file(

@@ -48,13 +48,14 @@ def saved(tmp_path):
 
 
 def play(agent: MemoryAgent, observations: np.ndarray) -> list[torch.Tensor]:
-    """The logits and values the agent's network computes over a sequence of steps."""
+    """The policy's parameters and values the agent's network computes over a sequence of
+    steps."""
     outputs = []
     step = agent.model.step
 
     def recording_step(*args, **kwargs):
         out = step(*args, **kwargs)
-        outputs.extend([*out.policy.logits, out.policy.value])
+        outputs.extend([*out.policy.distribution.logits, out.policy.value])
         return out
     agent.model.step = recording_step
     for obs in observations:
