@@ -456,12 +456,29 @@ def check_bounds(c: Config, source: str) -> None:
                           f"environment, e.g. CartPole-v1.")
 
 
+def _check_environment(env: EnvironmentConfig, fail) -> None:
+    """What no command can honour: a render mode (training renders nothing and enjoy.py
+    chooses its own), an id whose module part is a relative import (which gym.make cannot
+    import)."""
+    if isinstance(env.reset_params, dict) and "render_mode" in env.reset_params:
+        fail("environment.reset_params.render_mode", env.reset_params["render_mode"],
+             "the commands choose how an environment renders (training: not at all; "
+             "enjoy.py: frames for its window or --video)",
+             "remove it, and watch a model with enjoy.py")
+    module = env.name.split(":")[0] if ":" in env.name else ""
+    if module.startswith("."):
+        fail("environment.name", env.name,
+             f"the module part {short(module)} is a relative import, which gym.make cannot "
+             f"import", "name the module by its full dotted path, e.g. package.module:Env-v0")
+
+
 def _check_combinations(c: Config, source: str) -> None:
     """Exclusive bounds and constraints between fields; each message names key, value and
     fix."""
     def fail(key: str, value, problem: str, fix: str):
         raise ConfigError(f"{source}: {key} = {short(value)}: {problem}. Fix: {fix}.")
 
+    _check_environment(c.environment, fail)
     t = c.transformer
     if t.embed_dim % t.num_heads:
         fail("transformer.embed_dim", t.embed_dim,

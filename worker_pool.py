@@ -15,9 +15,10 @@ import multiprocessing as mp
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
-from multiprocessing import shared_memory
+from multiprocessing import resource_tracker, shared_memory
 from multiprocessing.connection import Connection
 from typing import Any, Optional
 
@@ -238,6 +239,21 @@ def _contiguous_slices(n_envs: int, n_processes: int) -> list[slice]:
     return slices
 
 
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (which frees the shared memory) ignoring
+    SIGHUP: a closed terminal sends SIGHUP to the whole process group, and the tracker, dead,
+    would print tracebacks while the trainer saves. It ignores SIGINT and SIGTERM itself;
+    an ignored signal stays ignored across exec."""
+    if threading.current_thread() is not threading.main_thread():
+        resource_tracker.ensure_running()
+        return
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 def _describe_exit(exitcode: Optional[int]) -> str:
     if exitcode is not None and exitcode < 0:
         try:
@@ -285,6 +301,7 @@ class WorkerPool:
         self._actions = np.zeros((n_envs, 0, 0), dtype=np.int16)
         self._episode_steps = np.zeros(n_envs, dtype=np.int64)
         try:
+            _start_resource_tracker()
             self._start_processes()
             self.spec = self._agreed_spec(self._collect())
             self.obs, self.final_obs = self._create_shared_arrays()
