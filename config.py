@@ -34,6 +34,9 @@ def setting(doc: str, *, low=None, high=None, fix: Optional[str] = None, **kwarg
     return field(metadata={"doc": doc, "low": low, "high": high, "fix": fix}, **kwargs)
 
 
+# Far longer than any environment's step or reset (Memory Gym's take well under a second).
+STEP_TIMEOUT_SECONDS = 300.0
+
 # Seeds go to numpy's and torch's 32-bit seeding.
 SEED_LIMIT = 2**32
 
@@ -279,6 +282,14 @@ class Config:
         "truncations. Counted in TensorBoard (env/worker_restarts). 0 = stop at once.",
         low=0, fix="use 0 to stop at the first failure, or the number of restarts to allow",
         default=0)
+    step_timeout: float = setting(
+        "Seconds an environment process may take to answer, per step of each of its "
+        "environments (resets of ended episodes included; a resumed run's replay gets this "
+        "per replayed step). Past it the environment is taken to hang: the run names the "
+        "worker, its environment and seed, saves the last completed update and stops (or "
+        "restarts the process within max_worker_restarts). Far above Memory Gym's slowest "
+        "resets.", low=1.0, high=86400.0,
+        fix="use seconds in [1, 86400], e.g. 300", default=STEP_TIMEOUT_SECONDS)
     checkpoint_interval: int = setting(
         "Also save models/RUN/update_NNNNNN.nn every this many updates, for learning curves "
         "evaluated after the fact; 0 = only the final models/RUN.nn.", low=0,
@@ -473,12 +484,29 @@ def check_bounds(c: Config, source: str) -> None:
                           f"environment, e.g. CartPole-v1.")
 
 
+def _check_environment(env: EnvironmentConfig, fail) -> None:
+    """What no command can honour: a render mode (training renders nothing and enjoy.py
+    chooses its own), an id whose module part is a relative import (which gym.make cannot
+    import)."""
+    if isinstance(env.reset_params, dict) and "render_mode" in env.reset_params:
+        fail("environment.reset_params.render_mode", env.reset_params["render_mode"],
+             "the commands choose how an environment renders (training: not at all; "
+             "enjoy.py: frames for its window or --video)",
+             "remove it, and watch a model with enjoy.py")
+    module = env.name.split(":")[0] if ":" in env.name else ""
+    if module.startswith("."):
+        fail("environment.name", env.name,
+             f"the module part {short(module)} is a relative import, which gym.make cannot "
+             f"import", "name the module by its full dotted path, e.g. package.module:Env-v0")
+
+
 def _check_combinations(c: Config, source: str) -> None:
     """Exclusive bounds and constraints between fields; each message names key, value and
     fix."""
     def fail(key: str, value, problem: str, fix: str):
         raise ConfigError(f"{source}: {key} = {short(value)}: {problem}. Fix: {fix}.")
 
+    _check_environment(c.environment, fail)
     t = c.transformer
     if t.embed_dim % t.num_heads:
         fail("transformer.embed_dim", t.embed_dim,
@@ -559,8 +587,14 @@ def load_config(path: str | os.PathLike, overrides: Optional[dict] = None) -> Co
                           f"thousand. Fix: pass a YAML config file, e.g. "
                           f"configs/proof_of_memory.yaml.")
     try:
-        with open(path, encoding="utf-8") as f:
-            data = load_yaml(f, path)
+        # Read with a bound: /proc files say they hold 0 bytes and can hold gigabytes.
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: more than {MAX_CONFIG_BYTES:,} bytes; a config has a "
+                              f"few thousand. Fix: pass a YAML config file, e.g. "
+                              f"configs/proof_of_memory.yaml.")
+        data = load_yaml(raw.decode("utf-8"), path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file. Fix: pass an existing file, "
                           f"e.g. configs/proof_of_memory.yaml.") from None

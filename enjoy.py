@@ -190,8 +190,23 @@ def write_video(path: str, frames: list[np.ndarray], fps: int) -> None:
             raise OSError(errno.EIO, "the video writer produced an empty file", path)
 
 
+def _quiet_video_writer_cleanup(unraisable) -> None:
+    """imageio's writers close again when garbage-collected; after a failed write (a full
+    disk) that second close fails too, and Python would print it as "Exception ignored in
+    ...__del__" after the command's own message about the write."""
+    # The object is the __del__ function; its module says whose it is.
+    module = getattr(unraisable.object, "__module__", None) or ""
+    if isinstance(unraisable.exc_value, OSError) and module.startswith("imageio"):
+        return
+    _default_unraisable_hook(unraisable)
+
+
+_default_unraisable_hook = sys.unraisablehook
+
+
 def main(argv=None) -> int:
     from runs.integrity import allow_env_ids
+    sys.unraisablehook = _quiet_video_writer_cleanup
     args = parse_args(argv)
     allow_env_ids(args.allow_env_id)
     try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import preflight.process_setup  # noqa: F401  (before torch)
 
 import argparse
+import contextlib
 import csv
 import multiprocessing as mp
 import os
@@ -411,26 +412,42 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def check_outputs(checkpoints: list[Checkpoint], out: Optional[str]) -> None:
-    """Every score file must be writable before the first episode is played."""
+def check_outputs(checkpoints: list[Checkpoint], out: Optional[str],
+                  locks: contextlib.ExitStack) -> None:
+    """Every score file must be writable before the first episode is played. A run's own
+    score file (models/RUN/scores.csv) is written under the run's lock, held until `locks`
+    closes: not while train.py trains the run (its --overwrite would delete the folder), not
+    through a linked run folder (the scores would land in another run)."""
     from preflight.outputs import check_writable_file
+    from runs.lock import check_not_linked, run_lock
     if out is not None:
         check_writable_file(out, "--out")
         return
     for path in sorted({c.scores_path for c in checkpoints}):
-        check_writable_file(path, f"the score file of {os.path.dirname(path)}:")
+        folder = os.path.dirname(path)
+        locks.enter_context(run_lock(folder, os.path.basename(folder),
+                                     f"evaluate.py writing {path}"))
+        check_not_linked([folder, path])
+        check_writable_file(path, f"the score file of {folder}:")
 
 
 def main(argv=None) -> int:
-    from preflight.refusal import EXIT_REFUSED, error_line
-    from runs.integrity import allow_env_ids, allowed_env_ids
+    from runs.integrity import allow_env_ids
     args = parse_args(argv)
     allow_env_ids(args.allow_env_id)
     overrides = Overrides(args.n_seeds, args.repetitions, args.deterministic)
     start = time.time()
+    with contextlib.ExitStack() as locks:      # the locks of the runs whose scores it writes
+        return evaluate_and_write(args, overrides, locks, start)
+
+
+def evaluate_and_write(args: argparse.Namespace, overrides: Overrides,
+                       locks: contextlib.ExitStack, start: float) -> int:
+    from preflight.refusal import EXIT_REFUSED, error_line
+    from runs.integrity import allowed_env_ids
     try:
         checkpoints = read_checkpoints(model_paths(args.models, args.models_dir), overrides)
-        check_outputs(checkpoints, args.out)
+        check_outputs(checkpoints, args.out, locks)
         if any(c.settings.deterministic and c.settings.repetitions > 1 for c in checkpoints):
             print("note: deterministic actions on a seeded environment repeat the same episode: "
                   "use --repetitions 1, or sampled actions", file=sys.stderr)

@@ -36,7 +36,7 @@ from preflight.refusal import EXIT_REFUSED, RefusedInput, error_line
 from sweeps.grid import (UNSAFE_NAME_CHARS, Point, grid_points, parse_grid_entry, point_config,
                          write_point_configs)
 from sweeps.layout import Layout
-from sweeps.lock import SweepLock
+from sweeps.lock import sweep_lock
 from sweeps.plan import plan_trial, sweep_runs
 from sweeps.progress import PROGRESS_SECONDS, Progress
 from sweeps.trial import INTERRUPTED
@@ -201,7 +201,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     configs = {p.label: point_config(args.config, p, args.cpus_per_run, args.gpus_per_run)
                for p in points}
     layout = make_layout(args)
-    with SweepLock(layout):
+    with sweep_lock(layout):
         # Every saved run is checked against its point's config before any file is written.
         runs = sweep_runs(points, args.seeds)
         trials = [trial for run, point, seed in runs

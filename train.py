@@ -12,12 +12,14 @@
 values), checked as the file is; the run's TensorBoard config records what it set. A run id
 that exists is refused (resume it, or --overwrite deletes its files first). Bad
 input of any kind is refused before a worker starts, with one `error:` line and exit status
-2 (docs/reliability.md). Ctrl-C or SIGTERM saves the last completed update and stops the
-workers; a second Ctrl-C exits at once.
+2 (docs/reliability.md); so is a second process on a run in use (models/RUN.lock). Ctrl-C,
+SIGTERM or SIGHUP saves the last completed update and stops the workers; a second Ctrl-C
+exits at once.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -90,11 +92,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+# Handled like Ctrl-C: a kill's default, and the terminal or SSH session closing (SIGHUP).
+# SIGQUIT and SIGUSR1 keep Python's defaults (a core dump, and ending the process).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 class Interrupts:
-    """SIGTERM is handled like Ctrl-C; after the first, a second Ctrl-C exits at once."""
+    """SIGTERM and SIGHUP are handled like Ctrl-C; after the first, a second one exits at
+    once."""
 
     def __enter__(self) -> "Interrupts":
-        self.previous = signal.signal(signal.SIGTERM, self._first)
+        self.previous = {signum: signal.signal(signum, self._first) for signum in STOP_SIGNALS}
         return self
 
     def _first(self, signum, frame):
@@ -104,11 +112,12 @@ class Interrupts:
         def second(signum, frame):
             print("\nsecond interrupt: exiting now, without saving", file=sys.stderr, flush=True)
             os._exit(130)
-        signal.signal(signal.SIGINT, second)
-        signal.signal(signal.SIGTERM, second)
+        for signum in (signal.SIGINT, *STOP_SIGNALS):
+            signal.signal(signum, second)
 
     def __exit__(self, *exc) -> None:
-        signal.signal(signal.SIGTERM, self.previous)
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
@@ -119,6 +128,7 @@ class PlannedRun:
     run_id: str
     resume: Optional[dict]          # the checkpoint's payload it continues, if any
     origin: str                     # where the config came from, for the run's summaries
+    resume_path: Optional[str] = None   # the checkpoint's file, named when it is refused
 
 
 def train_one(run: PlannedRun, args) -> int:
@@ -132,7 +142,8 @@ def train_one(run: PlannedRun, args) -> int:
             print("\ninterrupted while starting: nothing to save", file=sys.stderr)
             return 130
         except ValueError as e:     # a checkpoint that does not fit, an env space no model takes
-            print(error_line(f"{args.resume}: {e}" if args.resume else e), file=sys.stderr)
+            print(error_line(f"{run.resume_path}: {e}" if run.resume_path else e),
+                  file=sys.stderr)
             return EXIT_REFUSED
         print(f"run {run_id}: {config.environment.type}/{config.environment.name}, "
               f"{config.n_workers} workers x {config.worker_steps} steps, update "
@@ -143,7 +154,9 @@ def train_one(run: PlannedRun, args) -> int:
             trainer.run()
         except KeyboardInterrupt:
             interrupts.escalate()
-            print(f"\ninterrupted: saving update {trainer.snapshot['update']}", flush=True)
+            # After SIGHUP the terminal may be gone: the save must not depend on printing.
+            with contextlib.suppress(OSError):
+                print(f"\ninterrupted: saving update {trainer.snapshot['update']}", flush=True)
             status = 130
         except OSError as e:
             # models/ or summaries/ became read-only or full: stop, keep what is on disk.
@@ -175,8 +188,9 @@ def train_one(run: PlannedRun, args) -> int:
             return 1
         resume_hint = f"; continue with: python train.py --resume {path}" if status else ""
         # The saved snapshot's counters: an interrupt can land between an update's counters.
-        print(f"saved {path} after {saved['update']} updates, {saved['steps']:,} steps, "
-              f"{time.time() - start:.0f} s{resume_hint}", flush=True)
+        with contextlib.suppress(OSError):
+            print(f"saved {path} after {saved['update']} updates, {saved['steps']:,} steps, "
+                  f"{time.time() - start:.0f} s{resume_hint}", flush=True)
         return status
 
 
@@ -200,9 +214,27 @@ def kept_checkpoint(models_dir: str, run_id: str) -> str:
             f"then continue with: python train.py --resume {run_id} --models-dir {models_dir}")
 
 
+def own_run(run: str, args, locks: contextlib.ExitStack, new: bool) -> None:
+    """Take run `run` for this process: its lock (held until `locks` closes, so a second
+    trainer of the run is refused, with --overwrite too), its files checked to be its own
+    (no links), the temporaries a killed save of it left removed; for a `new` run, refuse
+    to start over an existing one (or with --overwrite delete it first)."""
+    from runs.atomic import remove_stale_temporaries
+    from runs.lock import check_not_linked, run_lock
+    locks.enter_context(run_lock(paths.run_folder(args.models_dir, run), run,
+                                 "a second train.py"))
+    check_not_linked(paths.run_paths(args.models_dir, args.summaries_dir, run))
+    remove_stale_temporaries(args.models_dir, [os.path.basename(
+        paths.model_file(args.models_dir, run))])
+    remove_stale_temporaries(paths.run_folder(args.models_dir, run))
+    if new:
+        claim_run_id(run, args)
+
+
 def claim_run_id(run: str, args) -> None:
     """Refuse to start a run over an existing one (two runs' checkpoints would mix in
-    models/RUN/), or with --overwrite delete the old run's files first."""
+    models/RUN/), or with --overwrite delete the old run's files first (the caller holds
+    the run's lock)."""
     existing = paths.owned_paths(args.models_dir, args.summaries_dir, run)
     if not existing:
         return
@@ -321,9 +353,9 @@ def reason(e: Exception) -> str:
     return text if isinstance(e, ValueError) else f"{type(e).__name__}: {text}."
 
 
-def prepare(args) -> list[PlannedRun]:
-    """Every run the command line asks for, each checked and its run id claimed;
-    RefusedInput (or ConfigError) otherwise."""
+def prepare(args, locks: contextlib.ExitStack) -> list[PlannedRun]:
+    """Every run the command line asks for, each checked and its run id claimed (its lock
+    held until `locks` closes); RefusedInput (or ConfigError) otherwise."""
     from preflight.outputs import check_output_folders
     from preflight.overrides import load_with
     # Flags that are checked as they are parsed, and that a resumed run may change too.
@@ -336,10 +368,12 @@ def prepare(args) -> list[PlannedRun]:
         check_run(config, resume.path, resume)
         check_output_folders(args.models_dir, args.summaries_dir)
         payload = resume.payload
-        if resume.run_id != resume.own_run:     # a new run branched from the checkpoint
-            claim_run_id(resume.run_id, args)
+        branched = resume.run_id != resume.own_run     # a new run from the checkpoint
+        own_run(resume.run_id, args, locks, new=branched)
+        if branched:
             payload = {k: v for k, v in payload.items() if k != "log_dir"}
-        return [PlannedRun(config, resume.run_id, payload, f"{resume.path} (resumed)")]
+        return [PlannedRun(config, resume.run_id, payload, f"{resume.path} (resumed)",
+                           resume.path)]
     source = args.config or DEFAULT_CONFIG
     config = dataclasses.replace(load_with(source, args.set, "--set"), **overrides)
     origin = source + "".join(f" --set {setting.text}" for setting in args.set)
@@ -351,7 +385,7 @@ def prepare(args) -> list[PlannedRun]:
     check_run(config, source)
     check_output_folders(args.models_dir, args.summaries_dir)
     for _, run in runs:
-        claim_run_id(run, args)
+        own_run(run, args, locks, new=True)
     return [PlannedRun(config, run, None, origin) for config, run in runs]
 
 
@@ -359,15 +393,16 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from runs.integrity import allow_env_ids
     allow_env_ids(args.allow_env_id)
-    try:
-        runs = prepare(args)
-    except ValueError as e:       # ConfigError, RefusedInput, a model file's ValueError
-        print(error_line(e), file=sys.stderr)
-        return EXIT_REFUSED
-    for run in runs:
-        status = train_one(run, args)
-        if status:
-            return status
+    with contextlib.ExitStack() as locks:      # the runs' locks, held until the end
+        try:
+            runs = prepare(args, locks)
+        except ValueError as e:       # ConfigError, RefusedInput, a model file's ValueError
+            print(error_line(e), file=sys.stderr)
+            return EXIT_REFUSED
+        for run in runs:
+            status = train_one(run, args)
+            if status:
+                return status
     return 0
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -18,13 +19,27 @@ from config import Config
 from environments import SpaceSpec, check_in_parent
 from losses import LossTerms, normalize_advantages, ppo_loss
 from model import ActorCritic, build_model
+from preflight.refusal import RefusedInput
 from runs import paths
 from runs.checkpoint import Payload, save_model_file
 from runs.resume import check_resumable
 from sampler import Sampler
 from utils import (explained_variance, format_duration, polynomial_decay, remaining_seconds,
                    resolve_device, seed_everything, set_torch_threads, worker_seeds)
-from worker_pool import EpisodeInfo, WorkerPool
+from worker_pool import EpisodeInfo, ReplayMismatch, WorkerPool
+
+
+def _summary_thread_hook(args: threading.ExceptHookArgs) -> None:
+    """TensorBoard's writer thread stores an OSError (disk full, read-only, folder gone)
+    and raises it again at the writer's next call in the trainer, which stops the run with
+    one message; the thread's own traceback would only precede that message."""
+    if isinstance(args.exc_value, OSError) and type(args.thread).__name__ == "_AsyncWriterThread":
+        return
+    _default_thread_hook(args)
+
+
+_default_thread_hook = threading.excepthook
+threading.excepthook = _summary_thread_hook
 
 
 @dataclass
@@ -142,7 +157,8 @@ class Trainer:
         info_masks = check_in_parent(config.environment)
         self.pool = WorkerPool(config.environment, config.n_workers, processes,
                                worker_seeds(config.seed, config.n_workers),
-                               config.max_worker_restarts, info_masks)
+                               config.max_worker_restarts, info_masks,
+                               config.step_timeout)
         try:
             self.spec = self.pool.spec
             # Threads first: the initialisation (orthogonal_ uses a QR decomposition) must run
@@ -190,7 +206,14 @@ class Trainer:
         self.generator.set_state(payload["rng"]["shuffle"])
         if self.device.type == "cuda":
             torch.cuda.set_rng_state(payload["rng"]["cuda"])
-        self.sampler.restore(payload["sampler"])
+        try:
+            self.sampler.restore(payload["sampler"])
+        except ReplayMismatch as e:
+            raise RefusedInput(
+                f"corrupted, altered or foreign checkpoint: its record of the running episodes "
+                f"does not replay ({e}). Fix: resume from another checkpoint of the run "
+                f"(models/RUN/update_*.nn), or with the environment version it was trained "
+                f"on.") from None
 
     # ----- the loop -----
     def run(self, updates: Optional[int] = None) -> None:

@@ -4,7 +4,8 @@ Each process owns a contiguous slice of the environments and steps them one afte
 Observations travel through shared memory; per step the main process sends one message (the
 actions of its slice) to every process and then collects one reply (rewards, flags, finished
 episodes) from each, so the processes step in parallel and there is no per-env round trip.
-Messages are typed records: a Command to a process, a Reply or a Failure back.
+Messages are typed records (worker_messages.py): a Command to a process, a Reply or a Failure
+back.
 
 This module must not import torch: the worker processes import it, and they should start fast.
 """
@@ -14,121 +15,26 @@ import multiprocessing as mp
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
-from dataclasses import dataclass, field
-from multiprocessing import shared_memory
+from multiprocessing import resource_tracker, shared_memory
 from multiprocessing.connection import Connection
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, Optional
 
 import numpy as np
 
+from config import STEP_TIMEOUT_SECONDS
 from environments import ActionLayout, SpaceSpec, make_env, space_spec
 from environments.actions import MASK_KEY
 from environments.episodes import episode_seed, final_metrics
+from worker_messages import (Attach, Close, Command, EpisodeInfo, Failure, ReplayMismatch, Reply,
+                             Reset, Restore, SliceStep, Step, StepResult, shared_array)
 
 # How often a waiting side checks that the other side is still alive.
 POLL_SECONDS = 1.0
 # How long close() waits for the processes to exit before terminating them.
 JOIN_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class EpisodeInfo:
-    """One finished episode. `worker` is the environment's index in the pool; reward and length
-    are counted by the pool; success comes from info["success"] when the env reports it;
-    metrics are the other numeric scalars of the env's final info (e.g. Memory Gym's)."""
-    worker: int
-    reward: float
-    length: int
-    success: Optional[float]
-    metrics: dict[str, float] = field(default_factory=dict)
-
-
-class SliceStep(NamedTuple):
-    """One process's part of a step: its environments' rewards, flags and finished episodes."""
-    rewards: np.ndarray      # float32 (envs of the slice,)
-    terminated: np.ndarray   # bool (envs of the slice,)
-    truncated: np.ndarray    # bool (envs of the slice,)
-    episodes: list[EpisodeInfo]
-
-
-class StepResult(NamedTuple):
-    obs: np.ndarray          # the pool's shared observation array, to act on next
-    rewards: np.ndarray      # float32 (n_envs,)
-    terminated: np.ndarray   # bool (n_envs,)
-    truncated: np.ndarray    # bool (n_envs,)
-    episodes: list[EpisodeInfo]
-
-
-# --------------------------------------------------------------------------------------
-# Messages, dispatched by type: a Command to a process, a Reply or a Failure back
-# --------------------------------------------------------------------------------------
-
-class Attach(NamedTuple):      # map the pool's shared observation arrays, by block name
-    obs_name: str
-    final_obs_name: str
-    shape: tuple[int, ...]     # (n_envs, *obs_shape): the whole pool's arrays
-    dtype: str
-    mask_name: Optional[str]   # the action-mask block, where the envs supply masks
-    mask_size: int
-
-
-class Reset(NamedTuple):       # start every environment's next episode
-    pass
-
-
-class Step(NamedTuple):        # step every environment of the slice; replied: a SliceStep
-    actions: np.ndarray        # (envs of the slice, action width): int, or float32 with Box
-
-
-class Restore(NamedTuple):     # put each environment back into a recorded episode
-    episodes: list[int]
-    actions: list[np.ndarray]
-
-
-class Close(NamedTuple):       # close the environments and exit
-    pass
-
-
-Command = Union[Attach, Reset, Step, Restore, Close]
-
-
-class Reply(NamedTuple):       # a command done
-    value: Any                 # the spec dict after start-up, a SliceStep after Step, or None
-
-
-class Failure(NamedTuple):     # a command raised in the process
-    env_in_slice: Optional[int]    # the environment being worked on, if any
-    traceback: str
-
-
-# --------------------------------------------------------------------------------------
-# Shared memory
-# --------------------------------------------------------------------------------------
-
-class _SharedArray:
-    """numpy's view of a shared memory block that keeps the block mapped while it is used.
-
-    Arrays made by np.asarray(self) have this object as their base, so the mapping lives
-    until the last of them (slices a caller kept included) is gone. Arrays that exported the
-    SharedMemory's own buffer would instead make closing it raise BufferError for as long as
-    a caller holds, say, the array that reset() returned.
-    """
-
-    def __init__(self, shm: shared_memory.SharedMemory, shape: tuple[int, ...], dtype: str):
-        self._shm = shm
-        # The temporary array only reads the block's address; it is released at once.
-        address = np.frombuffer(shm.buf, dtype=np.uint8).__array_interface__["data"][0]
-        self.__array_interface__ = {"shape": tuple(shape), "typestr": np.dtype(dtype).str,
-                                    "data": (address, False), "version": 3}
-
-
-def _shared_array(shm: shared_memory.SharedMemory, shape: tuple[int, ...],
-                  dtype: str) -> np.ndarray:
-    array = np.asarray(_SharedArray(shm, shape, dtype))
-    assert array.nbytes <= shm.size, "shared memory block smaller than the array"
-    return array
 
 
 # --------------------------------------------------------------------------------------
@@ -143,21 +49,30 @@ class _Worker:
     """The environments of one process and the commands the pool sends them."""
 
     def __init__(self, conn: Connection, env_config, info_masks: bool, first_env: int,
-                 seeds: list[int], episodes: list[int]):
+                 seeds: list[int], episodes: list[int], current):
         self.conn = conn
+        self._current = current         # shared with the pool, which names a hung env by it
         self.env_config, self.info_masks = env_config, info_masks
         self.first_env = first_env
         self.seeds = seeds
         self.envs: list = []
         self.actions: list[ActionLayout] = []
-        # Index (within this slice) of the env being worked on, for error reports.
-        self.current: Optional[int] = None
+        self.current = None
         self.episode = np.array(episodes, dtype=np.int64)     # resets so far, per env
         self.episode_reward = np.zeros(len(seeds), dtype=np.float64)
         self.episode_length = np.zeros(len(seeds), dtype=np.int64)
         self.obs: Optional[np.ndarray] = None
         self.final_obs: Optional[np.ndarray] = None
         self.masks: Optional[np.ndarray] = None
+
+    @property
+    def current(self) -> Optional[int]:
+        """Index (within this slice) of the env being worked on, for error reports."""
+        return None if self._current.value < 0 else self._current.value
+
+    @current.setter
+    def current(self, j: Optional[int]) -> None:
+        self._current.value = -1 if j is None else j
 
     def serve(self) -> None:
         """Create the envs, report their spec, then answer commands until told to close."""
@@ -167,6 +82,8 @@ class _Worker:
                     not isinstance(command, Close):
                 self.current = None
                 self.conn.send(Reply(self._handle(command)))
+        except ReplayMismatch as e:
+            self._report(Failure(self.current, traceback.format_exc(), str(e)))
         except Exception:
             self._report(Failure(self.current, traceback.format_exc()))
 
@@ -215,11 +132,11 @@ class _Worker:
     def _attach(self, command: Attach) -> None:
         mine = slice(self.first_env, self.first_env + len(self.envs))
         self.obs, self.final_obs = (
-            _shared_array(shared_memory.SharedMemory(name=name), command.shape,
+            shared_array(shared_memory.SharedMemory(name=name), command.shape,
                           command.dtype)[mine]
             for name in (command.obs_name, command.final_obs_name))
         if command.mask_name is not None:
-            self.masks = _shared_array(shared_memory.SharedMemory(name=command.mask_name),
+            self.masks = shared_array(shared_memory.SharedMemory(name=command.mask_name),
                                        (command.shape[0], command.mask_size), "bool")[mine]
 
     def _keep_mask(self, j: int, info: dict) -> None:
@@ -247,13 +164,13 @@ class _Worker:
         for j, env in enumerate(self.envs):
             self.episode[j] = command.episodes[j] - 1
             self.obs[j] = self._reset_env(j)
-            for action in command.actions[j]:
+            for k, action in enumerate(command.actions[j]):
                 observation, reward, terminated, truncated, info = env.step(
                     self.actions[j].to_env(action))
                 self._keep_mask(j, info)
                 if terminated or truncated:
-                    raise RuntimeError("the replayed episode ended early: the environment is "
-                                       "not deterministic given its seed and actions")
+                    raise ReplayMismatch(f"its recorded episode ended after {k + 1} of "
+                                         f"{len(command.actions[j])} recorded actions")
                 self.episode_reward[j] += reward
                 self.episode_length[j] += 1
                 self.obs[j] = observation
@@ -286,11 +203,13 @@ class _Worker:
 
 
 def _worker_main(conn: Connection, env_config, info_masks: bool, first_env: int,
-                 seeds: list[int], episodes: list[int]) -> None:
-    # Ctrl-C reaches the whole process group; the trainer handles it and closes the pool.
+                 seeds: list[int], episodes: list[int], current) -> None:
+    # Ctrl-C and a closed terminal's SIGHUP reach the whole process group; the trainer
+    # handles them and closes the pool (a worker also exits when its parent is gone).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     os.environ["SDL_VIDEODRIVER"] = "dummy"
-    worker = _Worker(conn, env_config, info_masks, first_env, seeds, episodes)
+    worker = _Worker(conn, env_config, info_masks, first_env, seeds, episodes, current)
     try:
         worker.serve()
     finally:
@@ -302,7 +221,8 @@ def _worker_main(conn: Connection, env_config, info_masks: bool, first_env: int,
 # --------------------------------------------------------------------------------------
 
 class _WorkerFailed(Exception):
-    """A process reported an error or died; the message says which and why."""
+    """A process reported an error, died or stopped answering; the message says which and
+    why."""
 
 
 def _check_arguments(n_envs: int, n_processes: int, seeds: list[int]) -> None:
@@ -331,6 +251,21 @@ def _contiguous_slices(n_envs: int, n_processes: int) -> list[slice]:
     return slices
 
 
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (which frees the shared memory) ignoring
+    SIGHUP: a closed terminal sends SIGHUP to the whole process group, and the tracker, dead,
+    would print tracebacks while the trainer saves. It ignores SIGINT and SIGTERM itself;
+    an ignored signal stays ignored across exec."""
+    if threading.current_thread() is not threading.main_thread():
+        resource_tracker.ensure_running()
+        return
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 def _describe_exit(exitcode: Optional[int]) -> str:
     if exitcode is not None and exitcode < 0:
         try:
@@ -356,8 +291,12 @@ class WorkerPool:
     action_masks: Optional[np.ndarray]
 
     def __init__(self, env_config, n_envs: int, n_processes: int, seeds: list[int],
-                 max_restarts: int = 0, info_masks: bool = False):
+                 max_restarts: int = 0, info_masks: bool = False,
+                 step_timeout: float = STEP_TIMEOUT_SECONDS):
         _check_arguments(n_envs, n_processes, seeds)
+        # A process that has not answered a command within step_timeout seconds per step of
+        # each of its envs hangs (or was stopped): it is killed and reported like a crash.
+        self.step_timeout = step_timeout
         # A failed env process is restarted up to max_restarts times in all (0 = never).
         self.max_restarts, self.restarts = max_restarts, 0
         # Whether the envs put action masks into their info (environments.check_in_parent
@@ -368,6 +307,7 @@ class WorkerPool:
         self._slices = _contiguous_slices(n_envs, n_processes)
         self._processes: list[mp.process.BaseProcess] = []
         self._conns: list[Connection] = []
+        self._current: list = []       # per process: the env it works on (shared int)
         self._shared: list[shared_memory.SharedMemory] = []
         self._closed = False
         self._failure: Optional[str] = None
@@ -379,6 +319,7 @@ class WorkerPool:
         self._episode_steps = np.zeros(n_envs, dtype=np.int64)
         self.action_masks = None
         try:
+            _start_resource_tracker()
             self._start_processes()
             self.spec = self._agreed_spec(self._collect())
             self.obs, self.final_obs = self._create_shared_arrays()
@@ -410,9 +351,10 @@ class WorkerPool:
         """Put every env back into the episode a checkpoint recorded: env i's episodes[i]-th
         episode after the actions actions[i] (shape (n, action dims)). Returns obs."""
         self._check_usable()
+        self._check_replay(episodes, actions)
         for p, envs in enumerate(self._slices):
             self._send(p, Restore([int(e) for e in episodes[envs]], actions[envs]))
-        self._collect()
+        self._collect(steps=1 + max((len(a) for a in actions), default=0))
         self.episodes = np.asarray(episodes, dtype=np.int64).copy()
         self._episode_steps[:] = 0
         for i, a in enumerate(actions):
@@ -503,6 +445,7 @@ class WorkerPool:
 
     def _start_processes(self) -> None:
         for p in range(len(self._slices)):
+            self._current.append(None)
             process, conn = self._spawn(p)
             self._processes.append(process)
             self._conns.append(conn)
@@ -511,10 +454,11 @@ class WorkerPool:
         context = mp.get_context("spawn")
         envs = self._slices[p]
         parent_end, child_end = context.Pipe()
+        self._current[p] = context.RawValue("q", -1)
         process = context.Process(
             target=_worker_main, name=f"env-process-{p}", daemon=True,
             args=(child_end, self.env_config, self.info_masks, envs.start, self.seeds[envs],
-                  [int(e) for e in self.episodes[envs]]))
+                  [int(e) for e in self.episodes[envs]], self._current[p]))
         process.start()
         child_end.close()
         return process, parent_end
@@ -568,7 +512,7 @@ class WorkerPool:
         nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
         shm = shared_memory.SharedMemory(create=True, size=max(nbytes, 1))
         self._shared.append(shm)
-        return _shared_array(shm, shape, dtype)
+        return shared_array(shm, shape, dtype)
 
     # ----- messaging -----
 
@@ -582,13 +526,17 @@ class WorkerPool:
         for p in range(len(self._conns)):
             self._send(p, message)
 
-    def _collect(self, restartable: bool = False) -> list:
-        """One reply from every process; RuntimeError if any of them failed (unless it may be
-        restarted: then its reply is the one _restart makes up)."""
+    def _collect(self, restartable: bool = False, steps: int = 1) -> list:
+        """One reply from every process, each within `steps` step timeouts per env of its
+        slice; RuntimeError if any of them failed (unless it may be restarted: then its reply
+        is the one _restart makes up)."""
         replies, failures = [], []
+        start = time.monotonic()
         for p in range(len(self._conns)):
+            envs = self._slices[p]
+            deadline = start + self.step_timeout * steps * (envs.stop - envs.start)
             try:
-                replies.append(self._receive(p))
+                replies.append(self._receive(p, deadline))
             except _WorkerFailed as failure:
                 if restartable and self.restarts < self.max_restarts:
                     replies.append(self._restart(p, str(failure)))
@@ -601,16 +549,26 @@ class WorkerPool:
             raise RuntimeError(failures[0] + others)
         return replies
 
-    def _receive(self, p: int) -> Any:
+    def _receive(self, p: int, deadline: Optional[float] = None) -> Any:
         conn, process = self._conns[p], self._processes[p]
-        # Poll with a timeout so that a process that died without replying cannot hang us.
-        while not conn.poll(POLL_SECONDS):
+        if deadline is None:
+            envs = self._slices[p]
+            deadline = time.monotonic() + self.step_timeout * (envs.stop - envs.start)
+        # Poll with a timeout so that a process that died or hangs cannot hang us.
+        while not conn.poll(max(0.0, min(POLL_SECONDS, deadline - time.monotonic()))):
             if not process.is_alive() and not conn.poll(0):
                 raise _WorkerFailed(self._death_message(p))
+            if time.monotonic() >= deadline:
+                message = self._timeout_message(p)
+                process.kill()          # stopped or looping: it will never answer
+                raise _WorkerFailed(message)
         try:
             message = conn.recv()
         except EOFError:
             raise _WorkerFailed(self._death_message(p)) from None
+        if isinstance(message, Failure) and message.replay is not None:
+            self._failure = message.replay
+            raise ReplayMismatch(f"{self._where(p, message.env_in_slice)}: {message.replay}")
         if isinstance(message, Failure):
             raise _WorkerFailed(self._error_message(p, message.env_in_slice, message.traceback))
         return message.value
@@ -625,14 +583,23 @@ class WorkerPool:
         return (f"env process {p} (pid {self._processes[p].pid}, workers {envs.start}.."
                 f"{envs.stop - 1}, seeds {self.seeds[envs]})")
 
-    def _error_message(self, p: int, env_in_slice: Optional[int], traceback_text: str) -> str:
+    def _where(self, p: int, env_in_slice: Optional[int]) -> str:
+        """The environment (worker and seed) that failed, or its process when unknown."""
         if env_in_slice is None:
-            where = f"{self._process_description(p)} of environment {self._env_name()}"
-        else:
-            i = self._slices[p].start + env_in_slice
-            where = (f"environment {self._env_name()}, worker {i} (seed {self.seeds[i]}), in "
-                     f"env process {p} (pid {self._processes[p].pid})")
-        return f"WorkerPool: {where} raised an exception:\n{traceback_text}"
+            return f"{self._process_description(p)} of environment {self._env_name()}"
+        i = self._slices[p].start + env_in_slice
+        return (f"environment {self._env_name()}, worker {i} (seed {self.seeds[i]}), in "
+                f"env process {p} (pid {self._processes[p].pid})")
+
+    def _error_message(self, p: int, env_in_slice: Optional[int], traceback_text: str) -> str:
+        return f"WorkerPool: {self._where(p, env_in_slice)} raised an exception:\n{traceback_text}"
+
+    def _timeout_message(self, p: int) -> str:
+        j = self._current[p].value
+        return (f"WorkerPool: {self._where(p, None if j < 0 else j)} has not answered within step_timeout = "
+                f"{self.step_timeout:g} s per step (it hangs, or the process was stopped); "
+                f"the process was killed. Fix: find why the environment hangs, or raise "
+                f"step_timeout if its steps are that slow.")
 
     def _death_message(self, p: int) -> str:
         process = self._processes[p]
@@ -652,6 +619,39 @@ class WorkerPool:
             raise RuntimeError("WorkerPool: a step is in flight. Fix: call step_wait() before "
                                "anything else.")
 
+    def _check_replay(self, episodes: np.ndarray, actions: list[np.ndarray]) -> None:
+        """ReplayMismatch unless restore()'s record has an episode count >= 1 and actions
+        within the action space for every env."""
+        if len(episodes) != self.n_envs or len(actions) != self.n_envs or np.any(
+                np.asarray(episodes) < 1):
+            raise ReplayMismatch(f"the record of the running episodes does not describe "
+                                 f"{self.n_envs} environments that have started an episode")
+        for i, a in enumerate(actions):
+            a = np.asarray(a)
+            if a.size and (a.ndim != 2 or a.shape[1] != self.spec.action_width
+                           or self._outside_space(a).any()):
+                raise ReplayMismatch(f"worker {i}'s recorded actions lie outside the action "
+                                     f"space ({self._space_text()})")
+
+    def _outside_space(self, actions: np.ndarray) -> np.ndarray:
+        """Per row of actions (rows, action width): whether it lies outside the action space."""
+        spec = self.spec
+        n, c = len(spec.action_nvec), spec.action_continuous
+        categorical = actions[:, :n]
+        bad = ((categorical < 0) | (categorical >= np.asarray(spec.action_nvec))).any(axis=1)
+        if c:           # float actions: the categorical entries must be whole numbers
+            bad |= (categorical != np.round(categorical)).any(axis=1) \
+                | ~np.isfinite(actions[:, n:n + c]).all(axis=1)
+        if spec.action_binary:
+            bad |= ~np.isin(actions[:, n + c:], (0, 1)).all(axis=1)
+        return bad
+
+    def _space_text(self) -> str:
+        spec = self.spec
+        return (f"choices per categorical entry {list(spec.action_nvec)}, then "
+                f"{spec.action_continuous} finite continuous and {spec.action_binary} binary "
+                f"entries")
+
     def _checked_actions(self, actions: np.ndarray) -> np.ndarray:
         actions = np.asarray(actions)
         spec = self.spec
@@ -663,18 +663,9 @@ class WorkerPool:
             raise ValueError(f"WorkerPool.step: actions have shape {actions.shape} and dtype "
                              f"{actions.dtype}; expected {kind} of shape {expected} (one row "
                              f"per environment, one column per action entry).")
-        n, c = len(spec.action_nvec), spec.action_continuous
-        categorical = actions[:, :n]
-        bad = ((categorical < 0) | (categorical >= np.asarray(spec.action_nvec))).any(axis=1)
-        if c:           # float actions: the categorical entries must be whole numbers
-            bad |= (categorical != np.round(categorical)).any(axis=1) \
-                | ~np.isfinite(actions[:, n:n + c]).all(axis=1)
-        if spec.action_binary:
-            bad |= ~np.isin(actions[:, n + c:], (0, 1)).all(axis=1)
+        bad = self._outside_space(actions)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"WorkerPool.step: actions[{i}] = {actions[i].tolist()} is outside "
-                             f"the action space (choices per categorical entry "
-                             f"{list(spec.action_nvec)}, then {c} finite continuous and "
-                             f"{spec.action_binary} binary entries).")
+                             f"the action space ({self._space_text()}).")
         return actions.astype(spec.action_dtype, copy=False)

@@ -58,7 +58,49 @@ def read_score_file(path: str) -> pd.DataFrame:
                         "run evaluate.py first; it writes models/RUN/scores.csv for each run.")
     if frame.empty:
         raise ValueError(f"{path}: holds no episodes. Fix: evaluate the run again.")
+    check_score_values(frame, path)
     return frame
+
+
+# Columns that count (a negative or fractional value is no count), and the other numbers.
+_COUNT_COLUMNS = ("seed_of_run", "update", "steps", "env_seed", "repetition", "length")
+
+
+def _bad_value(path: str, frame: pd.DataFrame, row: int, column: str, need: str) -> ValueError:
+    value = frame[column].iloc[row]
+    shown = repr(value if isinstance(value, str) else str(value))[:60]
+    return ValueError(f"{path}: row {row + 1} (line {row + 2}), column {column!r}: {shown} is "
+                      f"not {need}. Fix: evaluate the run again; evaluate.py writes only "
+                      f"valid rows.")
+
+
+def check_score_values(frame: pd.DataFrame, path: str) -> None:
+    """ValueError naming the file, the row and the column of the first value evaluate.py
+    would not have written: an empty name, a count that is not a non-negative integer, a
+    return or metric that is not a finite number, a success outside [0, 1]."""
+    for column in _TEXT_COLUMNS:
+        empty = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
+        if empty.any():
+            raise _bad_value(path, frame, int(np.argmax(empty.to_numpy())), column, "a name")
+    metrics = [c for c in frame.columns if c not in EPISODE_COLUMNS]
+    for column in (*_COUNT_COLUMNS, "return", "success", *metrics):
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        given = frame[column].notna().to_numpy()
+        if column in ("success", *metrics):       # empty where the env does not report it
+            bad = given & ~np.isfinite(values)
+        else:
+            bad = ~np.isfinite(values)
+        need = "a finite number"
+        if column in _COUNT_COLUMNS:
+            bad |= np.isfinite(values) & ((values < 0) | (values != np.round(values)))
+            need = "a non-negative integer"
+        elif column == "success":
+            bad |= given & np.isfinite(values) & ((values < 0) | (values > 1))
+            need = "empty or a number in [0, 1]"
+        if bad.any():
+            raise _bad_value(path, frame, int(np.argmax(bad)), column, need)
+    for column in (*_COUNT_COLUMNS, "return", "success", *metrics):
+        frame[column] = pd.to_numeric(frame[column])
 
 
 def load_scores(paths: Iterable[str]) -> pd.DataFrame:

@@ -29,9 +29,17 @@ def short(value: Any) -> str:
     return _short.repr(value)
 
 
+def printable(text: str) -> str:
+    """`text` with every character that is not printable (control characters such as ESC,
+    which a terminal would interpret, NUL, bidirectional overrides) written as an escape."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def error_line(message: object) -> str:
-    """`error: ...` on one line of at most MAX_MESSAGE_CHARS characters."""
-    text = " ".join(str(message).split())
+    """`error: ...` on one line of at most MAX_MESSAGE_CHARS characters, printable."""
+    text = printable(" ".join(str(message).split()))
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[:MAX_MESSAGE_CHARS - 3] + "..."
     return f"error: {text}"

@@ -1,5 +1,6 @@
-"""Config files as YAML, loaded strictly: a key given twice, an alias bomb or deep nesting is
-refused (RefusedInput naming the file) before anything is built from it."""
+"""Config files as YAML, loaded strictly: a key given twice, a list or mapping as a key, an
+alias that contains itself, an alias bomb, deep nesting or a character YAML does not allow
+(a NUL byte) is refused (RefusedInput naming the file) before anything is built from it."""
 from __future__ import annotations
 
 import re
@@ -23,6 +24,11 @@ class _StrictLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                # `? [a, b]`: a list or mapping as a key, which no config key is.
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a list or mapping used as a key (config keys are names)",
+                    key_node.start_mark)
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, (str, int, float, bool)) and key in seen:
                 raise yaml.constructor.ConstructorError(
@@ -51,8 +57,9 @@ def load_yaml(stream, source: str) -> Any:
     """The YAML document of `stream` with SafeLoader's types; RefusedInput (naming `source`)
     for syntax errors, duplicate keys, more than MAX_YAML_VALUES values after alias
     expansion, or nesting deeper than MAX_DEPTH."""
-    loader = _StrictLoader(stream)
+    loader = None
     try:
+        loader = _StrictLoader(stream)      # reads the start: a NUL byte is refused here
         try:
             node = loader.get_single_node()
         except RecursionError:
@@ -60,7 +67,11 @@ def load_yaml(stream, source: str) -> Any:
                                f"{MAX_DEPTH} levels). Fix: flatten it.") from None
         if node is None:
             return None
-        values, levels = extent(node, _node_parts, MAX_YAML_VALUES)
+        values, levels, recursive = extent(node, _node_parts, MAX_YAML_VALUES)
+        if recursive:
+            raise RefusedInput(f"{source}: a YAML alias refers to the anchor it lies in "
+                               f"(e.g. `x: &a [1, *a]`), which describes an infinite value. "
+                               f"Fix: write the values out.")
         if values > MAX_YAML_VALUES:
             raise RefusedInput(f"{source}: expands to more than {MAX_YAML_VALUES:,} values "
                                f"(YAML anchors and aliases). Fix: write the values out; a "
@@ -73,4 +84,5 @@ def load_yaml(stream, source: str) -> Any:
         raise RefusedInput(f"{source}: not valid YAML for a config ({' '.join(str(e).split())}). "
                            f"Fix: correct the syntax.") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()

@@ -31,7 +31,10 @@ def check_archive(path: str) -> None:
         with zipfile.ZipFile(path) as archive:
             packed = [i.filename for i in archive.infolist()
                       if i.compress_type != zipfile.ZIP_STORED]
-            bad = None if packed else archive.testzip()
+            # torch.save writes no file attributes; torch's reader takes a member with the
+            # MS-DOS directory bit for an empty folder, whose tensor would load as garbage.
+            attributes = [i.filename for i in archive.infolist() if i.external_attr]
+            bad = None if packed or attributes else archive.testzip()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError,
             ValueError, OSError) as e:
         raise RefusedInput(f"{path}: not a loadable TrXL-PPO model file (truncated, damaged "
@@ -41,6 +44,11 @@ def check_archive(path: str) -> None:
     if packed:
         raise RefusedInput(f"{path}: holds compressed members ({short(packed[0])}); "
                            f"torch.save never compresses. Fix: use a file written by "
+                           f"train.py.")
+    if attributes:
+        raise RefusedInput(f"{path}: damaged: its member {short(attributes[0])} carries file "
+                           f"attributes, which torch.save never writes (a flipped byte in "
+                           f"the zip directory). Fix: use an intact copy written by "
                            f"train.py.")
     if bad is not None:
         raise RefusedInput(f"{path}: damaged: the checksum (CRC-32) of its member "
@@ -67,7 +75,10 @@ def refused_pickle_message(path: str, error: BaseException) -> str:
 def check_object_size(value: Any, source: str) -> None:
     """RefusedInput when a loaded structure (dicts, lists, tuples; anything else counts
     one) expands to more than MAX_MODEL_FILE_VALUES values or nests deeper than MAX_DEPTH."""
-    values, depth = extent(value, container_parts, MAX_MODEL_FILE_VALUES)
+    values, depth, recursive = extent(value, container_parts, MAX_MODEL_FILE_VALUES)
+    if recursive:
+        raise RefusedInput(f"{source}: holds a list or dict that contains itself. Fix: use a "
+                           f"file written by train.py.")
     if depth > MAX_DEPTH:
         raise RefusedInput(f"{source}: nested more than {MAX_DEPTH} levels deep. "
                            f"Fix: use a file written by train.py.")

@@ -79,21 +79,28 @@ def latest_model_file(models_dir: str, run: str) -> Optional[str]:
     return max(saved, key=os.path.getmtime) if saved else None
 
 
+def run_paths(models_dir: str, summaries_dir: str, run: str) -> list[str]:
+    """The files and folders a run owns: models/RUN.nn, models/RUN/, summaries/RUN/."""
+    return [model_file(models_dir, run), run_folder(models_dir, run),
+            os.path.join(summaries_dir, run)]
+
+
 def owned_paths(models_dir: str, summaries_dir: str, run: str) -> list[str]:
-    """The files and folders of a run that exist: models/RUN.nn, models/RUN/, summaries/RUN/."""
-    candidates = [model_file(models_dir, run), run_folder(models_dir, run),
-                  os.path.join(summaries_dir, run)]
-    return [path for path in candidates if os.path.lexists(path)]
+    """The run_paths that exist."""
+    return [path for path in run_paths(models_dir, summaries_dir, run) if os.path.lexists(path)]
 
 
 def run_in(path: str, models_dir: str) -> Optional[str]:
     """The run of `models_dir` that `path` is a checkpoint of (models/RUN.nn or
     models/RUN/update_N.nn); None for a file elsewhere."""
-    real, models = os.path.realpath(path), os.path.realpath(models_dir)
-    folder, name = os.path.split(real)
-    if folder == models and name.endswith(MODEL_SUFFIX):
+    # The file's own name and its run folder's name are not resolved: a link
+    # models/alias.nn -> other.nn is run "alias" (whose files are links, which a run refuses
+    # to write through), not run "other" continued without a word.
+    folder, name = os.path.split(os.path.abspath(path))
+    models = os.path.realpath(models_dir)
+    if os.path.realpath(folder) == models and name.endswith(MODEL_SUFFIX):
         return name[:-len(MODEL_SUFFIX)]
-    if PERIODIC.fullmatch(name) and os.path.dirname(folder) == models:
+    if PERIODIC.fullmatch(name) and os.path.realpath(os.path.dirname(folder)) == models:
         return os.path.basename(folder)
     return None
 

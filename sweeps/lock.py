@@ -1,30 +1,18 @@
-"""One sweep.py at a time per sweep folder: two would train the same runs."""
+"""One sweep.py at a time per sweep folder: two would train the same runs. The lock is
+runs.lock's (an OS file lock the kernel releases when the process ends); each trial's
+train.py and evaluate.py take their run's own lock as well."""
 from __future__ import annotations
 
-import fcntl
 import os
 
-from preflight.refusal import RefusedInput
+from runs.lock import FileLock
 from sweeps.layout import Layout
 
 
-class SweepLock:
-    """One sweep.py at a time per sweep folder: two would train the same runs."""
-
-    def __init__(self, layout: Layout):
-        self.layout = layout
-
-    def __enter__(self) -> "SweepLock":
-        os.makedirs(self.layout.models, exist_ok=True)
-        self.file = open(os.path.join(self.layout.models, ".sweep.lock"), "w")
-        try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.file.close()
-            raise RefusedInput(f"another sweep.py is running sweep {self.layout.name} "
-                             f"({self.layout.models}/). Fix: wait for it to end, or pass "
-                             f"another --name.") from None
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.file.close()
+def sweep_lock(layout: Layout) -> FileLock:
+    """The lock of the sweep folder `layout.models`, to hold while sweep.py runs."""
+    def refusal(pid) -> str:
+        owner = f"process {pid}" if pid else "another process"
+        return (f"another sweep.py is running sweep {layout.name} ({owner}, "
+                f"{layout.models}/). Fix: wait for it to end, or pass another --name.")
+    return FileLock(os.path.join(layout.models, ".sweep.lock"), refusal)
