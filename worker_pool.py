@@ -372,7 +372,7 @@ class WorkerPool:
         (the sampler fills its buffer). step_wait() finishes it; until then `obs` and
         `final_obs` are being overwritten and no other call may be made."""
         self._check_usable()
-        actions = self._checked_actions(actions)
+        actions = self.spec.checked_actions(actions, self.n_envs, "WorkerPool.step")
         for p, envs in enumerate(self._slices):
             self._send(p, Step(actions[envs]))
         self._in_flight = actions
@@ -629,43 +629,6 @@ class WorkerPool:
         for i, a in enumerate(actions):
             a = np.asarray(a)
             if a.size and (a.ndim != 2 or a.shape[1] != self.spec.action_width
-                           or self._outside_space(a).any()):
+                           or self.spec.actions_outside(a).any()):
                 raise ReplayMismatch(f"worker {i}'s recorded actions lie outside the action "
-                                     f"space ({self._space_text()})")
-
-    def _outside_space(self, actions: np.ndarray) -> np.ndarray:
-        """Per row of actions (rows, action width): whether it lies outside the action space."""
-        spec = self.spec
-        n, c = len(spec.action_nvec), spec.action_continuous
-        categorical = actions[:, :n]
-        bad = ((categorical < 0) | (categorical >= np.asarray(spec.action_nvec))).any(axis=1)
-        if c:           # float actions: the categorical entries must be whole numbers
-            bad |= (categorical != np.round(categorical)).any(axis=1) \
-                | ~np.isfinite(actions[:, n:n + c]).all(axis=1)
-        if spec.action_binary:
-            bad |= ~np.isin(actions[:, n + c:], (0, 1)).all(axis=1)
-        return bad
-
-    def _space_text(self) -> str:
-        spec = self.spec
-        return (f"choices per categorical entry {list(spec.action_nvec)}, then "
-                f"{spec.action_continuous} finite continuous and {spec.action_binary} binary "
-                f"entries")
-
-    def _checked_actions(self, actions: np.ndarray) -> np.ndarray:
-        actions = np.asarray(actions)
-        spec = self.spec
-        expected = (self.n_envs, spec.action_width)
-        numeric = np.issubdtype(actions.dtype, np.integer) or (
-            spec.action_continuous and np.issubdtype(actions.dtype, np.floating))
-        kind = "numbers" if spec.action_continuous else "integers"
-        if actions.shape != expected or not numeric:
-            raise ValueError(f"WorkerPool.step: actions have shape {actions.shape} and dtype "
-                             f"{actions.dtype}; expected {kind} of shape {expected} (one row "
-                             f"per environment, one column per action entry).")
-        bad = self._outside_space(actions)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"WorkerPool.step: actions[{i}] = {actions[i].tolist()} is outside "
-                             f"the action space ({self._space_text()}).")
-        return actions.astype(spec.action_dtype, copy=False)
+                                     f"space ({self.spec.action_space_text()})")

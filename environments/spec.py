@@ -37,6 +37,42 @@ class SpaceSpec:
     action_binary: int = 0
     action_mask: bool = False
 
+    def actions_outside(self, actions: np.ndarray) -> np.ndarray:
+        """Per row of actions (rows, action_width): whether it lies outside the action space."""
+        n, c = len(self.action_nvec), self.action_continuous
+        categorical = actions[:, :n]
+        bad = ((categorical < 0) | (categorical >= np.asarray(self.action_nvec))).any(axis=1)
+        if c:           # float actions: the categorical entries must be whole numbers
+            bad |= (categorical != np.round(categorical)).any(axis=1) \
+                | ~np.isfinite(actions[:, n:n + c]).all(axis=1)
+        if self.action_binary:
+            bad |= ~np.isin(actions[:, n + c:], (0, 1)).all(axis=1)
+        return bad
+
+    def action_space_text(self) -> str:
+        return (f"choices per categorical entry {list(self.action_nvec)}, then "
+                f"{self.action_continuous} finite continuous and {self.action_binary} binary "
+                f"entries")
+
+    def checked_actions(self, actions, rows: int, caller: str) -> np.ndarray:
+        """actions as one row per environment of action_dtype; ValueError naming `caller`
+        when their shape, kind or any value does not fit the action space."""
+        actions = np.asarray(actions)
+        expected = (rows, self.action_width)
+        numeric = np.issubdtype(actions.dtype, np.integer) or (
+            self.action_continuous and np.issubdtype(actions.dtype, np.floating))
+        kind = "numbers" if self.action_continuous else "integers"
+        if actions.shape != expected or not numeric:
+            raise ValueError(f"{caller}: actions have shape {actions.shape} and dtype "
+                             f"{actions.dtype}; expected {kind} of shape {expected} (one row "
+                             f"per environment, one column per action entry).")
+        bad = self.actions_outside(actions)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{caller}: actions[{i}] = {actions[i].tolist()} is outside "
+                             f"the action space ({self.action_space_text()}).")
+        return actions.astype(self.action_dtype, copy=False)
+
     def __post_init__(self):
         if self.obs_dtype not in OBS_DTYPES:
             raise ValueError(f"SpaceSpec.obs_dtype = {self.obs_dtype!r}: must be one of "
