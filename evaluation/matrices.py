@@ -15,9 +15,11 @@ import pandas as pd
 KNOWN_MAX_SCORES = {("success", None): 1.0, ("return", "ProofOfMemory-v0"): 1.0}
 
 
-def _parse_task_values(values: Iterable[str], tasks: Iterable[str], what: str,
-                       positive: bool) -> dict[str, float]:
-    """`--max-score` / `--min-score` values: VALUE for every task, or TASK=VALUE for one."""
+def _parse_task_values(values: Iterable[str], tasks: Iterable[str],
+                       what: str) -> dict[str, float]:
+    """`--max-score` / `--min-score` values: VALUE for every task, or TASK=VALUE for one.
+    Any finite number: normalise() checks that each task's max lies above its min, so
+    tasks whose returns are negative (Pendulum's lie in about [-1600, 0]) normalise too."""
     tasks = list(tasks)
     result: dict[str, float] = {}
     for value in values:
@@ -27,9 +29,8 @@ def _parse_task_values(values: Iterable[str], tasks: Iterable[str], what: str,
         except ValueError:
             raise ValueError(f"{what} {value!r}: expected a number or TASK=NUMBER, e.g. 1.0 "
                              f"or {tasks[0] if tasks else 'TASK'}=1.0.") from None
-        if not math.isfinite(score) or (positive and score <= 0):
-            raise ValueError(f"{what} {value!r}: must be a "
-                             f"{'positive' if positive else 'finite'} number.")
+        if not math.isfinite(score):
+            raise ValueError(f"{what} {value!r}: must be a finite number.")
         if task and task not in tasks:
             raise ValueError(f"{what} {value!r}: no task {task!r} in the score files; "
                              f"tasks: {', '.join(tasks)}.")
@@ -39,12 +40,12 @@ def _parse_task_values(values: Iterable[str], tasks: Iterable[str], what: str,
 
 def parse_max_scores(values: Iterable[str], tasks: Iterable[str]) -> dict[str, float]:
     """`--max-score` values: VALUE for every task, or TASK=VALUE for one."""
-    return _parse_task_values(values, tasks, "max score", positive=True)
+    return _parse_task_values(values, tasks, "max score")
 
 
 def parse_min_scores(values: Iterable[str], tasks: Iterable[str]) -> dict[str, float]:
     """`--min-score` values (a task's worst score; 0 where not given), as parse_max_scores."""
-    return _parse_task_values(values, tasks, "min score", positive=False)
+    return _parse_task_values(values, tasks, "min score")
 
 
 def known_max_scores(metric: str, tasks: Iterable[str]) -> dict[str, float]:

@@ -582,3 +582,15 @@ def test_min_and_max_scores_map_returns_to_the_unit_interval():
     assert normalised and out["score"].tolist() == [0.0, 0.5, 1.0, 0.5]
     with pytest.raises(ValueError, match="max score <= min score"):
         ev.normalise(table, {"A": 1.0, "B": 10.0}, {"A": 1.0})
+
+
+def test_negative_returns_normalise_between_the_given_min_and_max():
+    """Pendulum's returns are negative: --min-score -1600 --max-score 0 maps them to [0, 1]."""
+    import pandas as pd
+
+    import evaluation as ev
+    table = pd.DataFrame({"task": ["Pendulum-P-v1"] * 2, "score": [-1600.0, -400.0]})
+    maxima = ev.parse_max_scores(["0"], ["Pendulum-P-v1"])
+    minima = ev.parse_min_scores(["-1600"], ["Pendulum-P-v1"])
+    normalised, done = ev.normalise(table, maxima, minima)
+    assert done and normalised["score"].tolist() == [0.0, 0.75]
