@@ -119,7 +119,7 @@ def load_agent(path: str, n_envs: int, device: torch.device) -> tuple[MemoryAgen
     spec = spec_from_file(payload["spec"], path)
     with torch.device("meta"):                      # sizes only: nothing is allocated
         shapes = build_model(config, spec, torch.device("meta"))
-    check_fits(playing_memory(shapes, config, n_envs),
+    check_fits(playing_memory(shapes, n_envs),
                f"{path}: its network", "use a model file written by train.py")
     model = build_model(config, spec, device)
     mismatch = state_dict_mismatch(model.state_dict(), payload["model"])

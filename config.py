@@ -16,7 +16,7 @@ import os
 import sys
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 from preflight.refusal import RefusedInput, short
 from preflight.yaml_loader import load_yaml
@@ -45,21 +45,20 @@ SEED_LIMIT = 2**32
 # change of the mean, nor so wide that almost every action is clipped at a bound of [-1, 1].
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
-ENVIRONMENT_TYPES = ("proof_of_memory", "cartpole_masked", "minigrid", "memory_gym", "gymnasium",
-                     "popgym", "masked_control")
+
+class Invalid(ValueError):
+    """A setting that a check refuses: `key = value: problem. Fix: fix.` The loader adds the
+    file's name. Memory and environment checks raise it."""
+
+    def __init__(self, key: str, value: Any, problem: str, fix: str):
+        super().__init__(f"{key} = {short(value)}: {problem}. Fix: {fix}.")
 
 
 @dataclass(frozen=True)
 class EnvironmentConfig:
-    type: Literal["proof_of_memory", "cartpole_masked", "minigrid", "memory_gym", "gymnasium",
-                  "popgym", "masked_control"] = setting(
-        "Which environment family to build: proof_of_memory, cartpole_masked, minigrid, "
-        "memory_gym, gymnasium (any registered id; Discrete, MultiDiscrete, Box, MultiBinary, "
-        "Tuple and Dict actions and observations), popgym (POPGym's tasks by class name; "
-        "optional requirements-popgym.txt) or masked_control (MuJoCo and Pendulum with "
-        "positions only or velocities only, e.g. HalfCheetah-V-v5; the MuJoCo tasks need "
-        "requirements-mujoco.txt).",
-        default="proof_of_memory")
+    type: str = setting(
+        "Which environment family builds the environment: one of the registered families "
+        "listed under Environment families below.", default="proof_of_memory")
     name: str = setting("Environment id within the family, e.g. MiniGrid-MemoryS9-v0, "
                         "MortarMayhem-Grid-v0, CartPole-v1, RepeatPreviousEasy. Ignored for "
                         "proof_of_memory.", default="ProofOfMemory-v0")
@@ -88,94 +87,6 @@ class ScheduleConfig:
         fix="use the number of updates to decay over, e.g. the value of updates")
 
 
-@dataclass(frozen=True)
-class TransformerConfig:
-    num_blocks: int = setting("Number of transformer blocks.", low=1, high=1024, default=2)
-    embed_dim: int = setting("Width D of the embedding and of every cached hidden state.", low=1,
-                             default=64)
-    num_heads: int = setting("Attention heads H; embed_dim must be divisible by num_heads.",
-                             low=1, high=4096, default=4)
-    memory_length: int = setting(
-        "Steps each query attends to, the current step included: 1 means no memory, L means "
-        "the current step and the L-1 steps before it of the same episode.", low=1, default=16)
-    positional_encoding: Literal["none", "absolute", "learned", "relative"] = setting(
-        "none; absolute = sinusoid of the step's index in its episode added to the "
-        "observation embedding; learned = a learned vector per distance in the window used as "
-        "a relative position term; relative = Transformer-XL relative attention (sinusoid "
-        "per distance, content and position terms with u/v biases, Dai et al. 2019).",
-        default="relative")
-    layer_norm: Literal["none", "pre", "post"] = setting(
-        "Where LayerNorm goes: pre = before attention and feed-forward (identity-map "
-        "reordering, Parisotto et al. 2019); post = after each residual; none.", default="pre")
-    gtrxl: bool = setting("Replace both residual connections by GRU-type gates (GTrXL).", default=False)
-    gtrxl_bias: float = setting("Gate bias b_g; larger starts the gates closer to the identity "
-                             "map (the GTrXL paper uses 2).", default=2.0)
-    gradient_window: Optional[int] = setting(
-        "Steps of a segment recomputed with gradient as keys: in every block query t attends "
-        "to the recomputed steps t-K+1 .. t and to the rollout's cached states before them "
-        "(through N blocks the gradient reaches N(K-1) steps back). 1 = the original "
-        "TrXL-PPO (only the step itself is recomputed); K as the JAX TrXL-PPO did for "
-        "Craftax; null = the whole segment (Transformer-XL).", default=None)
-    memory_dtype: Literal["float32", "bfloat16"] = setting(
-        "dtype of the cached hidden states (rollout stream, key/value cache, the agent's "
-        "window): bfloat16 halves their memory (benchmarks/throughput.py prints it); the "
-        "network itself computes in float32.", default="float32")
-
-
-@dataclass(frozen=True)
-class RecurrentConfig:
-    """The GRU or LSTM core of `memory: gru | lstm`, trained with truncated backpropagation
-    through time over sequences of segment_length steps from the stored hidden state."""
-    hidden_size: int = setting("Width of the recurrent state, and of the observation embedding "
-                               "that feeds it.", low=1, default=128)
-    num_layers: int = setting("Stacked recurrent layers.", low=1, high=1024, default=1)
-
-
-@dataclass(frozen=True)
-class AGaLiTeSection:
-    """The AGaLiTe memory of `memory: agalite` (Pramanik et al., TMLR 2024): gated linear
-    attention whose state has a constant size, trained over each segment with its parallel
-    form from the state stored at the segment's start. exact: true gives GaLiTe, the exact
-    form. The paper's Mystery Path model: num_layers 4, embed_dim 128, num_heads 4, head_dim
-    64, ffn_dim 128, eta 4, r 2."""
-    num_layers: int = setting("Stacked layers N.", low=1, default=2)
-    embed_dim: int = setting("Width D of the observation embedding, of every layer and of the "
-                             "output.", low=1, default=64)
-    num_heads: int = setting("Attention heads H.", low=1, default=4)
-    head_dim: int = setting("Size dh of each head's values (and of its queries and keys before "
-                            "the feature map).", low=1, default=16)
-    eta: int = setting("The feature map's expansion: F = eta x head_dim key features per head.",
-                       low=1, default=4)
-    r: int = setting("AGaLiTe's approximation order: oscillators per head; the state holds "
-                     "r (dh + F) + F numbers per head and layer instead of GaLiTe's (dh + 1) F.",
-                     low=1, default=1)
-    ffn_dim: int = setting("Hidden width of each layer's feed-forward network.", low=1,
-                           default=64)
-    gate_bias: float = setting("GRU-type gate bias; > 0 starts every layer near the identity "
-                               "(as GTrXL's gtrxl_bias).", default=2.0)
-    exact: bool = setting("GaLiTe: keep the exact dh x F matrix per head instead of the r "
-                          "oscillators.", default=False)
-
-
-@dataclass(frozen=True)
-class FFMSection:
-    """The Fast and Forgetful Memory of `memory: ffm` (Morad et al., NeurIPS 2023): traces
-    that decay and rotate at learned rates, a constant-size complex state, trained over each
-    segment with its parallel form from the state stored at the segment's start."""
-    num_layers: int = setting("Stacked FFM layers N (the paper uses one).", low=1, default=1)
-    embed_dim: int = setting("Width D of the observation embedding, of every layer and of the "
-                             "output.", low=1, default=64)
-    memory_size: int = setting("Traces m.", low=1, default=32)
-    context_size: int = setting("Frequencies c per trace; the state holds 2 m c numbers per "
-                                "layer (real and imaginary parts).", low=1, default=4)
-    min_period: int = setting("Shortest initial time scale of the traces, in steps.", low=1,
-                              default=1)
-    max_period: int = setting("Longest initial time scale of the traces, in steps.", low=1,
-                              default=1024)
-    forgotten_at: float = setting("Fraction of a write a trace keeps after its time scale "
-                                  "(sets the initial decays); in (0, 1).", default=0.01)
-
-
 _EVALUATION_FIX = "use e.g. 50 seeds x 3 repetitions"
 
 
@@ -194,7 +105,9 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
-class Config:
+class Settings:
+    """The settings of every run, whatever its memory. `Config` adds the memory's choice and
+    one section per registered memory kind (memories.MemoryKind), after these."""
     environment: EnvironmentConfig = setting("The environment to train on.",
                                              default_factory=EnvironmentConfig)
     gamma: float = setting("Discount factor.", low=0.0, high=1.0,
@@ -210,8 +123,8 @@ class Config:
                                 default=4)
     segment_length: Optional[int] = setting(
         "Steps per training segment (Transformer-XL style): a segment is recomputed with "
-        "gradient and attends to the cached states before it; for gru/lstm the truncated-BPTT "
-        "sequence length. Must divide worker_steps. "
+        "gradient and attends to the cached states before it; for a recurrent memory the "
+        "truncated-BPTT sequence length. Must divide worker_steps. "
         "null = the largest divisor of worker_steps not above 64.", default=None)
     micro_batch_size: Optional[int] = setting(
         "Most steps forwarded at once while optimising; a larger minibatch is processed in "
@@ -254,21 +167,6 @@ class Config:
         "the environment's own.", default=False)
     normalization_clip: float = setting(
         "Bound of normalised observations and scaled rewards.", default=10.0)
-    memory: Literal["trxl", "gru", "lstm", "agalite", "ffm", "none"] = setting(
-        "The memory between encoder and heads: trxl = (G)TrXL attention over the episode's "
-        "cached states (transformer section; gtrxl: true for GTrXL); gru / lstm = a recurrent "
-        "core (recurrent section); agalite = AGaLiTe or GaLiTe linear attention (agalite "
-        "section); ffm = Fast and Forgetful Memory (ffm section); none = a memoryless control, "
-        "embedding width transformer.embed_dim. Everything else (encoder, heads, losses, "
-        "evaluation) is shared; docs/memories.md compares them.",
-        default="trxl")
-    transformer: TransformerConfig = setting("The episodic memory when memory = trxl.",
-                                             default_factory=TransformerConfig)
-    recurrent: RecurrentConfig = setting("The recurrent core when memory = gru or lstm.",
-                                         default_factory=RecurrentConfig)
-    agalite: AGaLiTeSection = setting("The AGaLiTe / GaLiTe memory when memory = agalite.",
-                                      default_factory=AGaLiTeSection)
-    ffm: FFMSection = setting("The FFM memory when memory = ffm.", default_factory=FFMSection)
     seed: int = setting("Run seed: torch, numpy and every worker's environment seed derive from "
                         "it; numpy's seeds lie in [0, 2^32).", low=0, high=SEED_LIMIT - 1,
                         fix="use e.g. 0", default=0)
@@ -306,8 +204,9 @@ class Config:
         "Compile the rollout's acting step with torch.compile (inductor; on CPU with its C++ "
         "wrapper). Small models act ~3x faster on CPU (benchmarks/acting_step.py); the first "
         "rollout pays a one-time compile of ~15 s (cached on disk for later runs). Needs a C++ "
-        "compiler. Every memory but gru and lstm (torch.compile cannot trace their layers). "
-        "Training, evaluate.py and enjoy.py stay eager.", default=False)
+        "compiler. Memories whose layers torch.compile cannot trace refuse it (the compiles "
+        "column of the memory table below). Training, evaluate.py and enjoy.py stay eager.",
+        default=False)
     env_processes: Optional[int] = setting(
         "Processes that step the environments (each steps n_workers/env_processes of them); "
         "null = min(n_workers, CPU cores).", low=1, high=4096, fix="use null for automatic",
@@ -330,6 +229,49 @@ class Config:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def _memory_choice(names: tuple[str, ...]) -> tuple[str, type, dataclasses.Field]:
+    from memories import DEFAULT
+    doc = ("The memory between encoder and heads: one of the registered kinds listed under "
+           "Memories below, each configured by its section. Everything else (encoder, heads, "
+           "losses, evaluation) is shared; docs/memories.md compares them.")
+    return "memory", Literal[names], setting(doc, default=DEFAULT)
+
+
+def _build_schema() -> type:
+    """Config: Settings, the `memory` choice and one section per registered memory kind
+    (kinds sharing a section share its dataclass), in the order the kinds registered."""
+    from memories import kinds
+    registered = kinds()
+    users: dict[str, list[str]] = {}
+    for kind in registered.values():
+        users.setdefault(kind.section, []).append(kind.name)
+    sections = []
+    for section, names in users.items():
+        settings = registered[names[0]].settings
+        doc = f"Settings of memory: {' | '.join(names)}."
+        sections.append((section, settings, setting(doc, default_factory=settings)))
+    config = dataclasses.make_dataclass(
+        "Config", [_memory_choice(tuple(registered)), *sections], bases=(Settings,),
+        frozen=True)
+    config.__module__ = __name__          # pickle finds it as config.Config
+    return config
+
+
+if TYPE_CHECKING:
+    # For readers and type checkers: a Config is Settings plus the memory sections.
+    Config = Settings
+
+_schema: Optional[type] = None
+
+
+def schema() -> type:
+    """The Config class, built on first use from the memories registered by then."""
+    global _schema
+    if _schema is None:
+        _schema = _build_schema()
+    return _schema
 
 
 # --------------------------------------------------------------------------------------
@@ -432,12 +374,11 @@ class Bound:
     def problem(self, value) -> Optional[tuple[str, str]]:
         """(what is wrong, the fix) when `value` lies outside the bounds; None inside."""
         if self.low is not None and value < self.low:
-            if self.low == 0:
-                return "must not be negative", self.fix or "use 0 or a positive number"
-            default = "use a positive integer" if self.low == 1 else f"use {self.low} or more"
+            default = "use 0 or a positive number" if self.low == 0 else \
+                "use a positive integer" if self.low == 1 else f"use {self.low} or more"
             return f"must be at least {self.low}", self.fix or default
         if self.high is not None and value > self.high:
-            return (f"above the limit of {self.high:,}",
+            return (f"must be at most {self.high:,}",
                     self.fix or f"use a value up to {self.high:,}")
         return None
 
@@ -458,9 +399,34 @@ def _bounds(cls, prefix: str = "") -> dict[str, Bound]:
 # Counts that cost time before any memory estimate could refuse them (processes, threads,
 # Python modules, evaluation episodes) have an upper bound far above any real run. Sizes that
 # cost memory (worker_steps, memory_length, embed_dim, hidden_layer_size) are bounded by
-# train.py's memory estimate instead, which knows the observation size.
-BOUNDS = _bounds(Config)
-LIMITS = {key: bound.high for key, bound in BOUNDS.items() if bound.high is not None}
+# train.py's memory estimate instead, which knows the observation size. Both are computed from
+# schema() on first use, once the memories have registered their sections.
+_bounds_found: Optional[dict[str, Bound]] = None
+
+
+def bounds() -> dict[str, Bound]:
+    """Every bounded field of the schema by dotted key (BOUNDS)."""
+    global _bounds_found
+    if _bounds_found is None:
+        _bounds_found = _bounds(schema())
+    return _bounds_found
+
+
+def limits() -> dict[str, Any]:
+    """The upper bounds among them (LIMITS)."""
+    return {key: bound.high for key, bound in bounds().items() if bound.high is not None}
+
+
+def __getattr__(name: str):
+    # `Config`, BOUNDS and LIMITS are built on first use rather than at import: memory files
+    # import `setting` from here, and the registry imports the memory files.
+    if name == "Config":
+        return schema()
+    if name == "BOUNDS":
+        return bounds()
+    if name == "LIMITS":
+        return limits()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _field(c: Config, dotted: str):
@@ -473,7 +439,7 @@ def _field(c: Config, dotted: str):
 def check_bounds(c: Config, source: str) -> None:
     """Every field's declared bounds (a null Optional value has none), and a non-empty
     environment name, before anything is built from them."""
-    for key, bound in BOUNDS.items():
+    for key, bound in bounds().items():
         value = _field(c, key)
         problem = None if value is None else bound.problem(value)
         if problem:
@@ -507,19 +473,6 @@ def _check_combinations(c: Config, source: str) -> None:
         raise ConfigError(f"{source}: {key} = {short(value)}: {problem}. Fix: {fix}.")
 
     _check_environment(c.environment, fail)
-    t = c.transformer
-    if t.embed_dim % t.num_heads:
-        fail("transformer.embed_dim", t.embed_dim,
-             f"not divisible by transformer.num_heads = {t.num_heads}",
-             f"use an embed_dim that is a multiple of {t.num_heads}, e.g. "
-             f"{t.num_heads * max(1, round(t.embed_dim / t.num_heads))}")
-    if t.positional_encoding in ("relative", "absolute") and t.embed_dim % 2:
-        fail("transformer.embed_dim", t.embed_dim, "sinusoidal encodings need an even width",
-             "use an even embed_dim or positional_encoding: learned")
-    if t.gtrxl and t.layer_norm == "post":
-        fail("transformer.layer_norm", t.layer_norm,
-             "GTrXL gates need the identity-map reordering (Parisotto et al. 2019)",
-             "set layer_norm: pre (or none), or gtrxl: false")
     if c.normalization_clip <= 0:
         fail("normalization_clip", c.normalization_clip, "must be positive", "use e.g. 10.0")
     for name in ("learning_rate_schedule", "entropy_coefficient_schedule", "clip_range_schedule"):
@@ -539,35 +492,54 @@ def _check_combinations(c: Config, source: str) -> None:
              f"more minibatches than training segments ({c.n_segments} = n_workers x "
              f"worker_steps / segment_length {c.segment_len})",
              f"use n_mini_batch <= {c.n_segments} or a shorter segment_length")
-    K = t.gradient_window
-    if K is not None and not 1 <= K <= c.segment_len:
-        fail("transformer.gradient_window", K,
-             f"must lie in [1, segment length = {c.segment_len}]",
-             "use 1 for the original TrXL-PPO, or null for the whole segment")
     if c.env_processes is not None and c.env_processes > c.n_workers:
         fail("env_processes", c.env_processes, f"must lie in [1, n_workers = {c.n_workers}]",
              "use null for automatic")
-    if c.ffm.max_period < c.ffm.min_period:
-        fail("ffm.max_period", c.ffm.max_period, f"below ffm.min_period = {c.ffm.min_period}",
-             "use a max_period >= min_period")
-    if not 0.0 < c.ffm.forgotten_at < 1.0:
-        fail("ffm.forgotten_at", c.ffm.forgotten_at, "must lie in (0, 1)", "use e.g. 0.01")
-    if c.compile_acting and c.memory in ("gru", "lstm"):
-        fail("compile_acting", c.compile_acting, f"torch.compile cannot trace {c.memory} "
-             f"layers (memory = {c.memory})",
-             "set it to false, or use another memory (trxl, agalite, ffm, none)")
-    if c.environment.type == "minigrid" and not c.environment.name.startswith("MiniGrid-Memory"):
-        fail("environment.name", c.environment.name, "the minigrid type wraps the Memory tasks",
-             "use MiniGrid-MemoryS9-v0 (or S7, S11, S13...), or type: gymnasium")
+
+
+def _check_memory(c: Config, source: str) -> None:
+    """The memory sections' own checks (every section's, as every section's bounds are
+    checked), and whether the chosen memory's acting step compiles."""
+    from memories import kinds
+    registered = kinds()
+    for kind in registered.values():
+        if kind.check is not None:
+            try:
+                kind.check(getattr(c, kind.section), c)
+            except ValueError as e:
+                raise ConfigError(f"{source}: {e}") from None
+    if c.compile_acting and not registered[c.memory].compiles:
+        compiling = ", ".join(k.name for k in registered.values() if k.compiles)
+        raise ConfigError(f"{source}: compile_acting = True: torch.compile cannot trace the "
+                          f"acting step of memory = {c.memory}. Fix: set it to false, or use "
+                          f"a memory whose step compiles ({compiling}).")
+
+
+def _check_family(c: Config, source: str) -> None:
+    """environment.type names a registered family, and the family accepts the section."""
+    from environments import families
+    registered = families()
+    family = registered.get(c.environment.type)
+    if family is None:
+        known = ", ".join(repr(name) for name in registered)
+        raise ConfigError(f"{source}: environment.type = {short(c.environment.type)}: not an "
+                          f"allowed value. Fix: use one of {known}.")
+    if family.check is not None:
+        try:
+            family.check(c.environment)
+        except ValueError as e:
+            raise ConfigError(f"{source}: {e}") from None
 
 
 def config_from_dict(data: dict, source: str = "<dict>") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the file must hold a YAML mapping of keys to values, "
                           f"found {type(data).__name__}. Fix: start from configs/proof_of_memory.yaml.")
-    config = _build(Config, data, "", source)
+    config = _build(schema(), data, "", source)
     check_bounds(config, source)
     _check_combinations(config, source)
+    _check_memory(config, source)
+    _check_family(config, source)
     return config
 
 
@@ -643,9 +615,21 @@ def markdown_reference() -> str:
                 lines.append(f"| `{key}` | | | {f.metadata['doc']} |")
                 walk(default, key + ".")
             else:
-                lines.append(f"| `{key}` | `{default!r}` | {_range_text(BOUNDS.get(key))} | "
+                lines.append(f"| `{key}` | `{default!r}` | {_range_text(bounds().get(key))} | "
                              f"{f.metadata['doc']} |")
-    walk(Config(), "")
+    walk(schema()(), "")
+    return "\n".join(lines)
+
+
+def markdown_registries() -> str:
+    """The tables of registered memories and environment families."""
+    from environments import families
+    from memories import kinds
+    lines = ["## Memories", "", "| memory | section | compiles | what |", "|---|---|---|---|"]
+    lines += [f"| `{k.name}` | `{k.section}` | {'yes' if k.compiles else 'no'} | {k.summary} |"
+              for k in kinds().values()]
+    lines += ["", "## Environment families", "", "| environment.type | what |", "|---|---|"]
+    lines += [f"| `{f.name}` | {f.summary} |" for f in families().values()]
     return "\n".join(lines)
 
 
@@ -663,15 +647,18 @@ on counts lie far above any real run. Exclusive bounds and combinations of field
 (`segment_length` must divide `worker_steps`, `embed_dim` must be a multiple of `num_heads`,
 ...) are checked as well.
 
-This page is generated from the schema's field docs: `python config.py --markdown >
-docs/configuration.md` rewrites it, and a test fails when it is stale.
+Each memory and each environment family is registered by its own file (docs/extending.md),
+which declares its section, bounds and checks; the tables after the reference list them. This
+page is generated from the schema's field docs: `python config.py --markdown >
+docs/configuration.md` rewrites it (with every memory registered then, plugins included), and
+a test fails when a line of it is no longer true.
 
 """
 
 
 def markdown_page() -> str:
     """The whole of docs/configuration.md."""
-    return PAGE_HEAD + markdown_reference() + "\n"
+    return PAGE_HEAD + markdown_reference() + "\n\n" + markdown_registries() + "\n"
 
 
 if __name__ == "__main__":

@@ -302,6 +302,7 @@ def check_run(config, source: str, resume: Optional[Resumed] = None) -> None:
     import torch
 
     from environments import make_env, space_spec
+    from memories import kind_of
     from preflight.memory_estimate import check_fits, training_memory
     from preflight.refusal import short
     from runs.checkpoint import check_environment
@@ -340,10 +341,11 @@ def check_run(config, source: str, resume: Optional[Resumed] = None) -> None:
         rng = {"torch": torch.get_rng_state(), "shuffle": torch.Generator().get_state()}
         check_resumable(resume.payload, resume.path, env_config, spec.to_dict(),
                         model.state_dict(), list(model.parameters()), rng)
+    section = kind_of(config).section
     check_fits(training_memory(config, spec, parameters),
                f"{source}: this run ({parameters:,} parameters)",
-               "lower n_workers, worker_steps, transformer.memory_length, "
-               "transformer.embed_dim, hidden_layer_size or micro_batch_size")
+               f"lower n_workers, worker_steps, hidden_layer_size, micro_batch_size "
+               f"or the sizes in the {section} section")
 
 
 def reason(e: Exception) -> str:

@@ -1,39 +1,44 @@
 """Cost of each memory at matched parameter counts: acting, state, training.
 
-    python benchmarks/memories.py                 # ~1-2 min on 2 cores
+    python benchmarks/memories.py                 # ~2-3 min on 2 cores
     python benchmarks/memories.py --quick         # seconds; the smoke test's run
     python benchmarks/memories.py --compile       # acting steps compiled (~10 min)
+    python benchmarks/memories.py --ratio AGaLiTe GTrXL   # one against another at every L
 
-Memories: TrXL and GTrXL (memories.trxl, relative positions, pre-LayerNorm)
-at context lengths L = 16, 64, 256, 1024; GRU and LSTM (memories.recurrent); AGaLiTe,
-its exact form GaLiTe (memories.agalite) and FFM (memories.ffm), whose cost does not depend
-on L. Each family's width is chosen so that its parameter count is the closest to GTrXL's at
---gtrxl-dim (the counts are printed). Only the memory is timed: no encoder, no heads.
+Memories: every registered memory's benchmark variants (memories.MemoryKind.sized), e.g.
+TrXL and GTrXL (relative positions, pre-LayerNorm) at context lengths L = 16, 64, 256, 1024;
+GRU, LSTM, AGaLiTe, GaLiTe, FFM and the others, whose cost does not depend on L. Each
+variant's width is chosen so that its parameter count is the closest to --parameters (by
+default GTrXL's at width 64; the counts are printed). Only the memory is timed, through the
+interface the sampler and the trainer use (memories.Memory): no encoder, no heads.
 
 Per memory and L it prints:
-  * acting ms: one batched acting step (--batch workers at once): TrXL/GTrXL attend over
-    L - 1 cached keys/values per block plus the step itself, the others update their state;
+  * acting ms: one batched acting step (--batch workers at once, `Memory.step`): TrXL/GTrXL
+    attend over L - 1 cached keys/values per block plus the step itself, the others update
+    their state (and hand the buffer what it stores);
   * state KiB/worker: what one worker keeps between steps to act: the KV cache of
     L - 1 steps per block for TrXL/GTrXL, the recurrent state for the others;
   * train ms: forward + backward of one training segment of --segment steps per worker
-    (TrXL/GTrXL with their L - 1 cached block inputs; the others from a carried state);
+    (`Memory.segments`: TrXL/GTrXL with their L - 1 cached block inputs; the others from a
+    stored state);
   * saved MiB: bytes autograd keeps for that backward pass (the activations the segment
     holds at its peak, counted once per storage; deterministic, unlike a process's RSS);
     with --device cuda also the allocator's peak.
 Timings alternate between memories in --rounds rounds in one process and keep each one's
 fastest round, so a busy machine slows all alike; on a shared machine they are indicative
-only. A PNG plots acting cost and state size against L. The last lines compare AGaLiTe with
-GTrXL at every L against the AGaLiTe paper's claim (Pramanik et al., TMLR 2024: inference
->= 40% cheaper and memory > 50% smaller than GTrXL).
+only. A PNG plots acting cost and state size against L. With --ratio A B the last lines give
+A's figures over B's at every L (docs/memories-benchmark.md compares AGaLiTe with GTrXL so,
+against the AGaLiTe paper's claim).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import preflight.process_setup  # noqa: E402,F401  (before torch)
@@ -41,26 +46,47 @@ import preflight.process_setup  # noqa: E402,F401  (before torch)
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from config import RecurrentConfig, TransformerConfig  # noqa: E402
-from memories.agalite import AGaLiTe, AGaLiTeConfig  # noqa: E402
-from memories.ffm import FFM, FFMConfig  # noqa: E402
-from memories import state_nbytes  # noqa: E402
-from memories.recurrent import RecurrentMemory  # noqa: E402
-from memories.trxl import TransformerMemory  # noqa: E402
+from config import schema  # noqa: E402
+from memories import MemoryKind, kinds, make_memory, state_nbytes  # noqa: E402
 
-HEADS = 4
-WIDTHS = range(8, 513, 4)   # candidate widths, multiples of the heads
+WIDTHS = range(8, 513, 4)   # candidate widths, multiples of 4 (the heads of the attention ones)
+# The default parameter budget: two GTrXL blocks of width 64 with 4 heads.
+PARAMETERS = 148_992
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One benchmark variant of a registered memory: its section at a width and length."""
+    kind: MemoryKind
+    sized: Callable[[int, int], Mapping]
+
+    def build(self, width: int, length: int, segment: int) -> nn.Module:
+        section = self.kind.settings(**self.sized(width, length))
+        config = dataclasses.replace(schema()(), memory=self.kind.name, worker_steps=segment,
+                                     segment_length=segment, **{self.kind.section: section})
+        return make_memory(config)
+
+    @property
+    def grows_with_length(self) -> bool:
+        return self.sized(64, 16) != self.sized(64, 64)
+
+
+def variants() -> dict[str, Variant]:
+    """Every registered memory's benchmark variants, by label."""
+    return {label: Variant(kind, sized) for kind in kinds().values()
+            for label, sized in kind.sized.items()}
 
 
 @dataclass
 class Runner:
     """One memory at one context length, ready to time."""
     name: str
-    length: int | None              # L for TrXL/GTrXL, None where the cost does not depend on it
+    length: Optional[int]           # L where the cost depends on it, else None
     module: nn.Module
     act: Callable[[], object]       # one acting step on prepared inputs
     train: Callable[[], torch.Tensor]   # one segment's forward, returning a scalar loss
     state_bytes: int                # per worker
+    compiles: bool                  # torch.compile takes its acting step
 
 
 @dataclass
@@ -75,40 +101,12 @@ def parameter_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def transformer_config(width: int, length: int, gtrxl: bool) -> TransformerConfig:
-    return TransformerConfig(num_blocks=2, embed_dim=width, num_heads=HEADS,
-                             memory_length=length, gtrxl=gtrxl)
-
-
-def agalite_config(width: int, exact: bool = False) -> AGaLiTeConfig:
-    """The paper's Mystery Path proportions (eta 4, r 2, feed-forward as wide as the model)."""
-    return AGaLiTeConfig(num_layers=2, embed_dim=width, num_heads=HEADS, head_dim=width // HEADS,
-                         eta=4, r=2, ffn_dim=width, exact=exact)
-
-
-def ffm_config(width: int) -> FFMConfig:
-    return FFMConfig(num_layers=1, embed_dim=width, memory_size=width // 2, context_size=4)
-
-
-FAMILIES: dict[str, Callable[[int, int], nn.Module]] = {
-    "TrXL": lambda w, L: TransformerMemory(transformer_config(w, L, gtrxl=False), 64),
-    "GTrXL": lambda w, L: TransformerMemory(transformer_config(w, L, gtrxl=True), 64),
-    "GRU": lambda w, L: RecurrentMemory("gru", RecurrentConfig(hidden_size=w), "float32"),
-    "LSTM": lambda w, L: RecurrentMemory("lstm", RecurrentConfig(hidden_size=w), "float32"),
-    "AGaLiTe": lambda w, L: AGaLiTe(agalite_config(w)),
-    "GaLiTe": lambda w, L: AGaLiTe(agalite_config(w, exact=True)),
-    "FFM": lambda w, L: FFM(ffm_config(w)),
-}
-TRANSFORMERS = ("TrXL", "GTrXL")
-RNNS = ("GRU", "LSTM")
-
-
-def matched_width(family: str, target: int) -> int:
+def matched_width(variant: Variant, target: int, segment: int) -> int:
     """The width whose parameter count is closest to target (counts grow with the width)."""
-    build = FAMILIES[family]
     best, best_gap = WIDTHS[0], float("inf")
     for width in WIDTHS:
-        count = parameter_count(build(width, 16))
+        with torch.device("meta"):
+            count = parameter_count(variant.build(width, 16, segment))
         if abs(count - target) < best_gap:
             best, best_gap = width, abs(count - target)
         if count >= target:
@@ -116,67 +114,37 @@ def matched_width(family: str, target: int) -> int:
     return best
 
 
-def transformer_runner(name: str, width: int, L: int, B: int, G: int, device) -> Runner:
-    memory = FAMILIES[name](width, L).to(device)
-    N, M = memory.cfg.num_blocks, L - 1
+def make_runner(name: str, variant: Variant, width: int, L: int, B: int, G: int, device) -> Runner:
+    """The memory's acting step and training segment on random inputs, through the Memory
+    interface: a full window (episode_step >= L - 1) and stored entries of its layout."""
+    memory = variant.build(width, L, G).to(device)
+    layout = memory.layout()
     state = memory.initial_state(B, device)
-    for part in state:                                                     # (B, H, M, dh)
-        part.normal_()
-    x = torch.randn(B, width, device=device)
-    episode_step = torch.full((B,), M, device=device)
-
-    def act():
-        return memory.step(x, state, episode_step)
-
-    segment = torch.randn(B, G, width, device=device)
-    cached = torch.randn(B, M, N, width, device=device)                    # (B, M, N, D)
-    key_episode = torch.zeros(B, M + G, dtype=torch.long, device=device)
-    query_step = (torch.arange(G, device=device) + M).expand(B, G)
+    for part in state:
+        if part.is_floating_point():
+            part.normal_()
+    x = torch.randn(B, memory.input_dim, device=device)
+    episode_step = torch.full((B,), max(L - 1, 1), device=device)
+    segment = torch.randn(B, G, memory.input_dim, device=device)
+    stored = torch.randn(B, layout.keys, *layout.shape, device=device)       # (B, K, *shape)
+    key_episode = torch.zeros(B, layout.history + G, dtype=torch.long, device=device)
+    query_step = (torch.arange(G, device=device) + max(L - 1, 1)).expand(B, G)
 
     def train():
-        return memory.segments(segment, cached, key_episode, query_step).square().mean()
+        return memory.segments(segment, stored, key_episode, query_step).square().mean()
 
-    return Runner(name, L, memory, act, train, state_nbytes(state) // B)
-
-
-def recurrent_runner(name: str, width: int, B: int, G: int, device) -> Runner:
-    memory = FAMILIES[name](width, 0).to(device)
-    state = memory.initial_state(B, device)
-    x = torch.randn(B, width, device=device)
-    episode_step = torch.ones(B, dtype=torch.long, device=device)
-    segment = torch.randn(B, G, width, device=device)
-    stored = state.h.unsqueeze(1)                                          # (B, 1, N, S)
-    key_episode = torch.zeros(B, G, dtype=torch.long, device=device)
-    query_step = (torch.arange(G, device=device) + 1).expand(B, G)
-    return Runner(name, None, memory, lambda: memory.step(x, state, episode_step),
-                  lambda: memory.segments(segment, stored, key_episode, query_step).square().mean(),
-                  state_nbytes(state) // B)
-
-
-def linear_runner(name: str, width: int, B: int, G: int, device) -> Runner:
-    memory = FAMILIES[name](width, 0).to(device)
-    state = memory.initial_state(B, device)
-    x = torch.randn(B, width, device=device)
-    no_reset = torch.zeros(B, dtype=torch.bool, device=device)
-    segment = torch.randn(B, G, width, device=device)
-    resets = torch.zeros(B, G, dtype=torch.bool, device=device)
-    return Runner(name, None, memory, lambda: memory.step(x, state, no_reset),
-                  lambda: memory.parallel(segment, state, resets)[0].square().mean(),
-                  state_nbytes(state) // B)
+    return Runner(name, L if variant.grows_with_length else None, memory,
+                  lambda: memory.step(x, state, episode_step), train,
+                  state_nbytes(state) // B, variant.kind.compiles)
 
 
 def build_runners(args, device) -> list[Runner]:
-    target = parameter_count(FAMILIES["GTrXL"](args.gtrxl_dim, 16))
     runners = []
-    for name in FAMILIES:
-        width = args.gtrxl_dim if name == "GTrXL" else matched_width(name, target)
-        if name in TRANSFORMERS:
-            runners += [transformer_runner(name, width, L, args.batch, args.segment, device)
-                        for L in args.lengths]
-        elif name in RNNS:
-            runners.append(recurrent_runner(name, width, args.batch, args.segment, device))
-        else:
-            runners.append(linear_runner(name, width, args.batch, args.segment, device))
+    for name, variant in variants().items():
+        width = matched_width(variant, args.parameters, args.segment)
+        lengths = args.lengths if variant.grows_with_length else args.lengths[:1]
+        runners += [make_runner(name, variant, width, L, args.batch, args.segment, device)
+                    for L in lengths]
         print(f"{name:8s} width {width:4d}   parameters {parameter_count(runners[-1].module):,}")
     return runners
 
@@ -218,9 +186,9 @@ def compiled(act: Callable, device) -> Callable:
 def measure(runners: list[Runner], args, device) -> dict[int, Result]:
     results = {id(r): Result() for r in runners}
     for runner in runners:                                                 # warm-up, memory
-        # torch.compile cannot capture nn.GRU/nn.LSTM (one fused kernel per step already):
-        # they act eagerly in both modes.
-        if args.compile and runner.name not in RNNS:
+        # A memory whose step torch.compile cannot capture (nn.GRU/nn.LSTM: one fused kernel
+        # per step already) acts eagerly in both modes.
+        if args.compile and runner.compiles:
             print(f"compiling {runner.name} {runner.length or ''}", flush=True)
             runner.act = compiled(runner.act, device)
         with torch.no_grad():
@@ -259,18 +227,22 @@ def print_table(runners: list[Runner], results: dict[int, Result], device) -> No
         print(line + (f" {res.cuda_peak_bytes / 2**20:14.1f}" if cuda else ""))
 
 
-def compare_with_claim(runners: list[Runner], results: dict[int, Result]) -> None:
-    """AGaLiTe against GTrXL at each L, as ratios, in the terms of the paper's claim."""
-    agalite = next(r for r in runners if r.name == "AGaLiTe")
-    a = results[id(agalite)]
-    print("AGaLiTe / GTrXL (the claim: acting time <= 0.60, memory < 0.50)")
-    for g in (r for r in runners if r.name == "GTrXL"):
-        res = results[id(g)]
-        acting, state = a.acting_ms / res.acting_ms, agalite.state_bytes / g.state_bytes
-        verdict = "holds" if acting <= 0.60 and state < 0.50 else "does not hold"
-        print(f"  L {g.length:5d}: acting time {acting:5.2f}, state {state:5.3f}, training time "
-              f"{a.train_ms / res.train_ms:5.2f}, training activations "
-              f"{a.saved_bytes / res.saved_bytes:5.2f} -> claim {verdict}")
+def print_ratios(runners: list[Runner], results: dict[int, Result], numerator: str,
+                 denominator: str) -> None:
+    """numerator's figures over denominator's, at each L of either."""
+    def at(name: str, L: int) -> Runner:
+        mine = [r for r in runners if r.name == name]
+        return next((r for r in mine if r.length == L), mine[0])
+
+    print(f"{numerator} / {denominator}")
+    for L in sorted({r.length for r in runners if r.name in (numerator, denominator)
+                     and r.length is not None}):
+        a, b = at(numerator, L), at(denominator, L)
+        ra, rb = results[id(a)], results[id(b)]
+        print(f"  L {L:5d}: acting time {ra.acting_ms / rb.acting_ms:5.2f}, state "
+              f"{a.state_bytes / b.state_bytes:5.3f}, training time "
+              f"{ra.train_ms / rb.train_ms:5.2f}, training activations "
+              f"{ra.saved_bytes / rb.saved_bytes:5.2f}")
 
 
 def plot(runners: list[Runner], results: dict[int, Result], lengths: list[int], path: str) -> None:
@@ -278,7 +250,7 @@ def plot(runners: list[Runner], results: dict[int, Result], lengths: list[int], 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, (ax_time, ax_bytes) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for name in FAMILIES:
+    for name in dict.fromkeys(r.name for r in runners):
         mine = [r for r in runners if r.name == name]
         if mine[0].length is None:                       # constant in L: one figure, drawn flat
             ms = [results[id(mine[0])].acting_ms] * len(lengths)
@@ -310,8 +282,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lengths", type=int, nargs="+", default=[16, 64, 256, 1024])
-    parser.add_argument("--gtrxl-dim", type=int, default=64,
-                        help="GTrXL's width; every other memory matches its parameter count")
+    parser.add_argument("--parameters", type=int, default=PARAMETERS,
+                        help="every memory's width is chosen so that its parameter count is "
+                             "the closest to this")
     parser.add_argument("--batch", type=int, default=16, help="workers acting at once")
     parser.add_argument("--segment", type=int, default=64, help="training segment length")
     parser.add_argument("--steps", type=int, default=100, help="acting steps per timing")
@@ -323,15 +296,20 @@ def main(argv=None) -> int:
     parser.add_argument("--compile", action="store_true",
                         help="time the acting steps torch.compile'd, as compile_acting: true "
                              "runs them (needs a C++ compiler on CPU; 10-90 s per memory; "
-                             "GRU and LSTM stay eager: torch.compile cannot capture them)")
+                             "memories whose step torch.compile cannot capture stay eager)")
+    parser.add_argument("--ratio", nargs=2, metavar=("A", "B"),
+                        help="also print A's figures over B's at every L")
     parser.add_argument("--quick", action="store_true",
                         help="a few steps at L = 16, 64 and small sizes: checks that it runs")
     args = parser.parse_args(argv)
     if args.quick:
         args.lengths, args.batch, args.segment = [16, 64], 4, 8
         args.steps, args.train_repeats, args.rounds = 3, 1, 1
-    if min(args.lengths) < 1 or args.gtrxl_dim % HEADS:
-        parser.error(f"--lengths must be >= 1 and --gtrxl-dim a multiple of {HEADS}")
+    if min(args.lengths) < 1 or args.parameters < 1:
+        parser.error("--lengths and --parameters must be >= 1")
+    if args.ratio and not set(args.ratio) <= set(variants()):
+        parser.error(f"--ratio {' '.join(args.ratio)}: the memories are "
+                     f"{', '.join(variants())}")
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -341,7 +319,8 @@ def main(argv=None) -> int:
     runners = build_runners(args, device)
     results = measure(runners, args, device)
     print_table(runners, results, device)
-    compare_with_claim(runners, results)
+    if args.ratio:
+        print_ratios(runners, results, *args.ratio)
     plot(runners, results, args.lengths, args.plot)
     return 0
 

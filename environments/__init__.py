@@ -8,15 +8,20 @@ for the model. An env that supplies action masks (info["action_mask"] or an `act
 entry of a Dict observation) is wrapped so that its info always carries the checked mask. With render=True, env.render() returns an RGB uint8 (H, W, 3)
 frame for videos where the env can render (POPGym's envs mostly cannot; enjoy.py says so).
 
+A family is one module that registers a `Family` (`register_family`): its name (the config's
+environment.type), its constructor and its checks. `families()` finds this package's modules
+and any installed package's entry points in the group `trxl_ppo.environments`; nothing else
+lists the families (docs/extending.md).
+
 This package must not import torch: it runs in the spawned environment worker processes,
-which should start fast. Each family's module (and with it pygame, MiniGrid or Memory Gym) is
-imported only when that family is built, for the same reason.
+which should start fast. A family's heavy imports (pygame, MiniGrid, Memory Gym) happen when
+one of its envs is built, for the same reason.
 """
 from __future__ import annotations
 
-import importlib
 import os
-from typing import Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
 
 # Before anything imports pygame: no window on headless machines, no greeting on stdout.
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -27,22 +32,55 @@ from environments.actions import (MASK_KEY, ActionLayout, ActionMasks,  # noqa: 
 from environments.adapters import (AdaptObservation, PreviousActionReward,  # noqa: E402
                                    needs_adapting)
 from environments.spec import SpaceSpec, space_spec  # noqa: E402
+from plugins import import_registering_modules  # noqa: E402
 
-__all__ = ["FAMILY_MODULES", "ActionLayout", "SpaceSpec", "check_in_parent", "make_env",
-           "space_spec"]
+__all__ = ["ActionLayout", "Family", "SpaceSpec", "check_in_parent", "families", "make_env",
+           "register_family", "space_spec"]
 
-FAMILY_MODULES = {
-    "proof_of_memory": "environments.proof_of_memory",
-    "cartpole_masked": "environments.cartpole_masked",
-    "minigrid": "environments.minigrid_env",
-    "memory_gym": "environments.memory_gym_env",
-    "gymnasium": "environments.gym_env",
-    "popgym": "environments.popgym_env",
-    "masked_control": "environments.masked_control",
-}
-# Families that build third-party envs whose spaces are known only once one is built; the
-# others' spaces are fixed by this package.
-OPEN_FAMILIES = ("gymnasium", "popgym")
+# Installed packages add families by declaring entry points (each a module that calls
+# `register_family`) in this group.
+ENTRY_POINT_GROUP = "trxl_ppo.environments"
+
+
+@dataclass(frozen=True)
+class Family:
+    """Everything the project knows about one environment family, registered by its module."""
+    name: str                   # the value of environment.type that selects it
+    summary: str                # one sentence for the configuration reference
+    make: Callable[[Any, bool], Any]    # (the environment section, render) -> gymnasium.Env
+    # The environment section's constraints, checked when a config loads: raises ValueError
+    # (config.Invalid) naming key, value and fix.
+    check: Optional[Callable[[Any], None]] = None
+    # Its spaces are known only once an env is built (third-party ids): one is built and
+    # closed in the parent before any worker starts, so unsupported spaces fail there.
+    open: bool = False
+    # An environment.name the shared tests build, step and render (tests/test_environments.py).
+    example: str = ""
+
+
+_FAMILIES: dict[str, Family] = {}
+_discovered = False
+
+
+def register_family(family: Family) -> Family:
+    """Add `family` to those a config may name; a module imported again replaces its own."""
+    clash = _FAMILIES.get(family.name)
+    if clash is not None and clash.make.__module__ != family.make.__module__:
+        raise ValueError(f"environment family {family.name!r} is registered by both "
+                         f"{clash.make.__module__} and {family.make.__module__}. Fix: rename "
+                         f"one of them.")
+    _FAMILIES[family.name] = family
+    return family
+
+
+def families() -> dict[str, Family]:
+    """Every registered family by name: this package's modules, then the entry points of
+    ENTRY_POINT_GROUP (imported on the first call)."""
+    global _discovered
+    if not _discovered:
+        _discovered = True
+        import_registering_modules(__name__, __path__, ENTRY_POINT_GROUP)
+    return dict(_FAMILIES)
 
 
 def make_env(env_config, render: bool = False, info_masks: Optional[bool] = None):
@@ -56,11 +94,11 @@ def make_env(env_config, render: bool = False, info_masks: Optional[bool] = None
     Raises ValueError when the family, name or reset_params cannot be used, or when the env's
     spaces are outside what the models support.
     """
-    if env_config.type not in FAMILY_MODULES:
+    registered = families()
+    if env_config.type not in registered:
         raise ValueError(f"environment.type = {env_config.type!r} is unknown; known types are "
-                         f"{', '.join(FAMILY_MODULES)}.")
-    family = importlib.import_module(FAMILY_MODULES[env_config.type])
-    env = family.make(env_config, render=render)
+                         f"{', '.join(registered)}.")
+    env = registered[env_config.type].make(env_config, render)
     try:
         env = _adapted(env, env_config, info_masks)
         space_spec(env)
@@ -75,7 +113,7 @@ def _adapted(env, env_config, info_masks: Optional[bool]):
     added if asked for, its observations in a layout the models take."""
     actions = ActionLayout(env.action_space)      # refuses unsupported actions before the rest
     if info_masks is None:      # only third-party envs may put masks into their info
-        info_masks = env_config.type in OPEN_FAMILIES and MASK_KEY in env.reset(seed=0)[1]
+        info_masks = families()[env_config.type].open and MASK_KEY in env.reset(seed=0)[1]
     if info_masks or mask_in_observation(env.observation_space):
         env = ActionMasks(env, actions.nvec)
     if env_config.previous_action or env_config.previous_reward:
@@ -88,7 +126,7 @@ def check_in_parent(env_config) -> bool:
     with a ValueError before any worker process starts; returns whether it puts action masks
     into its info (make_env's info_masks for the workers). The other families' envs never do:
     False without building one."""
-    if env_config.type not in OPEN_FAMILIES:
+    if not families()[env_config.type].open:
         return False
     env = make_env(env_config)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
+from environments import Family, register_family
 from environments.gym_env import make_registered
 
 DEFAULT_ID = "CartPole-v1"
@@ -44,3 +45,9 @@ def cartpole_id(name: str) -> str:
 def make(env_config, render: bool = False) -> gym.Env:
     env = make_registered(cartpole_id(env_config.name), env_config.reset_params, render)
     return HideVelocities(env)
+
+
+register_family(Family(
+    name="cartpole_masked", make=make, example="CartPole-v1",
+    check=lambda env_config: cartpole_id(env_config.name),
+    summary="CartPole with the velocities hidden (positions only)."))

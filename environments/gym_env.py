@@ -14,6 +14,8 @@ import inspect
 
 import gymnasium as gym
 
+from environments import Family, register_family
+
 
 def accepts_render_mode(name: str) -> bool:
     """Whether the constructor behind `name` takes a render_mode argument (POPGym's do not)."""
@@ -54,3 +56,9 @@ def make_registered(name: str, kwargs: dict, render: bool) -> gym.Env:
 
 def make(env_config, render: bool = False) -> gym.Env:
     return make_registered(env_config.name, env_config.reset_params, render)
+
+
+register_family(Family(
+    name="gymnasium", make=make, open=True, example="CartPole-v1",
+    summary="Any registered Gymnasium id; Discrete, MultiDiscrete, Box, MultiBinary, Tuple "
+            "and Dict actions and observations."))

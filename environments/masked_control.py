@@ -32,6 +32,7 @@ import re
 import gymnasium as gym
 import numpy as np
 
+from environments import Family, register_family
 from environments.gym_env import make_registered
 
 # Gymnasium id without its version -> (observation size, kept indices of P, of V).
@@ -92,3 +93,10 @@ def make(env_config, render: bool = False) -> gym.Env:
                          f"change the observation (e.g. "
                          f"exclude_current_positions_from_observation).")
     return KeepEntries(env, positions if kept == "P" else velocities)
+
+
+register_family(Family(
+    name="masked_control", make=make, example="Pendulum-P-v1",
+    check=lambda env_config: parse(env_config.name),
+    summary="MuJoCo and Pendulum with positions only or velocities only (Ni et al. 2022), "
+            "e.g. HalfCheetah-V-v5; the MuJoCo tasks need requirements-mujoco.txt."))

@@ -22,9 +22,9 @@ from __future__ import annotations
 from typing import Optional
 
 import gymnasium as gym
-import memory_gym  # noqa: F401  (importing registers the Memory Gym ids with gymnasium)
 import numpy as np
 
+from environments import Family, register_family
 from environments.gym_env import make_registered
 
 # The MortarMayhemB ids are left out: they observe a Dict (image and command vector).
@@ -98,6 +98,7 @@ def _check_reset_params(name: str, env_class: type, reset_params: dict) -> None:
 
 
 def make(env_config, render: bool = False) -> gym.Env:
+    import memory_gym  # noqa: F401  (importing registers the Memory Gym ids with gymnasium)
     _check_name(env_config.name)
     env = MemoryGymEnv(make_registered(env_config.name, {}, render), env_config.reset_params)
     try:
@@ -106,3 +107,15 @@ def make(env_config, render: bool = False) -> gym.Env:
         env.close()
         raise
     return env
+
+
+def check(env_config) -> None:
+    if env_config.name not in SUPPORTED_IDS:
+        raise ValueError(f"environment.name = {env_config.name!r}: not a supported Memory Gym "
+                         f"id. Fix: use one of {', '.join(SUPPORTED_IDS)}.")
+
+
+register_family(Family(
+    name="memory_gym", make=make, check=check, example="MortarMayhem-Grid-v0",
+    summary="Memory Gym's Mortar Mayhem, Mystery Path and Searing Spotlights (Pleines et "
+            "al.), finite, grid and endless."))

@@ -15,9 +15,9 @@ render(): the full grid as an RGB frame (MiniGrid's render_mode="rgb_array").
 from __future__ import annotations
 
 import gymnasium as gym
-import minigrid  # noqa: F401  (importing registers the MiniGrid ids with gymnasium)
 import numpy as np
 
+from environments import Family, register_family
 from environments.gym_env import make_registered
 
 TILE_PIXELS = 28
@@ -78,8 +78,21 @@ class StartColumn(gym.Wrapper):
 
 
 def make(env_config, render: bool = False) -> gym.Env:
+    import minigrid  # noqa: F401  (importing registers the MiniGrid ids with gymnasium)
     if not env_config.name.startswith("MiniGrid-"):
         raise ValueError(f"minigrid: environment.name = {env_config.name!r} is not a MiniGrid "
                          f"id. Fix: use e.g. MiniGrid-MemoryS9-v0.")
     env = make_registered(env_config.name, {**DEFAULT_KWARGS, **env_config.reset_params}, render)
     return StartColumn(SuccessFromFinalReward(TurnAndForward(AgentViewImage(env))))
+
+
+def check(env_config) -> None:
+    if not env_config.name.startswith("MiniGrid-Memory"):
+        raise ValueError(f"environment.name = {env_config.name!r}: the minigrid type wraps the "
+                         f"Memory tasks. Fix: use MiniGrid-MemoryS9-v0 (or S7, S11, S13...), "
+                         f"or type: gymnasium.")
+
+
+register_family(Family(
+    name="minigrid", make=make, check=check, example="MiniGrid-MemoryS9-v0",
+    summary="MiniGrid's Memory tasks through a 3x3 RGB view with 3 actions."))

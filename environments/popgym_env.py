@@ -18,6 +18,7 @@ import difflib
 
 import gymnasium as gym
 
+from environments import Family, register_family
 from environments.gym_env import make_registered
 
 PREFIX, SUFFIX = "popgym-", "-v0"
@@ -45,3 +46,9 @@ def make(env_config, render: bool = False) -> gym.Env:
     # every worker process for a known, harmless quirk.
     return make_registered(registered_id(env_config.name),
                            {"disable_env_checker": True, **env_config.reset_params}, render)
+
+
+register_family(Family(
+    name="popgym", make=make, open=True, example="RepeatPreviousEasy",
+    summary="POPGym's tasks by class name, e.g. RepeatPreviousEasy (optional "
+            "requirements-popgym.txt)."))

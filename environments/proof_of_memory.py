@@ -26,6 +26,8 @@ from typing import Any, Optional
 import gymnasium as gym
 import numpy as np
 
+from environments import Family, register_family
+
 DEFAULT_PARAMS = {"corridor_length": 2, "freeze_steps": 2, "max_episode_steps": 16}
 
 LEFT, RIGHT = 0, 1
@@ -41,19 +43,19 @@ def check_params(reset_params: dict) -> dict:
     """The defaults updated with `reset_params`; ValueError for unknown keys or bad values."""
     unknown = sorted(set(reset_params) - set(DEFAULT_PARAMS))
     if unknown:
-        raise ValueError(f"proof_of_memory: unknown reset_params key(s) {unknown}; known keys "
-                         f"are {sorted(DEFAULT_PARAMS)}.")
+        raise ValueError(f"environment.reset_params has unknown key(s) {unknown} for "
+                         f"proof_of_memory. Fix: use only {sorted(DEFAULT_PARAMS)}.")
     params = {**DEFAULT_PARAMS, **reset_params}
     minimum = {"corridor_length": 1, "freeze_steps": 0, "max_episode_steps": 1}
     for key, low in minimum.items():
         value = params[key]
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"proof_of_memory: reset_params.{key} = {value!r}: must be an "
-                             f"integer >= {low}.")
+            raise ValueError(f"environment.reset_params.{key} = {value!r}: must be an "
+                             f"integer >= {low}. Fix: use e.g. {DEFAULT_PARAMS[key]}.")
     shortest_episode = params["freeze_steps"] + params["corridor_length"]
     if params["max_episode_steps"] < shortest_episode:
         raise ValueError(
-            f"proof_of_memory: reset_params.max_episode_steps = {params['max_episode_steps']} "
+            f"environment.reset_params.max_episode_steps = {params['max_episode_steps']} "
             f"leaves no time to reach an exit, which takes freeze_steps + corridor_length = "
             f"{shortest_episode} steps. Fix: use max_episode_steps >= {shortest_episode}.")
     return {key: int(value) for key, value in params.items()}
@@ -143,3 +145,10 @@ def make(env_config, render: bool = False) -> gym.Env:
     """The proof-of-memory corridor; env_config.name is ignored (there is one variant)."""
     return ProofOfMemoryEnv(render_mode="rgb_array" if render else None,
                             **env_config.reset_params)
+
+
+register_family(Family(
+    name="proof_of_memory", make=make, example="ProofOfMemory-v0",
+    check=lambda env_config: check_params(env_config.reset_params),
+    summary="ProofOfMemory-v0: a corridor whose rewarding exit is shown only at the first step "
+            "(reset_params: corridor_length, freeze_steps, max_episode_steps)."))

@@ -1,10 +1,15 @@
 """Memories: what sits between the observation encoder and the policy/value heads.
 
-Every memory is an `nn.Module` with the `Memory` interface below, built by `make_memory` from
-the config's `memory` key and its section. The sampler (training) and the agent (enjoy,
-evaluate) act through the same calls; the buffer stores what `layout()` asks for; training
-calls `segments`. Nothing else in the project branches on the kind of memory, so a new
-memory is one file here plus its config section (docs/extending.md).
+Every memory is an `nn.Module` with the `Memory` interface below. Its file registers it as a
+`MemoryKind` (`register`): its name, its config section (a dataclass whose fields carry their
+docs and bounds), its checks, its builder and whether its acting step compiles. The config
+schema, `make_memory`, the memory estimate, the configuration reference, the benchmark and
+the shared tests find every kind here; nothing else in the project names one, so a new
+memory is one file here (docs/extending.md). Kinds come from the files of this package and
+from any installed package that declares an entry point in the group `trxl_ppo.memories`.
+
+The sampler (training) and the agent (enjoy, evaluate) act through the same calls; the
+buffer stores what `layout()` asks for; training calls `segments`.
 
 Shape legend (also window.py): B batch (workers while acting, segments in training),
 G steps per segment, N layers, D widths, K stored entries a segment receives.
@@ -17,11 +22,23 @@ G steps per segment, N layers, D widths, K stored entries a segment receives.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Optional, Protocol
 
 import torch
+from torch import nn
 
-from config import Config
+from plugins import import_registering_modules
+
+if TYPE_CHECKING:
+    from config import Config
+
+# The memory of a config that names none.
+DEFAULT = "trxl"
+# Installed packages add memories by declaring entry points (each a module that calls
+# `register`) in this group.
+ENTRY_POINT_GROUP = "trxl_ppo.memories"
 
 
 class StoreLayout(NamedTuple):
@@ -69,21 +86,74 @@ class Memory(Protocol):
         query_step (B, G) each step's index in its episode. Returns (B, G, output_dim): what
         `step` gave for the same steps."""
 
+    def activation_bytes(self, segments: int, length: int) -> int:
+        """Bytes that `segments` training segments of `length` steps keep for the backward
+        pass (what autograd saves, each storage once): the memory refusal's estimate of a
+        micro-batch (preflight/memory_estimate.py), compared with a measurement in tests/test_estimates.py."""
+
+
+# A check's failure: ValueError(f"{key} = {value}: {problem}. Fix: {fix}."), to which the
+# config adds the file's name (config.Invalid builds it).
+Check = Callable[[Any, "Config"], None]
+
+
+@dataclass(frozen=True)
+class MemoryKind:
+    """Everything the project knows about one kind of memory, registered by its file."""
+    name: str                   # the value of `memory:` that selects it
+    summary: str                # one sentence for the configuration reference
+    section: str                # the config key of its settings (kinds may share one)
+    settings: type              # that section: a frozen dataclass of config.setting fields
+    build: Callable[[Any, "Config"], nn.Module]   # (its section, the whole config) -> Memory
+    check: Optional[Check] = None   # constraints between fields, beyond each one's bounds
+    compiles: bool = True       # torch.compile takes its acting step as one graph
+    # Small variants the shared known-answer tests run: label -> section values.
+    examples: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # benchmarks/memories.py's variants: label -> (width, context length L) -> section values.
+    sized: Mapping[str, Callable[[int, int], Mapping[str, Any]]] = field(default_factory=dict)
+
+
+_KINDS: dict[str, MemoryKind] = {}
+_discovered = False
+
+
+def register(kind: MemoryKind) -> MemoryKind:
+    """Add `kind` to the memories a config may name. A file that is imported again replaces
+    its own kinds; two files claiming one name, or one section with two dataclasses, fail."""
+    def origin(k: MemoryKind) -> str:
+        return f"{k.settings.__module__}.{k.settings.__qualname__}"
+    clash = _KINDS.get(kind.name)
+    if clash is not None and origin(clash) != origin(kind):
+        raise ValueError(f"memory {kind.name!r} is registered by both {origin(clash)} and "
+                         f"{origin(kind)}. Fix: rename one of them.")
+    for other in _KINDS.values():
+        if other.section == kind.section and origin(other) != origin(kind):
+            raise ValueError(f"config section {kind.section!r} of memory {kind.name!r} "
+                             f"({origin(kind)}) is memory {other.name!r}'s already. Fix: "
+                             f"name another section.")
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def kinds() -> dict[str, MemoryKind]:
+    """Every registered kind by name: this package's files, then the entry points of
+    ENTRY_POINT_GROUP (imported on the first call)."""
+    global _discovered
+    if not _discovered:
+        _discovered = True
+        import_registering_modules(__name__, __path__, ENTRY_POINT_GROUP)
+    return dict(_KINDS)
+
+
+def kind_of(config: Config) -> MemoryKind:
+    """The kind `config.memory` names (the config loader checked that one is registered)."""
+    return kinds()[config.memory]
+
 
 def make_memory(config: Config) -> Memory:
     """The memory `config.memory` names, built from its config section."""
-    from memories.linear import agalite_memory, ffm_memory
-    from memories.recurrent import NoMemory, RecurrentMemory
-    from memories.trxl import TransformerMemory
-    builders = {
-        "agalite": lambda: agalite_memory(config.agalite),
-        "ffm": lambda: ffm_memory(config.ffm),
-        "trxl": lambda: TransformerMemory(config.transformer, config.segment_len),
-        "gru": lambda: RecurrentMemory("gru", config.recurrent, config.transformer.memory_dtype),
-        "lstm": lambda: RecurrentMemory("lstm", config.recurrent, config.transformer.memory_dtype),
-        "none": lambda: NoMemory(config.transformer.embed_dim),
-    }
-    return builders[config.memory]()
+    kind = kind_of(config)
+    return kind.build(getattr(config, kind.section), config)
 
 
 def memory_layout(config: Config) -> StoreLayout:
@@ -103,3 +173,31 @@ def memory_widths(config: Config) -> tuple[int, int]:
 def state_nbytes(state: NamedTuple) -> int:
     """Bytes held by a memory state's tensors."""
     return sum(t.numel() * t.element_size() for t in state)
+
+
+class MemoryBytes(NamedTuple):
+    """What a memory holds during a run, in bytes (a lower bound, as preflight.memory_estimate.MemoryEstimate)."""
+    stored: int          # the buffer's entries of one rollout (its layout), all workers
+    state: int           # the acting state of all workers
+    activations: int     # one micro-batch's activations kept for the backward pass
+
+
+def memory_bytes(config: Config) -> MemoryBytes:
+    """The bytes of config's memory in training, from its layout, its state and its own
+    activation estimate, without allocating anything."""
+    with torch.device("meta"):
+        memory = make_memory(config)
+    layout = memory.layout()
+    W, T, G = config.n_workers, config.worker_steps, config.segment_len
+    entries = T // G if layout.per_segment else layout.history + T
+    stored = W * entries * math.prod(layout.shape) * layout.dtype.itemsize
+    state = state_nbytes(memory.initial_state(W, torch.device("meta")))
+    return MemoryBytes(stored, state, memory.activation_bytes(micro_batch_segments(config), G))
+
+
+def micro_batch_segments(config: Config) -> int:
+    """Segments forwarded at once while optimising: a minibatch's, or as many as
+    micro_batch_size steps hold (at least one), as trainer.accumulate_gradients splits it."""
+    per_minibatch = config.n_segments // config.n_mini_batch
+    micro = config.micro_batch_size or per_minibatch * config.segment_len
+    return min(max(1, micro // config.segment_len), per_minibatch)

@@ -42,15 +42,18 @@ ReLU, GRU-type gate.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import NamedTuple, Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from memories.linear_scan import linear_scan
-from memories.trxl import GRUGate
+from config import setting
+from memories import MemoryKind, register
+from memories.layers import GRUGate
+from memories.linear import LinearRecurrentMemory
+from memories.linear_scan import episode_ticks, linear_scan
 
 # Added to the attention's normaliser s . phi(q), which is 0 when no key feature is active
 # (relu features): the authors' value.
@@ -59,25 +62,29 @@ NORM_EPS = 1e-5
 
 @dataclass(frozen=True)
 class AGaLiTeConfig:
-    """Sizes of an AGaLiTe (or, with exact: true, GaLiTe) memory. The defaults are a small
-    model for the project's vector tasks; the paper's Mystery Path model is num_layers 4,
-    embed_dim 128, num_heads 4, head_dim 64, ffn_dim 128, eta 4, r 2."""
-    num_layers: int = 2        # N stacked layers
-    embed_dim: int = 64        # D, the width of the input, of every layer and of the output
-    num_heads: int = 4         # H
-    head_dim: int = 16         # dh, the size of each head's values (and queries/keys before phi)
-    eta: int = 4               # the feature map's expansion: F = eta * dh key features per head
-    r: int = 1                 # AGaLiTe's approximation order: oscillators per head
-    ffn_dim: int = 64          # hidden width of each layer's feed-forward network
-    gate_bias: float = 2.0     # GRU-type gate bias; > 0 starts each layer near the identity
-    exact: bool = False        # GaLiTe: keep the exact C (H dh F numbers per layer) instead
-
-    def __post_init__(self):
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.type in ("int", int) and (isinstance(value, bool) or not isinstance(value, int)
-                                            or value < 1):
-                raise ValueError(f"agalite.{f.name} = {value!r}: must be a positive integer")
+    """The AGaLiTe memory of `memory: agalite` (Pramanik et al., TMLR 2024): gated linear
+    attention whose state has a constant size, trained over each segment with its parallel
+    form from the state stored at the segment's start. exact: true gives GaLiTe, the exact
+    form. The defaults are a small model for the project's vector tasks; the paper's Mystery
+    Path model is num_layers 4, embed_dim 128, num_heads 4, head_dim 64, ffn_dim 128, eta 4,
+    r 2."""
+    num_layers: int = setting("Stacked layers N.", low=1, high=1024, default=2)
+    embed_dim: int = setting("Width D of the observation embedding, of every layer and of the "
+                             "output.", low=1, default=64)
+    num_heads: int = setting("Attention heads H.", low=1, high=4096, default=4)
+    head_dim: int = setting("Size dh of each head's values (and of its queries and keys "
+                            "before the feature map).", low=1, default=16)
+    eta: int = setting("The feature map's expansion: F = eta x head_dim key features per "
+                       "head.", low=1, default=4)
+    r: int = setting("AGaLiTe's approximation order: oscillators per head; the state holds "
+                     "r (dh + F) + F numbers per head and layer instead of GaLiTe's "
+                     "(dh + 1) F.", low=1, default=1)
+    ffn_dim: int = setting("Hidden width of each layer's feed-forward network.", low=1,
+                           default=64)
+    gate_bias: float = setting("GRU-type gate bias; > 0 starts every layer near the identity "
+                               "(as GTrXL's gtrxl_bias).", default=2.0)
+    exact: bool = setting("GaLiTe: keep the exact dh x F matrix per head instead of the r "
+                          "oscillators.", default=False)
 
 
 class AGaLiTeState(NamedTuple):
@@ -117,18 +124,6 @@ def oscillator_period(r: int) -> int:
     """P: cos(w_i t) with w_i = linspace(-pi, pi, r) repeats every P integer steps, since
     w_i P = -2 pi (r - 1) + 4 pi i for P = 2 (r - 1) (and -2 pi for r = 1)."""
     return 2 * max(r - 1, 1)
-
-
-def episode_ticks(resets: torch.Tensor, tick: torch.Tensor, period: int) -> torch.Tensor:
-    """Each step's index in its episode (1 at an episode start), modulo period.
-    resets (B, T) bool; tick (B,) the index of the step before the segment. (B, T) float."""
-    if resets.shape[1] == 1:                                               # an acting step
-        return torch.where(resets[:, 0], 1, tick + 1).unsqueeze(1) % period
-    t = torch.arange(resets.shape[1], device=resets.device)                # (T,)
-    # The last episode start at or before each step, -1 where none in the segment.
-    last_start = torch.where(resets, t, -1).cummax(dim=1).values           # (B, T)
-    index = torch.where(last_start >= 0, t - last_start + 1, tick.unsqueeze(1) + 1 + t)
-    return (index % period).to(tick.dtype)
 
 
 class GatedLinearAttention(nn.Module):
@@ -240,6 +235,17 @@ class AGaLiTe(nn.Module):
         return AGaLiTeState(values=zeros(N, c.r, H, dh), keys=zeros(N, c.r, H, Fk),
                             norm=zeros(N, H, Fk), tick=torch.zeros(B, device=device))
 
+    def activation_bytes(self, segments: int, length: int) -> int:
+        """Per layer and step: the projections and feature maps, about three copies of the
+        scanned states (linear_scan keeps two, the outputs one), the norms', gates' and
+        feed-forward network's inputs."""
+        c = self.cfg
+        F_, H, dh = c.eta * c.head_dim, c.num_heads, c.head_dim
+        memory = H * dh * F_ if c.exact else c.r * H * (dh + F_)
+        per_step = H * (5 * dh + 3 * c.eta) + 6 * H * F_ + 3 * (memory + H * F_) + \
+            16 * c.embed_dim + 2 * c.ffn_dim
+        return 4 * c.num_layers * segments * length * per_step
+
     def parallel(self, x: torch.Tensor, state: State, resets: torch.Tensor
                  ) -> tuple[torch.Tensor, State]:
         """Training form. x (B, T, D); state before the segment; resets (B, T) bool, True
@@ -269,3 +275,21 @@ class AGaLiTe(nn.Module):
         out, state = self.parallel(x.unsqueeze(1), state, reset.unsqueeze(1))
         return out.squeeze(1), state
 
+
+
+def _at_width(width: int, exact: bool = False) -> dict:
+    """The paper's Mystery Path proportions (eta 4, r 2, feed-forward as wide as the model)."""
+    return {"num_layers": 2, "embed_dim": width, "num_heads": 4, "head_dim": width // 4,
+            "eta": 4, "r": 2, "ffn_dim": width, "exact": exact}
+
+
+TINY = {"num_layers": 2, "embed_dim": 16, "num_heads": 2, "head_dim": 4, "eta": 2, "r": 2,
+        "ffn_dim": 16}
+register(MemoryKind(
+    name="agalite", section="agalite", settings=AGaLiTeConfig,
+    summary="AGaLiTe, gated linear attention with a constant-size state (Pramanik et al., "
+            "TMLR 2024); exact: true gives GaLiTe.",
+    build=lambda cfg, config: LinearRecurrentMemory(AGaLiTe(cfg), cfg.embed_dim),
+    examples={"agalite": TINY, "galite": {**TINY, "exact": True}},
+    sized={"AGaLiTe": lambda width, L: _at_width(width),
+           "GaLiTe": lambda width, L: _at_width(width, exact=True)}))

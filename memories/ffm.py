@@ -1,14 +1,10 @@
 """Fast and Forgetful Memory (Morad, Kortvelesy, Liwicki and Prorok, "Reinforcement Learning
 with Fast and Forgetful Memory", NeurIPS 2023).
 
-Why FFM rather than SHM (Le et al., ICLR 2025) as the second linear-recurrent memory:
+What sets FFM apart from the other linear-recurrent memories (AGaLiTe, SHM, the SSM):
   * Its recurrence has a decay that depends on no input (a learned complex number per
-    trace and context channel), so a segment trains with the same associative scan as
-    AGaLiTe, exactly, and an episode start is a decay of 0. SHM's Hadamard memory
-    M_t = M_{t-1} * C_t + U_t has input-dependent calibration matrices C_t, sampled at
-    random during training; it parallelises too, but its state is a matrix per layer, like
-    GaLiTe's, and the random calibration makes the training form differ from the acting
-    form by design.
+    trace and context channel), and an episode start is a decay of 0. SHM's calibrations
+    and the SSM's decays depend on the input; all of them train with a parallel form.
   * Its state is tiny (memory_size x context_size complex numbers per layer: 32 x 4 by
     default, 1 KiB), the other end of the state-size range from GaLiTe's matrix per head,
     which is what a comparison of memories wants.
@@ -35,37 +31,45 @@ every tau_k steps, as in the authors' initialisation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from config import Invalid, setting
+from memories import MemoryKind, register
+from memories.linear import LinearRecurrentMemory
 from memories.linear_scan import linear_scan, reset_decay
 
 
 @dataclass(frozen=True)
 class FFMConfig:
-    """Sizes of an FFM memory."""
-    num_layers: int = 1          # N stacked FFM layers (the paper uses one)
-    embed_dim: int = 64          # D, the width of the input, of every layer and of the output
-    memory_size: int = 32        # m, traces
-    context_size: int = 4        # c, frequencies per trace
-    min_period: int = 1          # shortest initial time scale, in steps
-    max_period: int = 1024       # longest initial time scale, in steps
-    forgotten_at: float = 0.01   # the fraction of a write left after a trace's time scale
+    """The Fast and Forgetful Memory of `memory: ffm` (Morad et al., NeurIPS 2023): traces
+    that decay and rotate at learned rates, a constant-size complex state, trained over each
+    segment with its parallel form from the state stored at the segment's start."""
+    num_layers: int = setting("Stacked FFM layers N (the paper uses one).", low=1, high=1024,
+                              default=1)
+    embed_dim: int = setting("Width D of the observation embedding, of every layer and of the "
+                             "output.", low=1, default=64)
+    memory_size: int = setting("Traces m.", low=1, default=32)
+    context_size: int = setting("Frequencies c per trace; the state holds 2 m c numbers per "
+                                "layer (real and imaginary parts).", low=1, default=4)
+    min_period: int = setting("Shortest initial time scale of the traces, in steps.", low=1,
+                              default=1)
+    max_period: int = setting("Longest initial time scale of the traces, in steps.", low=1,
+                              default=1024)
+    forgotten_at: float = setting("Fraction of a write a trace keeps after its time scale "
+                                  "(sets the initial decays); in (0, 1).", default=0.01)
 
-    def __post_init__(self):
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.type in ("int", int) and (isinstance(value, bool) or not isinstance(value, int)
-                                            or value < 1):
-                raise ValueError(f"ffm.{f.name} = {value!r}: must be a positive integer")
-        if self.max_period < self.min_period:
-            raise ValueError(f"ffm.max_period = {self.max_period} < min_period = "
-                             f"{self.min_period}: set max_period >= min_period")
-        if not 0 < self.forgotten_at < 1:
-            raise ValueError(f"ffm.forgotten_at = {self.forgotten_at!r}: must be in (0, 1)")
+
+def check(cfg: FFMConfig, config) -> None:
+    if cfg.max_period < cfg.min_period:
+        raise Invalid("ffm.max_period", cfg.max_period, f"below ffm.min_period = "
+                      f"{cfg.min_period}", "use a max_period >= min_period")
+    if not 0.0 < cfg.forgotten_at < 1.0:
+        raise Invalid("ffm.forgotten_at", cfg.forgotten_at, "must lie in (0, 1)",
+                      "use e.g. 0.01")
 
 
 class FFMState(NamedTuple):
@@ -142,6 +146,14 @@ class FFM(nn.Module):
         shape = (batch, self.cfg.num_layers, self.cfg.memory_size, self.cfg.context_size)
         return FFMState(torch.zeros(shape, device=device), torch.zeros(shape, device=device))
 
+    def activation_bytes(self, segments: int, length: int) -> int:
+        """Per layer and step: the complex decays, writes and about three copies of the
+        scanned aggregator (8 bytes a number), the read-out's and gates' inputs."""
+        c = self.cfg
+        traces = c.memory_size * c.context_size
+        per_step = 2 * (6 * traces) + 2 * traces + 2 * c.memory_size + 8 * c.embed_dim
+        return 4 * c.num_layers * segments * length * per_step
+
     def parallel(self, x: torch.Tensor, state: FFMState, resets: torch.Tensor
                  ) -> tuple[torch.Tensor, FFMState]:
         """Training form. x (B, T, D); state before the segment; resets (B, T) bool, True
@@ -166,3 +178,14 @@ class FFM(nn.Module):
     def _stack(finals: list[tuple[torch.Tensor, torch.Tensor]]) -> FFMState:
         real, imag = zip(*finals)
         return FFMState(torch.stack(real, dim=1), torch.stack(imag, dim=1))
+
+
+register(MemoryKind(
+    name="ffm", section="ffm", settings=FFMConfig, check=check,
+    summary="Fast and Forgetful Memory: traces that decay and rotate at learned rates "
+            "(Morad et al., NeurIPS 2023).",
+    build=lambda cfg, config: LinearRecurrentMemory(FFM(cfg), cfg.embed_dim),
+    examples={"ffm": {"num_layers": 2, "embed_dim": 16, "memory_size": 6, "context_size": 3,
+                      "max_period": 32}},
+    sized={"FFM": lambda width, L: {"num_layers": 1, "embed_dim": width,
+                                    "memory_size": width // 2, "context_size": 4}}))

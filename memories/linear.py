@@ -16,14 +16,12 @@ crosses it, in acting and in training alike.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from config import AGaLiTeSection, FFMSection
 from memories import StoreLayout
 
 
@@ -50,9 +48,13 @@ class LinearRecurrentMemory(nn.Module):
     def refresh(self, state: NamedTuple, history: torch.Tensor) -> NamedTuple:
         return state
 
+    def activation_bytes(self, segments: int, length: int) -> int:
+        return self.core.activation_bytes(segments, length)
+
     def flatten(self, state: NamedTuple) -> torch.Tensor:
-        """state -> (B, sum of part sizes)."""
-        return torch.cat([part.reshape(part.shape[0], -1).float() for part in state], dim=1)
+        """state -> (B, sum of part sizes), in the state's dtype (the buffer stores it in
+        the layout's)."""
+        return torch.cat([part.reshape(part.shape[0], -1) for part in state], dim=1)
 
     def unflatten(self, flat: torch.Tensor) -> NamedTuple:
         """(B, sum of part sizes) -> a state."""
@@ -72,13 +74,3 @@ class LinearRecurrentMemory(nn.Module):
         out, _ = self.core.parallel(x, self.unflatten(stored[:, 0]), query_step == 0)
         return out
 
-
-def agalite_memory(section: AGaLiTeSection) -> LinearRecurrentMemory:
-    from memories.agalite import AGaLiTe, AGaLiTeConfig
-    return LinearRecurrentMemory(AGaLiTe(AGaLiTeConfig(**dataclasses.asdict(section))),
-                                 section.embed_dim)
-
-
-def ffm_memory(section: FFMSection) -> LinearRecurrentMemory:
-    from memories.ffm import FFM, FFMConfig
-    return LinearRecurrentMemory(FFM(FFMConfig(**dataclasses.asdict(section))), section.embed_dim)

@@ -66,3 +66,15 @@ def reset_decay(decay: torch.Tensor, resets: torch.Tensor) -> torch.Tensor:
     so that the state before them is dropped, exactly as zeroing it before the step."""
     keep = (~resets).to(decay.real.dtype if decay.is_complex() else decay.dtype)
     return decay * keep.view(*resets.shape, *([1] * (decay.dim() - 2)))
+
+
+def episode_ticks(resets: torch.Tensor, tick: torch.Tensor, period: int) -> torch.Tensor:
+    """Each step's index in its episode (1 at an episode start), modulo period.
+    resets (B, T) bool; tick (B,) the index of the step before the segment. (B, T) float."""
+    if resets.shape[1] == 1:                                               # an acting step
+        return torch.where(resets[:, 0], 1, tick + 1).unsqueeze(1) % period
+    t = torch.arange(resets.shape[1], device=resets.device)                # (T,)
+    # The last episode start at or before each step, -1 where none in the segment.
+    last_start = torch.where(resets, t, -1).cummax(dim=1).values           # (B, T)
+    index = torch.where(last_start >= 0, t - last_start + 1, tick.unsqueeze(1) + 1 + t)
+    return (index % period).to(tick.dtype)

@@ -11,13 +11,33 @@ Training runs truncated BPTT over a segment of G steps from the state stored at 
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 import torch
 from torch import nn
 
-from config import RecurrentConfig
-from memories import StoreLayout
+from config import setting
+from memories import MemoryKind, StoreLayout, register
+
+
+@dataclass(frozen=True)
+class RecurrentConfig:
+    """The GRU or LSTM core of `memory: gru | lstm`, trained with truncated backpropagation
+    through time over sequences of segment_length steps from the stored hidden state."""
+    hidden_size: int = setting("Width of the recurrent state, and of the observation embedding "
+                               "that feeds it.", low=1, default=128)
+    num_layers: int = setting("Stacked recurrent layers.", low=1, high=1024, default=1)
+    memory_dtype: Literal["float32", "bfloat16"] = setting(
+        "dtype of the states the buffer stores (one per step); bfloat16 halves them, the "
+        "network itself computes in float32.", default="float32")
+
+
+@dataclass(frozen=True)
+class NoMemoryConfig:
+    """The memoryless control of `memory: none`: the embedding goes straight to the heads."""
+    embed_dim: int = setting("Width D of the observation embedding the heads receive.",
+                             low=1, default=64)
 
 
 class RecurrentState(NamedTuple):
@@ -33,7 +53,7 @@ def reset_at_episode_start(state: torch.Tensor, episode_step: torch.Tensor) -> t
 class RecurrentMemory(nn.Module):
     """A GRU or LSTM core. The state travels as one tensor (B, N, S); an LSTM packs (h, c)."""
 
-    def __init__(self, kind: str, cfg: RecurrentConfig, memory_dtype: str):
+    def __init__(self, kind: str, cfg: RecurrentConfig):
         super().__init__()
         self.lstm = kind == "lstm"
         self.input_dim = self.output_dim = cfg.hidden_size
@@ -41,7 +61,7 @@ class RecurrentMemory(nn.Module):
                                                       cfg.num_layers, batch_first=True)
         self.num_layers = cfg.num_layers
         self.state_width = cfg.hidden_size * (2 if self.lstm else 1)
-        self.dtype = getattr(torch, memory_dtype)
+        self.dtype = getattr(torch, cfg.memory_dtype)
         # Orthogonal weights and zero biases: the recurrent PPO initialisation of
         # Andrychowicz et al. 2021 and CleanRL's ppo_atari_lstm.
         for name, p in self.rnn.named_parameters():
@@ -56,6 +76,13 @@ class RecurrentMemory(nn.Module):
 
     def initial_state(self, batch: int, device: torch.device) -> RecurrentState:
         return RecurrentState(torch.zeros(batch, self.num_layers, self.state_width, device=device))
+
+    def activation_bytes(self, segments: int, length: int) -> int:
+        """What torch's fused kernel keeps per layer, step and hidden unit: its gates,
+        inputs, states and workspace, 8 numbers for a GRU and 18 for an LSTM (measured,
+        tests/test_estimates.py)."""
+        per_unit = 18 if self.lstm else 8
+        return 4 * segments * length * self.num_layers * per_unit * self.rnn.hidden_size
 
     def refresh(self, state: RecurrentState, history: torch.Tensor) -> RecurrentState:
         return state
@@ -113,6 +140,9 @@ class NoMemory(nn.Module):
     def refresh(self, state: RecurrentState, history: torch.Tensor) -> RecurrentState:
         return state
 
+    def activation_bytes(self, segments: int, length: int) -> int:
+        return 0
+
     def segments(self, x: torch.Tensor, stored: torch.Tensor, key_episode: torch.Tensor,
                  query_step: torch.Tensor) -> torch.Tensor:
         return x
@@ -120,3 +150,23 @@ class NoMemory(nn.Module):
     def step(self, x: torch.Tensor, state: RecurrentState, episode_step: torch.Tensor
              ) -> tuple[torch.Tensor, RecurrentState, torch.Tensor]:
         return x, state, state.h
+
+
+def _recurrent(name: str, summary: str) -> MemoryKind:
+    return MemoryKind(
+        name=name, section="recurrent", settings=RecurrentConfig, compiles=False,
+        summary=summary, build=lambda cfg, config: RecurrentMemory(name, cfg),
+        examples={name: {"hidden_size": 16, "num_layers": 2}},
+        sized={name.upper(): lambda width, L: {"hidden_size": width}})
+
+
+# torch.compile cannot trace nn.GRU / nn.LSTM (each step is one fused kernel already).
+register(_recurrent("gru", "A GRU core (Cho et al. 2014), trained by truncated BPTT over "
+                           "each segment from the state stored before it."))
+register(_recurrent("lstm", "An LSTM core (Hochreiter and Schmidhuber 1997), trained by "
+                            "truncated BPTT over each segment from the state stored before it."))
+register(MemoryKind(
+    name="none", section="none", settings=NoMemoryConfig,
+    summary="The memoryless control: the same network without a memory.",
+    build=lambda cfg, config: NoMemory(cfg.embed_dim),
+    examples={"none": {"embed_dim": 16}}))

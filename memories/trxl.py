@@ -11,17 +11,78 @@ Both give the same result for the same inputs (tests/test_transformer.py).
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Optional
+from dataclasses import dataclass
+from typing import Literal, NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from config import TransformerConfig
-from memories import StoreLayout
+from config import Invalid, setting
+from memories import MemoryKind, StoreLayout, register
+from memories.layers import GRUGate
 from memories.window import gradient_window_mask, relative_offsets, segment_mask, sinusoid
 
 RELATIVE = ("relative", "learned")
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """The episodic memory of `memory: trxl`: (G)TrXL attention over the cached states of the
+    episode's last memory_length steps."""
+    num_blocks: int = setting("Number of transformer blocks.", low=1, high=1024, default=2)
+    embed_dim: int = setting("Width D of the embedding and of every cached hidden state.",
+                             low=1, default=64)
+    num_heads: int = setting("Attention heads H; embed_dim must be divisible by num_heads.",
+                             low=1, high=4096, default=4)
+    memory_length: int = setting(
+        "Steps each query attends to, the current step included: 1 means no memory, L means "
+        "the current step and the L-1 steps before it of the same episode.", low=1, default=16)
+    positional_encoding: Literal["none", "absolute", "learned", "relative"] = setting(
+        "none; absolute = sinusoid of the step's index in its episode added to the "
+        "observation embedding; learned = a learned vector per distance in the window used as "
+        "a relative position term; relative = Transformer-XL relative attention (sinusoid "
+        "per distance, content and position terms with u/v biases, Dai et al. 2019).",
+        default="relative")
+    layer_norm: Literal["none", "pre", "post"] = setting(
+        "Where LayerNorm goes: pre = before attention and feed-forward (identity-map "
+        "reordering, Parisotto et al. 2019); post = after each residual; none.", default="pre")
+    gtrxl: bool = setting("Replace both residual connections by GRU-type gates (GTrXL).",
+                          default=False)
+    gtrxl_bias: float = setting("Gate bias b_g; larger starts the gates closer to the identity "
+                                "map (the GTrXL paper uses 2).", default=2.0)
+    gradient_window: Optional[int] = setting(
+        "Steps of a segment recomputed with gradient as keys: in every block query t attends "
+        "to the recomputed steps t-K+1 .. t and to the rollout's cached states before them "
+        "(through N blocks the gradient reaches N(K-1) steps back). 1 = the original "
+        "TrXL-PPO (only the step itself is recomputed); K as the JAX TrXL-PPO did for "
+        "Craftax; null = the whole segment (Transformer-XL).", low=1, default=None)
+    memory_dtype: Literal["float32", "bfloat16"] = setting(
+        "dtype of the cached hidden states (rollout stream, key/value cache, the agent's "
+        "window): bfloat16 halves their memory (benchmarks/throughput.py prints it); the "
+        "network itself computes in float32.", default="float32")
+
+
+def check(t: TransformerConfig, config) -> None:
+    """What the field bounds cannot say: widths that fit the heads and encodings, gates with
+    their norm placement, a gradient window inside the segment."""
+    if t.embed_dim % t.num_heads:
+        raise Invalid("transformer.embed_dim", t.embed_dim,
+                      f"not divisible by transformer.num_heads = {t.num_heads}",
+                      f"use an embed_dim that is a multiple of {t.num_heads}, e.g. "
+                      f"{t.num_heads * max(1, round(t.embed_dim / t.num_heads))}")
+    if t.positional_encoding in ("relative", "absolute") and t.embed_dim % 2:
+        raise Invalid("transformer.embed_dim", t.embed_dim,
+                      "sinusoidal encodings need an even width",
+                      "use an even embed_dim or positional_encoding: learned")
+    if t.gtrxl and t.layer_norm == "post":
+        raise Invalid("transformer.layer_norm", t.layer_norm,
+                      "GTrXL gates need the identity-map reordering (Parisotto et al. 2019)",
+                      "set layer_norm: pre (or none), or gtrxl: false")
+    if t.gradient_window is not None and t.gradient_window > config.segment_len:
+        raise Invalid("transformer.gradient_window", t.gradient_window,
+                      f"must lie in [1, segment length = {config.segment_len}]",
+                      "use 1 for the original TrXL-PPO, or null for the whole segment")
 
 
 class KV(NamedTuple):
@@ -103,26 +164,6 @@ class MultiHeadAttention(nn.Module):
         scores = (q + self.v_bias.unsqueeze(1)) @ r.transpose(1, 2)        # (B, H, G, L)
         index = offsets.expand(B, H, *offsets.shape)                       # (B, H, G, K)
         return scores.gather(-1, index) / math.sqrt(dh)                    # (B, H, G, K)
-
-
-class GRUGate(nn.Module):
-    """GTrXL's GRU-type gate g(x, y) replacing the residual x + y (Parisotto et al. 2019,
-    eq. 5-8). The bias b_g > 0 pushes z towards 0, so the block starts near the identity."""
-
-    def __init__(self, dim: int, bias: float):
-        super().__init__()
-        self.from_y = nn.Linear(dim, 3 * dim, bias=False)   # W_r, W_z, W_g
-        self.from_x = nn.Linear(dim, 2 * dim, bias=False)   # U_r, U_z
-        self.candidate_x = nn.Linear(dim, dim, bias=False)  # U_g
-        self.bias = bias
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        wr, wz, wg = self.from_y(y).chunk(3, dim=-1)
-        ur, uz = self.from_x(x).chunk(2, dim=-1)
-        r = torch.sigmoid(wr + ur)
-        z = torch.sigmoid(wz + uz - self.bias)
-        h = torch.tanh(wg + self.candidate_x(r * x))
-        return (1 - z) * x + z * h
 
 
 class TransformerBlock(nn.Module):
@@ -221,6 +262,18 @@ class TransformerMemory(nn.Module):
         return StoreLayout((self.cfg.num_blocks, self.cfg.embed_dim), self.dtype,
                            per_segment=False, history=M, keys=M + (G if window < G else 0))
 
+    def activation_bytes(self, segments: int, length: int) -> int:
+        """Per block: the normalised inputs and keys/values of the M cached and G recomputed
+        steps, the attention probabilities (B, H, G, K) and its query-side terms, the
+        feed-forward's and the gates' inputs."""
+        c, B, G, M = self.cfg, segments, length, self.memory_slots
+        window = c.gradient_window or G
+        K = M + G + (G if window < G else 0)                          # keys per query window
+        per_query = 24 if c.gtrxl else 8                              # (B, G, D) tensors kept
+        per_block = 2 * M * c.embed_dim + 2 * K * c.embed_dim + 2 * c.num_heads * G * K + \
+            per_query * G * c.embed_dim
+        return 4 * c.num_blocks * B * per_block
+
     def _windows(self, batch: int, device: torch.device) -> list[torch.Tensor]:
         """Zeroed windows (B, H, L, dh), two per block (keys, values)."""
         c = self.cfg
@@ -288,3 +341,15 @@ class TransformerMemory(nn.Module):
             cached += [without_oldest(kv.k.to(self.dtype)), without_oldest(kv.v.to(self.dtype))]
         return self.final_norm(h.squeeze(1)), self.state_type(*cached), \
             torch.stack(inputs, dim=1)                                      # (B, N, D)
+
+
+register(MemoryKind(
+    name="trxl", section="transformer", settings=TransformerConfig, check=check,
+    summary="Transformer-XL attention over the cached states of the episode's last "
+            "memory_length steps (gtrxl: true for GTrXL, Parisotto et al. 2019).",
+    build=lambda t, config: TransformerMemory(t, config.segment_len),
+    examples={"trxl": {"num_blocks": 2, "embed_dim": 16, "num_heads": 2, "memory_length": 5}},
+    sized={"TrXL": lambda width, L: {"num_blocks": 2, "embed_dim": width, "num_heads": 4,
+                                     "memory_length": L},
+           "GTrXL": lambda width, L: {"num_blocks": 2, "embed_dim": width, "num_heads": 4,
+                                      "memory_length": L, "gtrxl": True}}))

@@ -11,12 +11,12 @@ from preflight.refusal import RefusedInput
 
 @dataclass(frozen=True)
 class MemoryEstimate:
-    """Bytes a run allocates at least, by part (a lower bound: activations of the backward
-    pass beyond the attention scores, allocator slack and the environments are left out)."""
+    """Bytes a run allocates at least, by part (a lower bound: the encoder's inner
+    activations, allocator slack and the environments are left out)."""
     parameters: int      # weights, gradients and AdamW's two moments
     rollout: int         # observations and per-step records of one rollout
-    memory: int          # the cached memory stream and the acting step's key/value cache
-    activations: int     # one micro-batch's memory window and attention scores
+    memory: int          # the memory's stored entries and its acting state
+    activations: int     # what the network keeps for one micro-batch's backward pass
 
     @property
     def total(self) -> int:
@@ -45,37 +45,33 @@ def available_memory() -> int:
 
 
 def training_memory(config, spec, parameters: int) -> MemoryEstimate:
-    """The lower bound of what training `config` on `spec` allocates (bytes). Sizes come
-    from buffer.py's layout: the stream holds memory_length + worker_steps slots per worker."""
+    """The lower bound of what training `config` on `spec` allocates (bytes). The memory's
+    part comes from the memory itself: its layout, its state and its activations
+    (memories.memory_bytes); the rest of the network keeps at least, per step of a
+    micro-batch, its input, the memory's output and four hidden layers' worth."""
+    from memories import memory_bytes, memory_widths, micro_batch_segments
     W, T = config.n_workers, config.worker_steps
     obs = math.prod(spec.obs_shape) * (1 if spec.is_image else 4)
     rollout = W * T * (obs + 8 * spec.action_width + spec.mask_size + 7 * 4)
-    t = config.transformer
-    micro = config.micro_batch_size or config.batch_size // config.n_mini_batch
-    if config.memory == "trxl":
-        width = 2 if t.memory_dtype == "bfloat16" else 4
-        L, N, D, H = t.memory_length, t.num_blocks, t.embed_dim, t.num_heads
-        memory = W * (L + T) * N * D * width + 2 * W * N * L * D * 4      # stream + K/V cache
-        activations = micro * N * L * (3 * D + H) * 4                     # window, K, V, scores
-    else:
-        layers, width = config.recurrent.num_layers, config.recurrent.hidden_size
-        memory = W * (T + 1) * layers * 2 * width * 4
-        activations = micro * layers * 2 * width * 4 * 4
-    return MemoryEstimate(16 * parameters, rollout, memory, activations)
+    sizes = memory_bytes(config)
+    steps = micro_batch_segments(config) * config.segment_len
+    network = 4 * steps * (math.prod(spec.obs_shape) + memory_widths(config)[1] +
+                           4 * config.hidden_layer_size)
+    return MemoryEstimate(16 * parameters, rollout, sizes.stored + sizes.state,
+                          sizes.activations + network)
 
 
-def playing_memory(model, config, n_envs: int) -> MemoryEstimate:
+def playing_memory(model, n_envs: int) -> MemoryEstimate:
     """What an agent of `model` (built on the meta device) allocates for `n_envs`
     environments: its parameters and buffers (a sinusoid table per window position), and
-    the key/value window of memory_length - 1 steps per block (agent.MemoryAgent)."""
+    its memory's state (agent.MemoryAgent)."""
+    import torch
+
+    from memories import state_nbytes
     tensors = [*model.parameters(), *model.buffers()]
     weights = sum(t.numel() * t.element_size() for t in tensors)
-    memory = 0
-    if config.memory == "trxl":
-        t = config.transformer
-        width = 2 if t.memory_dtype == "bfloat16" else 4
-        memory = 2 * n_envs * t.num_blocks * (t.memory_length - 1) * t.embed_dim * width
-    return MemoryEstimate(weights, 0, memory, 0)
+    state = model.memory.initial_state(n_envs, torch.device("meta"))
+    return MemoryEstimate(weights, 0, state_nbytes(state), 0)
 
 
 def check_fits(estimate: MemoryEstimate, what: str, fix: str) -> None:

@@ -8,22 +8,29 @@ import torch
 from buffer import RolloutBuffer
 from config import Config, config_from_dict
 from environments import SpaceSpec
+from memories import MemoryKind, kinds
 from worker_pool import EpisodeInfo, StepResult
 
 
-def tiny_config(memory: str = "trxl", **transformer) -> Config:
-    """A tiny network of `memory`: a config's memory kind, or galite (agalite, exact)."""
-    exact = memory == "galite"
-    memory = "agalite" if exact else memory
+def memory_variants() -> dict[str, tuple[MemoryKind, dict]]:
+    """Every registered memory's small variants (MemoryKind.examples), by label: what the
+    shared known-answer tests run, so that a new memory joins them by registering."""
+    return {label: (kind, dict(values)) for kind in kinds().values()
+            for label, values in kind.examples.items()}
+
+
+def variants_where(predicate) -> list[str]:
+    """The labels of the variants whose tiny config satisfies `predicate(config)`."""
+    return [label for label in memory_variants() if predicate(tiny_config(label))]
+
+
+def tiny_config(memory: str = "trxl", **overrides) -> Config:
+    """A tiny network of a registered memory variant (a kind's name, or a variant label such
+    as galite); `overrides` change that memory's section."""
+    kind, values = memory_variants()[memory]
     data = {"n_workers": 3, "worker_steps": 12, "segment_length": 4, "n_mini_batch": 3,
-            "epochs": 1, "hidden_layer_size": 16, "memory": memory,
-            "recurrent": {"hidden_size": 16, "num_layers": 2},
-            "agalite": {"num_layers": 2, "embed_dim": 16, "num_heads": 2, "head_dim": 4,
-                        "eta": 2, "r": 2, "ffn_dim": 16, "exact": exact},
-            "ffm": {"num_layers": 2, "embed_dim": 16, "memory_size": 6, "context_size": 3,
-                    "max_period": 32},
-            "transformer": {"num_blocks": 2, "embed_dim": 16, "num_heads": 2,
-                            "memory_length": 5, **transformer}}
+            "epochs": 1, "hidden_layer_size": 16, "memory": kind.name,
+            kind.section: {**values, **overrides}}
     return config_from_dict(data)
 
 

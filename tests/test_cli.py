@@ -377,7 +377,7 @@ def test_set_overrides_config_values_and_the_run_records_them(tmp_path):
     (["--set", "updates=many"], "updates = 'many': expected an integer"),
     (["--set", "transformer.nope=1"], "transformer.nope = 1: unknown key"),
     (["--set", "transformer.num_heads=3"], "not divisible by transformer.num_heads = 3"),
-    (["--set", "gamma=2"], "gamma = 2.0: above the limit of 1.0"),
+    (["--set", "gamma=2"], "gamma = 2.0: must be at most 1.0"),
     (["--set", "seed.x=1"], "--set seed.x: "),
     (["--set", "noequals"], "'noequals': expected KEY=VALUE"),
     (["--set", "updates="], "no value after '='"),

@@ -1,22 +1,28 @@
-"""Recurrent memories, the memoryless control, the TrXL gradient window and bfloat16 cached
-memory against known answers."""
+"""Every registered memory against the shared known answers (its variants come from its
+registration, memories.MemoryKind.examples), and the recurrent memories, the TrXL gradient
+window and bfloat16 cached memory against their own."""
+import dataclasses
+
 import pytest
 import torch
 
 from buffer import RolloutBuffer
 from config import config_from_dict
 from agent import cpp_compiler
-from tests.fakes import (ScriptedPool, assert_training_recomputes_rollout, randomised_model,
-                         rollout_setup, tiny_config)
+from memories import kinds, memory_layout
+from tests.fakes import (ScriptedPool, assert_training_recomputes_rollout, memory_variants,
+                         randomised_model, rollout_setup, tiny_config, variants_where)
 
 CPU = torch.device("cpu")
+VARIANTS = sorted(memory_variants())
 
 
-@pytest.mark.parametrize("memory", ["gru", "lstm", "agalite", "galite", "ffm", "none"])
+@pytest.mark.parametrize("memory", VARIANTS)
 def test_sequence_training_equals_step_by_step_rollout(memory):
-    """Truncated BPTT from the stored state recomputes exactly what the rollout computed one
-    step at a time, with episodes starting mid-sequence. The linear-recurrent memories run
-    each segment in parallel from the state stored at its start."""
+    """Training's recomputation of every segment (truncated BPTT from the stored state, a
+    parallel form from the state stored at the segment's start, attention over the cached
+    window) gives exactly what the rollout computed one step at a time, with episodes
+    starting mid-segment."""
     assert_training_recomputes_rollout(tiny_config(memory))
 
 
@@ -27,7 +33,9 @@ def test_gradient_window_recomputes_the_rollout(window):
     assert_training_recomputes_rollout(tiny_config(gradient_window=window))
 
 
-@pytest.mark.parametrize("memory", ["trxl", "gru", "lstm"])
+@pytest.mark.parametrize("memory", [label for label, (kind, _) in memory_variants().items()
+                                    if "memory_dtype" in
+                                    {f.name for f in dataclasses.fields(kind.settings)}])
 def test_bfloat16_cached_memory_stays_close(memory):
     """Cached states in bfloat16 (8-bit mantissa): recomputation matches the rollout to a
     tolerance of that precision, and only that."""
@@ -114,17 +122,20 @@ def test_buffer_of_a_recurrent_memory_holds_one_state_per_step(memory):
     assert buffer.stored.shape == (cfg.n_workers, cfg.worker_steps, layers, width)
 
 
-@pytest.mark.parametrize("memory", ["gru", "agalite", "ffm", "none"])
-def test_a_saved_recurrent_model_plays_held_out_episodes(tmp_path, memory):
-    """Checkpoints and evaluation are shared: a trained GRU (or memoryless) model file loads
-    and plays, as evaluate.py and enjoy.py use it."""
+@pytest.mark.parametrize("memory", sorted(kinds()))
+def test_a_saved_model_of_every_memory_plays_held_out_episodes(tmp_path, memory):
+    """Checkpoints and evaluation are shared: a trained model file of every memory loads and
+    plays, as evaluate.py and enjoy.py use it."""
     from agent import load_agent, play_episode
     from config import load_config
     from environments import make_env
     from trainer import Trainer
-    config = load_config(f"configs/proof_of_memory_{memory}.yaml",
+    kind, values = memory_variants()[memory]
+    config = load_config("configs/proof_of_memory.yaml",
                          {"n_workers": 4, "worker_steps": 16, "segment_length": 8,
-                          "n_mini_batch": 2, "updates": 1, "env_processes": 1})
+                          "n_mini_batch": 2, "updates": 1, "env_processes": 1,
+                          "memory": memory,
+                          **{f"{kind.section}.{key}": v for key, v in values.items()}})
     trainer = Trainer(config, "rnn", str(tmp_path / "m"), str(tmp_path / "s"))
     try:
         trainer.run()
@@ -136,7 +147,7 @@ def test_a_saved_recurrent_model_plays_held_out_episodes(tmp_path, memory):
     assert 1 <= result.length <= 16
 
 
-@pytest.mark.parametrize("memory", ["gru", "lstm", "agalite", "ffm"])
+@pytest.mark.parametrize("memory", variants_where(lambda c: memory_layout(c).history == 0))
 def test_truncation_value_continues_the_episodes_state(memory):
     """The value of an observation a time limit cut off is computed from the state its own
     episode reached: equal to running the whole episode, then that observation."""
@@ -156,7 +167,7 @@ def test_truncation_value_continues_the_episodes_state(memory):
 
 
 @pytest.mark.skipif(cpp_compiler() is None, reason="torch.compile on CPU needs a C++ compiler")
-@pytest.mark.parametrize("memory", ["trxl", "agalite", "ffm", "none"])
+@pytest.mark.parametrize("memory", variants_where(lambda c: kinds()[c.memory].compiles))
 def test_compiled_acting_step_computes_what_training_recomputes(memory):
     """compile_acting changes how the step runs, not what it computes; and the window's
     sliding position in the KV cache must not recompile the step (one graph per run)."""
@@ -169,9 +180,11 @@ def test_compiled_acting_step_computes_what_training_recomputes(memory):
     assert counters["stats"]["unique_graphs"] == 1
 
 
-def test_compiled_acting_step_refuses_recurrent_layers():
-    with pytest.raises(ValueError, match="compile_acting = True: torch.compile cannot trace gru"):
-        config_from_dict({"memory": "gru", "compile_acting": True})
+@pytest.mark.parametrize("memory", [k.name for k in kinds().values() if not k.compiles])
+def test_compiled_acting_step_is_refused_where_it_cannot_compile(memory):
+    with pytest.raises(ValueError, match=f"compile_acting = True: torch.compile cannot trace "
+                                         f"the acting step of memory = {memory}"):
+        config_from_dict({"memory": memory, "compile_acting": True})
 
 
 def test_compiled_acting_step_names_a_missing_compiler(monkeypatch):
@@ -181,8 +194,8 @@ def test_compiled_acting_step_names_a_missing_compiler(monkeypatch):
         acting_step(True, CPU)
 
 
-@pytest.mark.parametrize("memory", ["agalite", "galite", "ffm"])
-def test_buffer_of_a_linear_memory_holds_one_state_per_segment(memory):
+@pytest.mark.parametrize("memory", variants_where(lambda c: memory_layout(c).per_segment))
+def test_buffer_of_a_per_segment_memory_holds_one_state_per_segment(memory):
     """A large state is stored where training needs it, before each segment's first step:
     T / G entries of the whole state per worker; the first rollout's first is the zero state."""
     cfg = tiny_config(memory)

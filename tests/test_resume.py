@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from config import load_config
+from memories import kinds
+from tests.fakes import memory_variants
 from trainer import NonFiniteError, Trainer
 from runs.checkpoint import load_model_file
 
@@ -31,10 +33,11 @@ def run(trainer: Trainer, updates: int) -> Trainer:
     return trainer
 
 
-@pytest.mark.parametrize("memory", ["trxl", "lstm", "agalite", "ffm"])
+@pytest.mark.parametrize("memory", sorted(kinds()))
 def test_resumed_run_equals_uninterrupted_run(tmp_path, memory):
-    """Bit-identical; for a recurrent memory the running state is part of the checkpoint."""
-    config = tiny(memory=memory, **{"recurrent.hidden_size": 32})
+    """Bit-identical, for every memory: its running state is part of the checkpoint."""
+    kind, values = memory_variants()[memory]
+    config = tiny(memory=memory, **{f"{kind.section}.{key}": v for key, v in values.items()})
     whole = run(Trainer(config, "whole", str(tmp_path / "m"), str(tmp_path / "s")), 4)
     first = run(Trainer(config, "part", str(tmp_path / "m"), str(tmp_path / "s")), 2)
     first.save()

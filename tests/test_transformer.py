@@ -6,8 +6,8 @@ import time
 import pytest
 import torch
 
-from tests.fakes import (ScriptedPool, assert_training_recomputes_rollout, randomised_model,
-                         rollout_setup, tiny_config)
+from tests.fakes import (ScriptedPool, assert_training_recomputes_rollout, memory_variants,
+                         randomised_model, rollout_setup, tiny_config)
 from memories.trxl import KV, TransformerBlock
 
 CPU = torch.device("cpu")
@@ -27,7 +27,7 @@ def test_training_recomputation_equals_rollout(pos, gtrxl, norm, memory_length):
     assert_training_recomputes_rollout(cfg)
 
 
-@pytest.mark.parametrize("memory", ["trxl", "gru", "lstm", "agalite", "ffm", "none"])
+@pytest.mark.parametrize("memory", sorted(memory_variants()))
 def test_bootstrap_value_uses_the_next_steps_window(memory):
     """The value bootstrapped at a rollout's end is what step 0 of the next rollout computes
     (the original computed it with the wrong window)."""
@@ -180,19 +180,22 @@ def test_buffer_memory_does_not_grow_with_episode_length():
     assert held[100] == held[10_000] > 0
 
 
-@pytest.mark.parametrize("memory,pos,dtype", [
-    ("trxl", "absolute", "float32"), ("trxl", "relative", "float32"),
-    ("trxl", "relative", "bfloat16"), ("gru", "none", "float32"), ("lstm", "none", "float32"),
-    ("agalite", "none", "float32"), ("galite", "none", "float32"), ("ffm", "none", "float32")])
-def test_playing_agent_acts_like_the_training_policy(memory, pos, dtype):
+PLAYING = [(label, {}) for label in sorted(memory_variants())] + [
+    ("trxl", {"positional_encoding": "absolute"}),
+    ("trxl", {"memory_dtype": "bfloat16"})]
+
+
+@pytest.mark.parametrize("memory,changes", PLAYING,
+                         ids=[f"{m}-{'-'.join(map(str, c.values()))}" for m, c in PLAYING])
+def test_playing_agent_acts_like_the_training_policy(memory, changes):
     """enjoy.py and evaluation use MemoryAgent's sliding window (or recurrent state); over
     whole episodes it must give exactly the values the training sampler computed for the
     same observations."""
     from agent import MemoryAgent
-    cfg = tiny_config(memory, positional_encoding=pos, memory_dtype=dtype)
+    cfg = tiny_config(memory, **changes)
     # bfloat16 keeps 8 bits of mantissa: the sampler re-projects rounded inputs each rollout
     # where the agent keeps rounded projections, a difference of that order.
-    tolerance = 2e-5 if dtype == "float32" else 3e-2
+    tolerance = 3e-2 if changes.get("memory_dtype") == "bfloat16" else 2e-5
     _, model, buffer, sampler = rollout_setup(cfg, [3, 7, 50])
     M = buffer.memory_slots
     compared = 0
