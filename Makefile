@@ -12,8 +12,9 @@ setup: $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
-	# POPGym is optional for users; the tests train on it.
+	# POPGym and MuJoCo are optional for users; the tests train on them.
 	$(BIN)/pip install --quiet --no-deps -r requirements-popgym.txt
+	$(BIN)/pip install --quiet -r requirements-mujoco.txt
 
 test: setup
 	$(BIN)/ruff check .

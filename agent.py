@@ -15,14 +15,14 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-import guards
-
 from config import Config
-from environments import SpaceSpec
-from environments.spec import takes_scalar_action
+from environments import ActionLayout, SpaceSpec
+from environments.actions import MASK_KEY
 from memories import state_nbytes
-from model import ActorCritic, PolicyOutput, StepOutput, build_model, sample_actions
-from utils import load_model_file
+from model import ActorCritic, PolicyOutput, StepOutput, build_model
+from preflight.memory_estimate import check_fits, playing_memory
+from runs.checkpoint import load_model_file
+from runs.integrity import spec_from_file, state_dict_mismatch
 
 
 def cpp_compiler() -> Optional[str]:
@@ -82,14 +82,29 @@ class MemoryAgent:
             self.episode_step = self.episode_step + 1
         return out
 
-    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        """obs (W, *obs_shape) -> actions (W, A)."""
+    def normalize(self, obs: torch.Tensor, update: bool = False) -> torch.Tensor:
+        """obs as the network takes it: normalised with the running statistics when the run
+        normalises observations (first folded into them with `update`, which only the
+        training sampler asks for), else unchanged."""
+        normalizer = self.model.obs_normalizer
+        if normalizer is None:
+            return obs
+        if update:
+            normalizer.update(obs)
+        return normalizer(obs)
+
+    def act(self, obs: np.ndarray, mask: Optional[np.ndarray] = None,
+            deterministic: bool = False) -> np.ndarray:
+        """obs (W, *obs_shape) and the action masks (W, sum(nvec)) if the env supplies them
+        -> flat actions (W, A)."""
         policy = self.policy(obs)
-        return sample_actions(policy.logits, deterministic=deterministic).cpu().numpy()
+        mask = None if mask is None else torch.as_tensor(mask, device=self.device)
+        return policy.distribution.sample(mask, deterministic=deterministic).cpu().numpy()
 
     def policy(self, obs: np.ndarray) -> PolicyOutput:
-        """One step of every env: the policy's logits and value; the memory takes the step."""
-        return self.step(torch.as_tensor(obs, device=self.device)).policy
+        """One step of every env: the policy's distribution and value; the memory takes the
+        step."""
+        return self.step(self.normalize(torch.as_tensor(obs, device=self.device))).policy
 
     def nbytes(self) -> int:
         """Bytes of the memory state."""
@@ -101,13 +116,13 @@ def load_agent(path: str, n_envs: int, device: torch.device) -> tuple[MemoryAgen
     from the file are checked against the memory available before anything is allocated, and
     the weights against the network by name and shape."""
     payload, config = load_model_file(path, device)
-    spec = guards.spec_from_file(payload["spec"], path)
+    spec = spec_from_file(payload["spec"], path)
     with torch.device("meta"):                      # sizes only: nothing is allocated
         shapes = build_model(config, spec, torch.device("meta"))
-    guards.check_fits(guards.playing_memory(shapes, n_envs),
-                      f"{path}: its network", "use a model file written by train.py")
+    check_fits(playing_memory(shapes, n_envs),
+               f"{path}: its network", "use a model file written by train.py")
     model = build_model(config, spec, device)
-    mismatch = guards.state_dict_mismatch(model.state_dict(), payload["model"])
+    mismatch = state_dict_mismatch(model.state_dict(), payload["model"])
     if mismatch:
         raise ValueError(f"{path}: its weights do not fit the network its config describes: "
                          f"{mismatch}. Fix: use the model file as train.py wrote it.")
@@ -126,14 +141,15 @@ def play_episode(agent: MemoryAgent, env, seed: int, deterministic: bool,
                  before_step: Optional[Callable[[], bool]] = None) -> Optional[EpisodeResult]:
     """Play one episode of a single env with agent slot 0. `before_step` runs before every
     action (enjoy.py renders there); returning False abandons the episode (None)."""
-    scalar = takes_scalar_action(env.action_space)
-    obs, _ = env.reset(seed=seed)
+    actions = ActionLayout(env.action_space)
+    obs, info = env.reset(seed=seed)
     agent.reset(0)
-    total, length, done, info = 0.0, 0, False, {}
+    total, length, done = 0.0, 0, False
     while not done:
         if before_step is not None and not before_step():
             return None
-        action = agent.act(obs[None], deterministic)[0]
-        obs, reward, terminated, truncated, info = env.step(int(action[0]) if scalar else action)
+        mask = info[MASK_KEY][None] if MASK_KEY in info else None
+        action = agent.act(obs[None], mask, deterministic)[0]
+        obs, reward, terminated, truncated, info = env.step(actions.to_env(action))
         total, length, done = total + float(reward), length + 1, terminated or truncated
     return EpisodeResult(total, length, info)

@@ -20,7 +20,7 @@ aggregation whose score files are gone, so seeds trained in different sessions a
 """
 from __future__ import annotations
 
-import process_setup  # noqa: F401  (the entry-point convention; no torch here)
+import preflight.process_setup  # noqa: F401  (the entry-point convention; no torch here)
 
 import argparse
 import os
@@ -199,11 +199,20 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import matplotlib
     matplotlib.use("Agg")      # files only: no window, also without a display
+    from preflight.outputs import check_writable_file
+    from preflight.refusal import EXIT_REFUSED, error_line
     try:
+        check_writable_file(os.path.join(args.out, "run_scores.csv"), "--out")
         written = aggregate(args)
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        print(error_line(e), file=sys.stderr)
+        return EXIT_REFUSED
+    except OSError as e:       # the disk filled up or turned read-only while writing
+        where = f" ({e.filename})" if e.filename else ""
+        print(error_line(f"writing the results failed: {e.strerror or e}{where}. Fix: free "
+                         f"space or choose a writable --out, then aggregate again."),
+              file=sys.stderr)
+        return 1
     print("wrote " + ", ".join(written), flush=True)
     return 0
 

@@ -23,8 +23,9 @@ from memories.window import INVALID_EPISODE
 @dataclass
 class Minibatch:
     """B whole segments of G consecutive steps each."""
-    obs: torch.Tensor            # (B, G, *obs_shape)
-    actions: torch.Tensor        # (B, G, A) long
+    obs: torch.Tensor            # (B, G, *obs_shape), normalised if the run normalises
+    actions: torch.Tensor        # (B, G, A) flat actions (environments/actions.py)
+    action_masks: torch.Tensor   # (B, G, sum(nvec)) bool; (B, G, 0) without masks
     log_probs: torch.Tensor      # (B, G) rollout log-probabilities
     values: torch.Tensor         # (B, G) rollout values
     advantages: torch.Tensor     # (B, G)
@@ -81,7 +82,9 @@ class RolloutBuffer:
         obs_dtype = torch.uint8 if spec.obs_dtype == "uint8" else torch.float32
         f32 = dict(dtype=torch.float32, device=device)
         self.obs = torch.zeros((W, T, *spec.obs_shape), dtype=obs_dtype, device=device)
-        self.actions = torch.zeros((W, T, len(spec.action_nvec)), dtype=torch.long, device=device)
+        self.actions = torch.zeros((W, T, spec.action_width), device=device,
+                                   dtype=getattr(torch, spec.action_dtype))
+        self.action_masks = torch.zeros((W, T, spec.mask_size), dtype=torch.bool, device=device)
         self.log_probs = torch.zeros((W, T), **f32)
         self.values = torch.zeros((W, T), **f32)
         self.rewards = torch.zeros((W, T), **f32)
@@ -161,6 +164,7 @@ class RolloutBuffer:
             memory = self.stored[w, key_slots[:, :self.layout.keys]]        # (B, K, *shape)
         return Minibatch(
             obs=self.obs[w, steps], actions=self.actions[w, steps],
+            action_masks=self.action_masks[w, steps],
             log_probs=self.log_probs[w, steps], values=self.values[w, steps],
             advantages=self.advantages[w, steps], returns=self.returns[w, steps],
             memory=memory, key_episode=self.slot_episode[w, key_slots],

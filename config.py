@@ -18,14 +18,32 @@ import typing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
-from guards import RefusedInput, load_yaml, short
+from preflight.refusal import RefusedInput, short
+from preflight.yaml_loader import load_yaml
 
 
 class ConfigError(ValueError):
     """A configuration value that cannot be used. The message says where and how to fix it."""
 
 
-def setting(doc: str, *, low=None, high=None, **kwargs): return field(metadata={"doc": doc, "low": low, "high": high}, **kwargs)
+def setting(doc: str, *, low=None, high=None, fix: Optional[str] = None, **kwargs):
+    """A documented field with inclusive numeric bounds (None: unbounded), which
+    check_bounds enforces for every field of the schema; `fix` replaces the advice its message
+    would otherwise derive from the bounds. Exclusive and cross-field bounds are explicit
+    checks in _check_combinations."""
+    return field(metadata={"doc": doc, "low": low, "high": high, "fix": fix}, **kwargs)
+
+
+# Far longer than any environment's step or reset (Memory Gym's take well under a second).
+STEP_TIMEOUT_SECONDS = 300.0
+
+# Seeds go to numpy's and torch's 32-bit seeding.
+SEED_LIMIT = 2**32
+
+# Bounds of a state-dependent log standard deviation (and of its initial value): a head that
+# saturates can make the Gaussian neither so narrow that PPO's ratio overflows for a small
+# change of the mean, nor so wide that almost every action is clipped at a bound of [-1, 1].
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
 class Invalid(ValueError):
@@ -61,18 +79,27 @@ class EnvironmentConfig:
 class ScheduleConfig:
     """Polynomial decay from `initial` to `final` over `max_decay_steps` updates, as the
     original episodic-transformer-memory-ppo did; constant `final` afterwards."""
-    initial: float = setting("Value at update 0.", default=3.0e-4)
-    final: float = setting("Value from update `max_decay_steps` on.", default=3.0e-4)
+    initial: float = setting("Value at update 0.", low=0.0, default=3.0e-4)
+    final: float = setting("Value from update `max_decay_steps` on.", low=0.0, default=3.0e-4)
     power: float = setting("Exponent of the decay (1.0 = linear).", default=1.0)
-    max_decay_steps: int = setting("Number of updates over which the value decays.", default=1)
+    max_decay_steps: int = setting(
+        "Number of updates over which the value decays.", low=1, default=1,
+        fix="use the number of updates to decay over, e.g. the value of updates")
+
+
+_EVALUATION_FIX = "use e.g. 50 seeds x 3 repetitions"
 
 
 @dataclass(frozen=True)
 class EvaluationConfig:
     """How evaluate.py plays a checkpoint: on held-out environment seeds that no training
-    episode uses (episodes.HELD_OUT_SEED_START onwards)."""
-    n_seeds: int = setting("Held-out environment seeds per checkpoint.", default=50)
-    repetitions: int = setting("Episodes per seed (differ by the sampled actions).", default=3)
+    episode uses (environments.episodes.HELD_OUT_SEED_START onwards)."""
+    # Far above any evaluation (the shipped configs use 50-100 seeds x 1-3 repetitions), far
+    # below what takes hours to list, or reaches 2^32 from HELD_OUT_SEED_START.
+    n_seeds: int = setting("Held-out environment seeds per checkpoint.", low=1, high=10**6,
+                           fix=_EVALUATION_FIX, default=50)
+    repetitions: int = setting("Episodes per seed (differ by the sampled actions).", low=1,
+                               high=10_000, fix=_EVALUATION_FIX, default=3)
     deterministic: bool = setting("Take the most probable action instead of sampling.",
                                   default=False)
 
@@ -83,13 +110,17 @@ class Settings:
     one section per registered memory kind (memories.MemoryKind), after these."""
     environment: EnvironmentConfig = setting("The environment to train on.",
                                              default_factory=EnvironmentConfig)
-    gamma: float = setting("Discount factor.", default=0.99)
-    gae_lambda: float = setting("GAE lambda.", default=0.95)
-    updates: int = setting("Number of PPO updates (rollout + optimisation) to run.", default=50)
-    epochs: int = setting("Passes over each rollout per update.", default=4)
-    n_workers: int = setting("Parallel environments.", default=16)
-    worker_steps: int = setting("Steps each environment takes per rollout.", default=64)
-    n_mini_batch: int = setting("Minibatches per epoch (each a set of whole segments).", default=4)
+    gamma: float = setting("Discount factor.", low=0.0, high=1.0,
+                           fix="use e.g. 0.99 for gamma", default=0.99)
+    gae_lambda: float = setting("GAE lambda.", low=0.0, high=1.0,
+                                fix="use e.g. 0.95 for gae_lambda", default=0.95)
+    updates: int = setting("Number of PPO updates (rollout + optimisation) to run.", low=1,
+                           high=10**9, default=50)
+    epochs: int = setting("Passes over each rollout per update.", low=1, high=10_000, default=4)
+    n_workers: int = setting("Parallel environments.", low=1, high=4096, default=16)
+    worker_steps: int = setting("Steps each environment takes per rollout.", low=1, default=64)
+    n_mini_batch: int = setting("Minibatches per epoch (each a set of whole segments).", low=1,
+                                default=4)
     segment_length: Optional[int] = setting(
         "Steps per training segment (Transformer-XL style): a segment is recomputed with "
         "gradient and attends to the cached states before it; for a recurrent memory the "
@@ -100,13 +131,14 @@ class Settings:
         "parts (whole segments) with gradients accumulated: the same update, with activation "
         "memory bounded (Mortar Mayhem Grid, benchmarks/throughput.py: peak 1.4 instead of "
         "2.1 GB at the same speed). "
-        "null = the whole minibatch at once.", default=512)
-    value_loss_coefficient: float = setting("Weight of the value loss.", default=0.5)
+        "null = the whole minibatch at once.", low=1,
+        fix="use e.g. 512, or null for whole minibatches", default=512)
+    value_loss_coefficient: float = setting("Weight of the value loss.", low=0.0, default=0.5)
     reconstruction_loss_coefficient: float = setting(
         "Weight of the observation-reconstruction loss (image observations only; 0 = no "
-        "decoder). Memory Gym reports TrXL needs it on the finite tasks.", default=0.0)
-    hidden_layer_size: int = setting("Width of the layer after the memory.", default=128)
-    max_grad_norm: float = setting("Gradient norm clipping threshold.", default=0.5)
+        "decoder). Memory Gym reports TrXL needs it on the finite tasks.", low=0.0, default=0.0)
+    hidden_layer_size: int = setting("Width of the layer after the memory.", low=1, default=128)
+    max_grad_norm: float = setting("Gradient norm clipping threshold.", low=0.0, default=0.5)
     learning_rate_schedule: ScheduleConfig = setting(
         "AdamW learning rate per update.", default_factory=ScheduleConfig)
     entropy_coefficient_schedule: ScheduleConfig = setting(
@@ -114,8 +146,30 @@ class Settings:
         default_factory=lambda: ScheduleConfig(initial=1e-3, final=1e-3))
     clip_range_schedule: ScheduleConfig = setting(
         "PPO clip range per update.", default_factory=lambda: ScheduleConfig(initial=0.2, final=0.2))
-    seed: int = setting(
-        "Run seed: torch, numpy and every worker's environment seed derive from it.", default=0)
+    log_std: Literal["state_independent", "state_dependent"] = setting(
+        "Continuous (Box) actions are drawn from a diagonal Gaussian: its log standard "
+        "deviation is state_independent (one learned value per action entry, as CleanRL's "
+        "and Stable-Baselines3's PPO) or state_dependent (a linear head beside the mean's, "
+        "clamped to [-5, 2]).", default="state_independent")
+    initial_log_std: float = setting(
+        "The Gaussian's log standard deviation at initialisation, in [-5, 2] (0 = standard "
+        "deviation 1, the CleanRL and Stable-Baselines3 default).", low=LOG_STD_MIN,
+        high=LOG_STD_MAX, fix="use e.g. 0.0 (standard deviation 1) or -0.5", default=0.0)
+    normalize_observations: bool = setting(
+        "Normalise vector observations by running mean and variance over every worker's "
+        "steps, clipped to +-normalization_clip (CleanRL's PPO on MuJoCo; Gymnasium's "
+        "NormalizeObservation). The statistics are part of the network: saved in the model "
+        "file, used unchanged by evaluate.py and enjoy.py.", default=False)
+    scale_rewards: bool = setting(
+        "Divide rewards by the running standard deviation of each worker's discounted return "
+        "(with gamma), clipped to +-normalization_clip, before advantages are computed "
+        "(Gymnasium's NormalizeReward; Engstrom et al. 2020). Logged episode returns stay "
+        "the environment's own.", default=False)
+    normalization_clip: float = setting(
+        "Bound of normalised observations and scaled rewards.", default=10.0)
+    seed: int = setting("Run seed: torch, numpy and every worker's environment seed derive from "
+                        "it; numpy's seeds lie in [0, 2^32).", low=0, high=SEED_LIMIT - 1,
+                        fix="use e.g. 0", default=0)
     on_nonfinite: Literal["stop", "skip"] = setting(
         "When a loss or gradient is not finite: stop (saving the last good checkpoint) or "
         "skip that minibatch's optimiser step and count it (optim/skipped_steps).",
@@ -124,10 +178,20 @@ class Settings:
         "An environment process that raises or dies is restarted, up to this many times in "
         "a run, instead of stopping it; its running episodes are cut like time-limit "
         "truncations. Counted in TensorBoard (env/worker_restarts). 0 = stop at once.",
+        low=0, fix="use 0 to stop at the first failure, or the number of restarts to allow",
         default=0)
+    step_timeout: float = setting(
+        "Seconds an environment process may take to answer, per step of each of its "
+        "environments (resets of ended episodes included; a resumed run's replay gets this "
+        "per replayed step). Past it the environment is taken to hang: the run names the "
+        "worker, its environment and seed, saves the last completed update and stops (or "
+        "restarts the process within max_worker_restarts). Far above Memory Gym's slowest "
+        "resets.", low=1.0, high=86400.0,
+        fix="use seconds in [1, 86400], e.g. 300", default=STEP_TIMEOUT_SECONDS)
     checkpoint_interval: int = setting(
         "Also save models/RUN/update_NNNNNN.nn every this many updates, for learning curves "
-        "evaluated after the fact; 0 = only the final models/RUN.nn.", default=0)
+        "evaluated after the fact; 0 = only the final models/RUN.nn.", low=0,
+        fix="use the number of updates between checkpoints, or 0 for none", default=0)
     evaluation: EvaluationConfig = setting("Evaluation on held-out seeds (evaluate.py).",
                                            default_factory=EvaluationConfig)
     device: Literal["auto", "cpu", "cuda"] = setting("auto = cuda when available, else cpu.",
@@ -135,7 +199,7 @@ class Settings:
     torch_threads: Optional[int] = setting(
         "Threads torch may use; null = 1 for models under a million parameters (their ops "
         "are too small to pay for a second thread), else the CPU cores this process may use.",
-        default=None)
+        low=1, high=1024, fix="use null for automatic", default=None)
     compile_acting: bool = setting(
         "Compile the rollout's acting step with torch.compile (inductor; on CPU with its C++ "
         "wrapper). Small models act ~3x faster on CPU (benchmarks/acting_step.py); the first "
@@ -145,7 +209,8 @@ class Settings:
         default=False)
     env_processes: Optional[int] = setting(
         "Processes that step the environments (each steps n_workers/env_processes of them); "
-        "null = min(n_workers, CPU cores).", default=None)
+        "null = min(n_workers, CPU cores).", low=1, high=4096, fix="use null for automatic",
+        default=None)
 
     # ----- derived sizes: computed, never stored -----
     @property
@@ -207,14 +272,6 @@ def schema() -> type:
     if _schema is None:
         _schema = _build_schema()
     return _schema
-
-
-def __getattr__(name: str):
-    # `Config` is built on first use rather than at import: memory files import `setting`
-    # from here, and the registry imports the memory files.
-    if name == "Config":
-        return schema()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------------------
@@ -307,13 +364,69 @@ def largest_divisors(n: int, count: int = 8) -> list[int]:
     return sorted({*small, *(n // d for d in small)})[-count:]
 
 
+@dataclass(frozen=True)
+class Bound:
+    """A field's inclusive bounds (None: unbounded) and the advice its message gives."""
+    low: Any
+    high: Any
+    fix: Optional[str]
+
+    def problem(self, value) -> Optional[tuple[str, str]]:
+        """(what is wrong, the fix) when `value` lies outside the bounds; None inside."""
+        if self.low is not None and value < self.low:
+            default = "use 0 or a positive number" if self.low == 0 else \
+                "use a positive integer" if self.low == 1 else f"use {self.low} or more"
+            return f"must be at least {self.low}", self.fix or default
+        if self.high is not None and value > self.high:
+            return (f"must be at most {self.high:,}",
+                    self.fix or f"use a value up to {self.high:,}")
+        return None
+
+
+def _bounds(cls, prefix: str = "") -> dict[str, Bound]:
+    """Every bounded field of `cls` and of its sections, by dotted key."""
+    hints = typing.get_type_hints(cls)
+    found = {}
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            found.update(_bounds(hints[f.name], f"{prefix}{f.name}."))
+        elif f.metadata["low"] is not None or f.metadata["high"] is not None:
+            found[prefix + f.name] = Bound(f.metadata["low"], f.metadata["high"],
+                                           f.metadata["fix"])
+    return found
+
+
 # Counts that cost time before any memory estimate could refuse them (processes, threads,
-# Python modules, evaluation episodes), bounded far above any real run. Sizes that cost memory
-# (worker_steps, memory_length, embed_dim, hidden_layer_size) are bounded by train.py's
-# memory estimate instead, which knows the observation size.
-LIMITS = {"n_workers": 4096, "env_processes": 4096, "torch_threads": 1024, "epochs": 10_000,
-          "updates": 10**9, "evaluation.n_seeds": 10**6, "evaluation.repetitions": 10_000}
-SEED_LIMIT = 2**32
+# Python modules, evaluation episodes) have an upper bound far above any real run. Sizes that
+# cost memory (worker_steps, memory_length, embed_dim, hidden_layer_size) are bounded by
+# train.py's memory estimate instead, which knows the observation size. Both are computed from
+# schema() on first use, once the memories have registered their sections.
+_bounds_found: Optional[dict[str, Bound]] = None
+
+
+def bounds() -> dict[str, Bound]:
+    """Every bounded field of the schema by dotted key (BOUNDS)."""
+    global _bounds_found
+    if _bounds_found is None:
+        _bounds_found = _bounds(schema())
+    return _bounds_found
+
+
+def limits() -> dict[str, Any]:
+    """The upper bounds among them (LIMITS)."""
+    return {key: bound.high for key, bound in bounds().items() if bound.high is not None}
+
+
+def __getattr__(name: str):
+    # `Config`, BOUNDS and LIMITS are built on first use rather than at import: memory files
+    # import `setting` from here, and the registry imports the memory files.
+    if name == "Config":
+        return schema()
+    if name == "BOUNDS":
+        return bounds()
+    if name == "LIMITS":
+        return limits()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _field(c: Config, dotted: str):
@@ -323,49 +436,47 @@ def _field(c: Config, dotted: str):
     return value
 
 
-def _check_limits(c: Config, source: str) -> None:
-    """Counts above LIMITS, seeds outside numpy's [0, 2^32) and empty names are refused
-    before anything is built from them."""
-    for key, limit in LIMITS.items():
+def check_bounds(c: Config, source: str) -> None:
+    """Every field's declared bounds (a null Optional value has none), and a non-empty
+    environment name, before anything is built from them."""
+    for key, bound in bounds().items():
         value = _field(c, key)
-        if value is not None and value > limit:
-            raise ConfigError(f"{source}: {key} = {short(value)}: above the limit of {limit:,}, "
-                              f"which no real run reaches. Fix: use a value up to {limit:,}.")
-    if not 0 <= c.seed < SEED_LIMIT:
-        raise ConfigError(f"{source}: seed = {short(c.seed)}: seeds must lie in [0, 2^32). "
-                          f"Fix: use e.g. 0.")
+        problem = None if value is None else bound.problem(value)
+        if problem:
+            raise ConfigError(f"{source}: {key} = {short(value)}: {problem[0]}. "
+                              f"Fix: {problem[1]}.")
     if not c.environment.name.strip():
         raise ConfigError(f"{source}: environment.name = '': must not be empty. Fix: name the "
                           f"environment, e.g. CartPole-v1.")
 
 
+def _check_environment(env: EnvironmentConfig, fail) -> None:
+    """What no command can honour: a render mode (training renders nothing and enjoy.py
+    chooses its own), an id whose module part is a relative import (which gym.make cannot
+    import)."""
+    if isinstance(env.reset_params, dict) and "render_mode" in env.reset_params:
+        fail("environment.reset_params.render_mode", env.reset_params["render_mode"],
+             "the commands choose how an environment renders (training: not at all; "
+             "enjoy.py: frames for its window or --video)",
+             "remove it, and watch a model with enjoy.py")
+    module = env.name.split(":")[0] if ":" in env.name else ""
+    if module.startswith("."):
+        fail("environment.name", env.name,
+             f"the module part {short(module)} is a relative import, which gym.make cannot "
+             f"import", "name the module by its full dotted path, e.g. package.module:Env-v0")
+
+
 def _check_combinations(c: Config, source: str) -> None:
-    """Constraints between fields; each message names key, value and fix."""
+    """Exclusive bounds and constraints between fields; each message names key, value and
+    fix."""
     def fail(key: str, value, problem: str, fix: str):
         raise ConfigError(f"{source}: {key} = {short(value)}: {problem}. Fix: {fix}.")
 
-    positive = {"updates": c.updates, "epochs": c.epochs, "n_workers": c.n_workers,
-                "worker_steps": c.worker_steps, "n_mini_batch": c.n_mini_batch,
-                "hidden_layer_size": c.hidden_layer_size}
-    for key, value in positive.items():
-        if value < 1:
-            fail(key, value, "must be at least 1", "use a positive integer")
-    for key, value in (("gamma", c.gamma), ("gae_lambda", c.gae_lambda)):
-        if not 0.0 <= value <= 1.0:
-            fail(key, value, "must lie in [0, 1]", "use e.g. 0.99 for gamma, 0.95 for gae_lambda")
-    for key, value in (("value_loss_coefficient", c.value_loss_coefficient),
-                       ("reconstruction_loss_coefficient", c.reconstruction_loss_coefficient),
-                       ("max_grad_norm", c.max_grad_norm)):
-        if value < 0:
-            fail(key, value, "must not be negative", "use 0 or a positive number")
+    _check_environment(c.environment, fail)
+    if c.normalization_clip <= 0:
+        fail("normalization_clip", c.normalization_clip, "must be positive", "use e.g. 10.0")
     for name in ("learning_rate_schedule", "entropy_coefficient_schedule", "clip_range_schedule"):
         s: ScheduleConfig = getattr(c, name)
-        if s.max_decay_steps < 1:
-            fail(f"{name}.max_decay_steps", s.max_decay_steps, "must be at least 1",
-                 "use the number of updates to decay over, e.g. the value of updates")
-        if min(s.initial, s.final) < 0:
-            fail(f"{name}.initial", s.initial, "schedule values must not be negative",
-                 "use non-negative initial and final values")
         if s.power <= 0:
             fail(f"{name}.power", s.power, "must be positive", "use 1.0 for a linear decay")
     if c.learning_rate_schedule.initial <= 0:
@@ -381,44 +492,9 @@ def _check_combinations(c: Config, source: str) -> None:
              f"more minibatches than training segments ({c.n_segments} = n_workers x "
              f"worker_steps / segment_length {c.segment_len})",
              f"use n_mini_batch <= {c.n_segments} or a shorter segment_length")
-    if c.max_worker_restarts < 0:
-        fail("max_worker_restarts", c.max_worker_restarts, "must not be negative",
-             "use 0 to stop at the first failure, or the number of restarts to allow")
-    if c.checkpoint_interval < 0:
-        fail("checkpoint_interval", c.checkpoint_interval, "must not be negative",
-             "use the number of updates between checkpoints, or 0 for none")
-    for key in ("n_seeds", "repetitions"):
-        if getattr(c.evaluation, key) < 1:
-            fail(f"evaluation.{key}", getattr(c.evaluation, key), "must be at least 1",
-                 "use a positive integer, e.g. 50 seeds x 3 repetitions")
-    if c.micro_batch_size is not None and c.micro_batch_size < 1:
-        fail("micro_batch_size", c.micro_batch_size, "must be at least 1",
-             "use e.g. 512, or null for whole minibatches")
-    if c.torch_threads is not None and c.torch_threads < 1:
-        fail("torch_threads", c.torch_threads, "must be at least 1", "use null for automatic")
-    if c.env_processes is not None and not 1 <= c.env_processes <= c.n_workers:
+    if c.env_processes is not None and c.env_processes > c.n_workers:
         fail("env_processes", c.env_processes, f"must lie in [1, n_workers = {c.n_workers}]",
              "use null for automatic")
-
-
-def _check_bounds(section, prefix: str, source: str) -> None:
-    """Every field's inclusive bounds (setting(low=..., high=...)), in every section."""
-    for f in dataclasses.fields(section):
-        key, value = prefix + f.name, getattr(section, f.name)
-        if dataclasses.is_dataclass(value):
-            _check_bounds(value, key + ".", source)
-            continue
-        low, high = f.metadata.get("low"), f.metadata.get("high")
-        if value is None or isinstance(value, bool):
-            continue
-        if low is not None and value < low:
-            fix = "use a positive integer" if low == 1 and isinstance(value, int) else \
-                f"use a value of at least {low}"
-            raise ConfigError(f"{source}: {key} = {short(value)}: must be at least {low}. "
-                              f"Fix: {fix}.")
-        if high is not None and value > high:
-            raise ConfigError(f"{source}: {key} = {short(value)}: must be at most {high:,}. "
-                              f"Fix: use a value up to {high:,}.")
 
 
 def _check_memory(c: Config, source: str) -> None:
@@ -439,7 +515,7 @@ def _check_memory(c: Config, source: str) -> None:
                           f"a memory whose step compiles ({compiling}).")
 
 
-def _check_environment(c: Config, source: str) -> None:
+def _check_family(c: Config, source: str) -> None:
     """environment.type names a registered family, and the family accepts the section."""
     from environments import families
     registered = families()
@@ -460,11 +536,10 @@ def config_from_dict(data: dict, source: str = "<dict>") -> Config:
         raise ConfigError(f"{source}: the file must hold a YAML mapping of keys to values, "
                           f"found {type(data).__name__}. Fix: start from configs/proof_of_memory.yaml.")
     config = _build(schema(), data, "", source)
-    _check_bounds(config, "", source)
-    _check_limits(config, source)
+    check_bounds(config, source)
     _check_combinations(config, source)
     _check_memory(config, source)
-    _check_environment(config, source)
+    _check_family(config, source)
     return config
 
 
@@ -484,8 +559,14 @@ def load_config(path: str | os.PathLike, overrides: Optional[dict] = None) -> Co
                           f"thousand. Fix: pass a YAML config file, e.g. "
                           f"configs/proof_of_memory.yaml.")
     try:
-        with open(path, encoding="utf-8") as f:
-            data = load_yaml(f, path)
+        # Read with a bound: /proc files say they hold 0 bytes and can hold gigabytes.
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: more than {MAX_CONFIG_BYTES:,} bytes; a config has a "
+                              f"few thousand. Fix: pass a YAML config file, e.g. "
+                              f"configs/proof_of_memory.yaml.")
+        data = load_yaml(raw.decode("utf-8"), path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file. Fix: pass an existing file, "
                           f"e.g. configs/proof_of_memory.yaml.") from None
@@ -511,19 +592,31 @@ def load_config(path: str | os.PathLike, overrides: Optional[dict] = None) -> Co
     return config_from_dict(data, path)
 
 
+def _range_text(bound: Optional[Bound]) -> str:
+    """A field's inclusive bounds as the reference shows them: [1, 4,096], >= 0, ..."""
+    if bound is None:
+        return ""
+    if bound.high is None:
+        return f">= {bound.low:,}"
+    if bound.low is None:
+        return f"<= {bound.high:,}"
+    return f"[{bound.low:,}, {bound.high:,}]"
+
+
 def markdown_reference() -> str:
-    """The table of docs/configuration.md, generated from the field docs."""
-    lines = ["| key | default | meaning |", "|---|---|---|"]
+    """The table of docs/configuration.md, generated from the fields' docs and bounds."""
+    lines = ["| key | default | bounds | meaning |", "|---|---|---|---|"]
 
     def walk(default_obj, prefix):
         hints = typing.get_type_hints(type(default_obj))
         for f in dataclasses.fields(default_obj):
             key, default = prefix + f.name, getattr(default_obj, f.name)
             if dataclasses.is_dataclass(hints[f.name]):
-                lines.append(f"| `{key}` | | {f.metadata['doc']} |")
+                lines.append(f"| `{key}` | | | {f.metadata['doc']} |")
                 walk(default, key + ".")
             else:
-                lines.append(f"| `{key}` | `{default!r}` | {f.metadata['doc']} |")
+                lines.append(f"| `{key}` | `{default!r}` | {_range_text(bounds().get(key))} | "
+                             f"{f.metadata['doc']} |")
     walk(schema()(), "")
     return "\n".join(lines)
 
@@ -545,13 +638,18 @@ PAGE_HEAD = """# Configuration reference
 Every run is set by one YAML file, checked against the schema in `config.py` before anything
 starts: an unknown key, a wrong type or an impossible combination stops the run with a message
 that names the file, the key, the value and the fix. Nested sections are written as YAML
-mappings (`transformer: {num_blocks: 3}`); the dotted keys below name their fields, as
-`--grid` in `sweep.py` and `--set` in `benchmarks/throughput.py` do. Sizes derived from these
-fields (batch size, segment length, number of segments) are computed, never written back.
+mappings (`transformer: {num_blocks: 3}`); the dotted keys below name their fields, as `--set`
+in `train.py` and `benchmarks/throughput.py` and `--grid` in `sweep.py` do. Sizes derived from
+these fields (batch size, segment length, number of segments) are computed, never written back.
+
+The bounds column lists each field's inclusive bounds, checked when the file loads; the limits
+on counts lie far above any real run. Exclusive bounds and combinations of fields
+(`segment_length` must divide `worker_steps`, `embed_dim` must be a multiple of `num_heads`,
+...) are checked as well.
 
 Each memory and each environment family is registered by its own file (docs/extending.md),
-which declares its section and checks; the tables after the reference list them. This page is
-generated from the schema's field docs: `python config.py --markdown >
+which declares its section, bounds and checks; the tables after the reference list them. This
+page is generated from the schema's field docs: `python config.py --markdown >
 docs/configuration.md` rewrites it (with every memory registered then, plugins included), and
 a test fails when a line of it is no longer true.
 

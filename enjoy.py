@@ -11,23 +11,25 @@ import argparse
 import errno
 import os
 import sys
-import tempfile
 from typing import Optional
 
-import process_setup  # noqa: F401  (before torch)
-import guards
-from episodes import HELD_OUT_SEED_START
+import preflight.process_setup  # noqa: F401  (before torch)
 
 import numpy as np
 
-# Held-out by default: training episodes never use seeds from here on (episodes.episode_seed).
+from environments.episodes import HELD_OUT_SEED_START
+from preflight.refusal import EXIT_REFUSED, error_line
+
+# Held-out by default: training episodes never use seeds from here on
+# (environments.episodes.episode_seed).
 DEFAULT_SEED = HELD_OUT_SEED_START
 # Frames of every episode are kept for the video: far more episodes than anyone watches.
 MAX_EPISODES = 10_000
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from guards import SEED_LIMIT, nonempty, seed_value
+    from config import SEED_LIMIT
+    from preflight.arguments import nonempty, seed_value
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, type=nonempty,
@@ -116,18 +118,19 @@ def play(args: argparse.Namespace) -> list[dict]:
     import torch
     from agent import load_agent, play_episode
     from environments import make_env, space_spec
+    from preflight.outputs import check_writable_file
+    from runs.checkpoint import check_environment
 
     video_path = video_destination(args)
     if video_path:     # before any episode: an unwritable place must not cost the episodes
-        guards.check_writable_file(video_path, "--video")
+        check_writable_file(video_path, "--video")
     agent, config, spec = load_agent(args.model, 1, torch.device("cpu"))
     try:
-        env = make_env(config.environment, render=True)
+        env = make_env(config.environment, render=True, info_masks=spec.action_mask)
     except ValueError as e:
         raise ValueError(f"{args.model}: cannot build its environment: {e}") from None
-    if space_spec(env) != spec:
-        raise ValueError(f"{args.model}: trained on observations/actions {spec}, but "
-                         f"{config.environment.name} gives {space_spec(env)}.")
+    check_environment(args.model, spec.to_dict(), config.environment,
+                      space_spec(env).to_dict())
     rendering = renders_frames(env, args.seed)
     if not rendering:
         print(f"note: {config.environment.type}/{config.environment.name} cannot render frames; "
@@ -171,16 +174,13 @@ def play(args: argparse.Namespace) -> list[dict]:
 
 
 def write_video(path: str, frames: list[np.ndarray], fps: int) -> None:
-    """Write to a temporary file beside `path`, check it is not empty, then rename it: a
-    failed write never leaves a partial file or reports a file that is not there."""
+    """Write atomically (runs.atomic) and check the file is not empty: a failed write never
+    leaves a partial file or reports a file that is not there."""
     import imageio
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-",
-                               suffix=suffix)
-    os.close(fd)
-    try:
-        if suffix.lower() == ".gif":
+
+    from runs.atomic import atomic_path
+    with atomic_path(path) as tmp:
+        if path.lower().endswith(".gif"):
             imageio.mimsave(tmp, frames, duration=1000 / fps, loop=0)
         else:
             with imageio.get_writer(tmp, fps=fps, macro_block_size=1) as writer:
@@ -188,23 +188,35 @@ def write_video(path: str, frames: list[np.ndarray], fps: int) -> None:
                     writer.append_data(frame)
         if os.path.getsize(tmp) == 0:
             raise OSError(errno.EIO, "the video writer produced an empty file", path)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+
+def _quiet_video_writer_cleanup(unraisable) -> None:
+    """imageio's writers close again when garbage-collected; after a failed write (a full
+    disk) that second close fails too, and Python would print it as "Exception ignored in
+    ...__del__" after the command's own message about the write."""
+    # The object is the __del__ function; its module says whose it is.
+    module = getattr(unraisable.object, "__module__", None) or ""
+    if isinstance(unraisable.exc_value, OSError) and module.startswith("imageio"):
+        return
+    _default_unraisable_hook(unraisable)
+
+
+_default_unraisable_hook = sys.unraisablehook
 
 
 def main(argv=None) -> int:
+    from runs.integrity import allow_env_ids
+    sys.unraisablehook = _quiet_video_writer_cleanup
     args = parse_args(argv)
-    guards.allow_env_ids(args.allow_env_id)
+    allow_env_ids(args.allow_env_id)
     try:
         play(args)
     except ValueError as e:
-        print(guards.error_line(e), file=sys.stderr)
-        return guards.EXIT_REFUSED
+        print(error_line(e), file=sys.stderr)
+        return EXIT_REFUSED
     except OSError as e:       # the video could not be written after all
-        print(guards.error_line(f"writing the video failed: {e.strerror or e} "
-                                f"({e.filename or args.video})"), file=sys.stderr)
+        print(error_line(f"writing the video failed: {e.strerror or e} "
+                         f"({e.filename or args.video})"), file=sys.stderr)
         return 1
     return 0
 

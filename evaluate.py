@@ -14,29 +14,27 @@ every row goes to FILE. aggregate.py and notebooks/evaluation.ipynb read these f
 """
 from __future__ import annotations
 
-import process_setup  # noqa: F401  (before torch)
+import preflight.process_setup  # noqa: F401  (before torch)
 
 import argparse
+import contextlib
 import csv
-import glob
 import multiprocessing as mp
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Optional
+from typing import Iterator, Optional
 
 import numpy as np
 
-from atomic_file import atomic_write
-from config import EnvironmentConfig, EvaluationConfig
+from config import BOUNDS, EnvironmentConfig, EvaluationConfig
+from environments.episodes import (HELD_OUT_SEED_START, check_held_out, final_metrics,
+                                   held_out_seeds)
+from runs import paths
+from runs.atomic import atomic_write
 from utils import format_duration
-from episodes import HELD_OUT_SEED_START, final_metrics
 
-# A periodic checkpoint, models/RUN/update_NNNNNN.nn (trainer.Trainer._after_update).
-UPDATE_FILE = re.compile(r"update_\d+\.nn")
-SCORES_FILE = "scores.csv"
 # Seconds between two progress lines.
 PROGRESS_SECONDS = 5.0
 
@@ -99,23 +97,8 @@ class EpisodeScore:
 
 
 # --------------------------------------------------------------------------------------
-# Held-out seeds and per-episode action seeds
+# Per-episode action seeds
 # --------------------------------------------------------------------------------------
-
-def check_held_out(seeds: Iterable[int]) -> None:
-    """ValueError if any seed is one that training episodes may use."""
-    training = [seed for seed in seeds if seed < HELD_OUT_SEED_START]
-    if training:
-        raise ValueError(f"evaluation seed(s) {training[:5]} lie below HELD_OUT_SEED_START = "
-                         f"{HELD_OUT_SEED_START}, where training episodes are seeded. Fix: "
-                         f"evaluate on seeds from {HELD_OUT_SEED_START} on.")
-
-
-def held_out_seeds(n_seeds: int) -> list[int]:
-    seeds = [HELD_OUT_SEED_START + i for i in range(n_seeds)]
-    check_held_out(seeds)
-    return seeds
-
 
 def action_seed(seed_of_run: int, update: int, env_seed: int, repetition: int) -> int:
     """The torch seed of one episode's action sampling. It depends on what identifies the
@@ -129,47 +112,13 @@ def action_seed(seed_of_run: int, update: int, env_seed: int, repetition: int) -
 # Which files: run names, patterns, paths
 # --------------------------------------------------------------------------------------
 
-def is_path(target: str) -> bool:
-    """A model file's path rather than a run name (which has no folder and no .nn)."""
-    return target.endswith(".nn") or "/" in target or os.sep in target
-
-
-def run_files(name: str, models_dir: str) -> list[str]:
-    """models_dir/NAME/update_*.nn in update order, then models_dir/NAME.nn; a NAME with
-    * ? or [ is a pattern over the run names in models_dir."""
-    if glob.has_magic(name):
-        matches = sorted(glob.glob(os.path.join(models_dir, f"{name}.nn")))
-        if not matches:
-            raise ValueError(f"no run in {models_dir}/ matches {name!r} (looked for "
-                             f"{os.path.join(models_dir, name + '.nn')}). Fix: pass run names "
-                             f"that train.py wrote, or --models-dir.")
-        return [path for match in matches
-                for path in run_files(os.path.basename(match)[:-3], models_dir)]
-    final = os.path.join(models_dir, f"{name}.nn")
-    periodic = sorted(glob.glob(os.path.join(models_dir, glob.escape(name), "update_*.nn")))
-    if not periodic and not os.path.isfile(final):
-        raise ValueError(f"{final}: no such model file, and no periodic checkpoints in "
-                         f"{os.path.join(models_dir, name)}/. Fix: pass a run name that "
-                         f"train.py wrote (see {models_dir}/) or the path of a model file.")
-    return periodic + ([final] if os.path.isfile(final) else [])
-
-
 def model_paths(targets: list[str], models_dir: str) -> list[str]:
     """Every model file the command line names, each once, in the order given."""
-    paths: list[str] = []
+    files: list[str] = []
     for target in targets:
-        paths += [target] if is_path(target) else run_files(target, models_dir)
-    return list(dict.fromkeys(paths))
-
-
-def run_of(path: str) -> tuple[str, str]:
-    """(run name, run folder): models/RUN.nn and models/RUN/update_*.nn are run RUN, whose
-    folder models/RUN/ holds its periodic checkpoints and its score file."""
-    folder, name = os.path.split(path)
-    if UPDATE_FILE.fullmatch(name) and os.path.basename(folder):
-        return os.path.basename(folder), folder
-    stem = name[:-3] if name.endswith(".nn") else name
-    return stem, os.path.join(folder, stem)
+        files += [target] if paths.is_model_path(target) else \
+            paths.run_checkpoints(target, models_dir)
+    return list(dict.fromkeys(files))
 
 
 # --------------------------------------------------------------------------------------
@@ -196,12 +145,13 @@ def read_checkpoint(path: str, overrides: Overrides
     """The Checkpoint record of a model file, its observation/action spec (a dict) and its
     environment config; ValueError naming the file when it is missing, not a model file, or
     incomplete."""
-    from guards import Entry, check_entries
-    from utils import load_model_file
+    from runs.checkpoint import load_model_file
+    from runs.integrity import Entry, check_entries
     payload, config = load_model_file(path)
     check_entries(payload, [Entry("update", int), Entry("steps", int)], path)
-    run, run_dir = run_of(path)
-    checkpoint = Checkpoint(path=path, run=run, scores_path=os.path.join(run_dir, SCORES_FILE),
+    run, run_dir = paths.run_of(path)
+    checkpoint = Checkpoint(path=path, run=run,
+                            scores_path=os.path.join(run_dir, paths.SCORES_FILE),
                             config_name=config.environment.name, seed_of_run=config.seed,
                             update=int(payload["update"]), steps=int(payload["steps"]),
                             settings=overrides.settings(config.evaluation))
@@ -213,7 +163,7 @@ def check_spec(checkpoint: Checkpoint, spec: dict, env_config: EnvironmentConfig
     """ValueError when the model's environment now has other observations or actions than
     the model was trained on. `cache` maps an env config's repr to its spec."""
     from environments import make_env, space_spec
-    from guards import short
+    from runs.checkpoint import check_environment
     key = repr(env_config)
     if key not in cache:
         try:
@@ -222,24 +172,22 @@ def check_spec(checkpoint: Checkpoint, spec: dict, env_config: EnvironmentConfig
             raise ValueError(f"{checkpoint.path}: cannot build its environment: {e}") from None
         cache[key] = space_spec(env).to_dict()
         env.close()
-    if cache[key] != spec:
-        raise ValueError(f"{checkpoint.path}: trained on observations/actions {short(spec)}, "
-                         f"but environment {env_config.type}/{env_config.name} gives {cache[key]}. "
-                         f"Fix: evaluate it with the environment version it was trained on.")
+    check_environment(checkpoint.path, spec, env_config, cache[key])
 
 
-def read_checkpoints(paths: list[str], overrides: Overrides) -> list[Checkpoint]:
+def read_checkpoints(files: list[str], overrides: Overrides) -> list[Checkpoint]:
     """Checked records, without a periodic checkpoint that repeats its run's final model
     (train.py writes the same snapshot to both when updates is a multiple of the interval)."""
     checkpoints, specs = [], {}
-    for path in paths:
+    for path in files:
         checkpoint, spec, env_config = read_checkpoint(path, overrides)
         check_spec(checkpoint, spec, env_config, specs)
         checkpoints.append(checkpoint)
-    finals = {(c.run, c.update) for c in checkpoints if not UPDATE_FILE.fullmatch(c.file_name)}
+    finals = {(c.run, c.update) for c in checkpoints
+              if not paths.PERIODIC.fullmatch(c.file_name)}
     kept = []
     for c in checkpoints:
-        if UPDATE_FILE.fullmatch(c.file_name) and (c.run, c.update) in finals:
+        if paths.PERIODIC.fullmatch(c.file_name) and (c.run, c.update) in finals:
             print(f"skipping {c.path}: the same update ({c.update}) as {c.run}.nn", flush=True)
             continue
         kept.append(c)
@@ -268,13 +216,13 @@ class CheckpointPlayer:
         import torch
         from agent import load_agent
         from environments import make_env, space_spec
+        from runs.checkpoint import check_environment
         self.close()
         # Batch of one episode: a GPU would gain nothing, and the CPU keeps results exact.
         self.agent, config, spec = load_agent(checkpoint.path, 1, torch.device("cpu"))
-        self.env = make_env(config.environment)
-        if space_spec(self.env) != spec:
-            raise ValueError(f"{checkpoint.path}: trained on observations/actions {spec}, but "
-                             f"{config.environment.name} gives {space_spec(self.env)}.")
+        self.env = make_env(config.environment, info_masks=spec.action_mask)
+        check_environment(checkpoint.path, spec.to_dict(), config.environment,
+                          space_spec(self.env).to_dict())
         self.path = checkpoint.path
 
     def play(self, task: SeedTask) -> list[EpisodeScore]:
@@ -308,7 +256,7 @@ _player: Optional[CheckpointPlayer] = None
 def _start_worker(allowed_env_ids: tuple[str, ...] = ()) -> None:
     import torch
 
-    from guards import allow_env_ids
+    from runs.integrity import allow_env_ids
     allow_env_ids(allowed_env_ids)    # what the command line trusted, in this process too
     # Several processes share the cores; a batch of one gains nothing from more threads.
     torch.set_num_threads(1)
@@ -386,7 +334,7 @@ def _sort_key(score: EpisodeScore):
 def write_csv(path: str, scores: list[EpisodeScore]) -> None:
     """Write atomically (a temporary file renamed), rows in a fixed order whatever order the
     processes finished in, so that two evaluations give identical files."""
-    from evaluation import EPISODE_COLUMNS
+    from evaluation.scores import EPISODE_COLUMNS
     metrics = sorted({key for s in scores for key in s.metrics} - set(EPISODE_COLUMNS))
     with atomic_write(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=[*EPISODE_COLUMNS, *metrics], restval="")
@@ -422,13 +370,12 @@ def summary_line(path: str, scores: list[EpisodeScore]) -> str:
 # Command line
 # --------------------------------------------------------------------------------------
 
-# Far above any evaluation (the shipped configs use 50-100 seeds x 1-3 repetitions), far below
-# what takes hours to list, or reaches 2^32 from HELD_OUT_SEED_START.
-MAX_SEEDS, MAX_REPETITIONS, MAX_PROCESSES = 10**6, 10_000, 1024
+# Far above any machine's cores.
+MAX_PROCESSES = 1024
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from guards import nonempty
+    from preflight.arguments import nonempty
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", metavar="MODEL_OR_RUN", type=nonempty,
@@ -453,7 +400,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         metavar="ID", help="trust this module:Env-v0 id although a model "
                                            "file names it (gym.make imports module)")
     args = parser.parse_args(argv)
-    for name, limit in (("n_seeds", MAX_SEEDS), ("repetitions", MAX_REPETITIONS),
+    # The counts the config's evaluation section bounds, with the same bounds.
+    for name, limit in (("n_seeds", BOUNDS["evaluation.n_seeds"].high),
+                        ("repetitions", BOUNDS["evaluation.repetitions"].high),
                         ("processes", MAX_PROCESSES)):
         value = getattr(args, name)
         if value is not None and not 1 <= value <= limit:
@@ -463,25 +412,42 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def check_outputs(checkpoints: list[Checkpoint], out: Optional[str]) -> None:
-    """Every score file must be writable before the first episode is played."""
-    from guards import check_writable_file
+def check_outputs(checkpoints: list[Checkpoint], out: Optional[str],
+                  locks: contextlib.ExitStack) -> None:
+    """Every score file must be writable before the first episode is played. A run's own
+    score file (models/RUN/scores.csv) is written under the run's lock, held until `locks`
+    closes: not while train.py trains the run (its --overwrite would delete the folder), not
+    through a linked run folder (the scores would land in another run)."""
+    from preflight.outputs import check_writable_file
+    from runs.lock import check_not_linked, run_lock
     if out is not None:
         check_writable_file(out, "--out")
         return
     for path in sorted({c.scores_path for c in checkpoints}):
-        check_writable_file(path, f"the score file of {os.path.dirname(path)}:")
+        folder = os.path.dirname(path)
+        locks.enter_context(run_lock(folder, os.path.basename(folder),
+                                     f"evaluate.py writing {path}"))
+        check_not_linked([folder, path])
+        check_writable_file(path, f"the score file of {folder}:")
 
 
 def main(argv=None) -> int:
-    from guards import EXIT_REFUSED, allow_env_ids, allowed_env_ids, error_line
+    from runs.integrity import allow_env_ids
     args = parse_args(argv)
     allow_env_ids(args.allow_env_id)
     overrides = Overrides(args.n_seeds, args.repetitions, args.deterministic)
     start = time.time()
+    with contextlib.ExitStack() as locks:      # the locks of the runs whose scores it writes
+        return evaluate_and_write(args, overrides, locks, start)
+
+
+def evaluate_and_write(args: argparse.Namespace, overrides: Overrides,
+                       locks: contextlib.ExitStack, start: float) -> int:
+    from preflight.refusal import EXIT_REFUSED, error_line
+    from runs.integrity import allowed_env_ids
     try:
         checkpoints = read_checkpoints(model_paths(args.models, args.models_dir), overrides)
-        check_outputs(checkpoints, args.out)
+        check_outputs(checkpoints, args.out, locks)
         if any(c.settings.deterministic and c.settings.repetitions > 1 for c in checkpoints):
             print("note: deterministic actions on a seeded environment repeat the same episode: "
                   "use --repetitions 1, or sampled actions", file=sys.stderr)

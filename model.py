@@ -6,24 +6,18 @@ memories/window.py.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from action_heads import ActionDistribution, ActionHead, orthogonal
 from config import Config
 from environments import SpaceSpec
 from memories import make_memory, memory_widths
-
-
-def _orthogonal(layer: nn.Module, gain: float = math.sqrt(2)) -> nn.Module:
-    nn.init.orthogonal_(layer.weight, gain)
-    nn.init.zeros_(layer.bias)
-    return layer
+from normalization import ObservationNormalizer
 
 
 class ImageEncoder(nn.Module):
@@ -35,12 +29,12 @@ class ImageEncoder(nn.Module):
         # In-place ReLUs: a convolution's backward needs its input, not its output, so the
         # activations can be overwritten; this saves one copy of each (~175 MB at 2,048 images).
         self.conv = nn.Sequential(
-            _orthogonal(nn.Conv2d(c, 32, 8, 4)), nn.ReLU(inplace=True),
-            _orthogonal(nn.Conv2d(32, 64, 4, 2)), nn.ReLU(inplace=True),
-            _orthogonal(nn.Conv2d(64, 64, 3, 1)), nn.ReLU(inplace=True), nn.Flatten())
+            orthogonal(nn.Conv2d(c, 32, 8, 4)), nn.ReLU(inplace=True),
+            orthogonal(nn.Conv2d(32, 64, 4, 2)), nn.ReLU(inplace=True),
+            orthogonal(nn.Conv2d(64, 64, 3, 1)), nn.ReLU(inplace=True), nn.Flatten())
         with torch.no_grad():
             flat = self.conv(torch.zeros(1, c, h, w)).shape[1]
-        self.project = nn.Sequential(_orthogonal(nn.Linear(flat, embed_dim)), nn.ReLU())
+        self.project = nn.Sequential(orthogonal(nn.Linear(flat, embed_dim)), nn.ReLU())
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         lead = obs.shape[:-3]
@@ -53,7 +47,7 @@ class ImageEncoder(nn.Module):
 class VectorEncoder(nn.Module):
     def __init__(self, obs_shape: tuple[int, ...], embed_dim: int):
         super().__init__()
-        self.project = nn.Sequential(_orthogonal(nn.Linear(int(np.prod(obs_shape)), embed_dim)),
+        self.project = nn.Sequential(orthogonal(nn.Linear(int(np.prod(obs_shape)), embed_dim)),
                                      nn.ReLU())
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -69,7 +63,7 @@ class MixedEncoder(nn.Module):
         super().__init__()
         self.image_shape, self.image_bytes = tuple(image_shape), int(np.prod(image_shape))
         self.image = ImageEncoder(image_shape, embed_dim)
-        self.project = nn.Sequential(_orthogonal(nn.Linear(embed_dim + vector_size, embed_dim)),
+        self.project = nn.Sequential(orthogonal(nn.Linear(embed_dim + vector_size, embed_dim)),
                                      nn.ReLU())
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -110,7 +104,7 @@ class ImageDecoder(nn.Module):
 
 @dataclass
 class PolicyOutput:
-    logits: list[torch.Tensor]         # per action dimension (..., n_i)
+    distribution: ActionDistribution   # over the flat actions, batch (...)
     value: torch.Tensor                # (...)
     reconstruction: Optional[torch.Tensor] = None  # (..., 84, 84, C) when the decoder is on
 
@@ -128,23 +122,26 @@ class ActorCritic(nn.Module):
         hidden = config.hidden_layer_size
         self.encoder = make_encoder(spec, D_in)
         self.memory = make_memory(config)
-        self.hidden = nn.Sequential(_orthogonal(nn.Linear(D_out, hidden)), nn.ReLU())
-        self.policy_branch = nn.Sequential(_orthogonal(nn.Linear(hidden, hidden)), nn.ReLU())
-        self.value_branch = nn.Sequential(_orthogonal(nn.Linear(hidden, hidden)), nn.ReLU())
-        # Small initial policy logits: near-uniform actions at the start (Andrychowicz et al. 2021).
-        self.policy_heads = nn.ModuleList(
-            _orthogonal(nn.Linear(hidden, n), gain=0.01) for n in spec.action_nvec)
-        self.value_head = _orthogonal(nn.Linear(hidden, 1), gain=1.0)
+        self.hidden = nn.Sequential(orthogonal(nn.Linear(D_out, hidden)), nn.ReLU())
+        self.policy_branch = nn.Sequential(orthogonal(nn.Linear(hidden, hidden)), nn.ReLU())
+        self.value_branch = nn.Sequential(orthogonal(nn.Linear(hidden, hidden)), nn.ReLU())
+        self.policy_heads = ActionHead(spec, hidden, config)
+        self.value_head = orthogonal(nn.Linear(hidden, 1), gain=1.0)
         self.decoder = ImageDecoder(D_out, spec.obs_shape[-1]) \
             if config.reconstruction_loss_coefficient > 0 else None
+        # Running observation statistics: buffers, so the model file carries them to
+        # evaluate.py and enjoy.py. Applied before the network by the agent (agent.py), so
+        # that the buffer stores the observations exactly as the network saw them.
+        self.obs_normalizer = ObservationNormalizer(spec.obs_shape, config.normalization_clip) \
+            if config.normalize_observations else None
 
     def _heads(self, h: torch.Tensor, reconstruct: bool = True) -> PolicyOutput:
         z = self.hidden(h)
-        logits = [head(self.policy_branch(z)) for head in self.policy_heads]
+        distribution = self.policy_heads(z, self.policy_branch)
         value = self.value_head(self.value_branch(z)).squeeze(-1)
         # Acting never needs the reconstruction: only the training loss uses it.
         reconstruction = self.decoder(h) if self.decoder is not None and reconstruct else None
-        return PolicyOutput(logits, value, reconstruction)
+        return PolicyOutput(distribution, value, reconstruction)
 
     def forward(self, obs: torch.Tensor, memory: torch.Tensor, key_episode: torch.Tensor,
                 query_step: torch.Tensor) -> PolicyOutput:
@@ -171,33 +168,9 @@ def build_model(config: Config, spec: SpaceSpec, device: torch.device) -> ActorC
         raise ValueError(f"reconstruction_loss_coefficient = {config.reconstruction_loss_coefficient}"
                          f": the decoder reconstructs 84x84 images, but this environment observes "
                          f"{spec.obs_dtype} {tuple(spec.obs_shape)}. Fix: set it to 0.0.")
+    if config.normalize_observations and spec.obs_dtype != "float32":
+        raise ValueError(f"normalize_observations = True: it normalises vector observations, "
+                         f"but this environment observes {spec.obs_dtype} "
+                         f"{tuple(spec.obs_shape)} (an image, or an image and a vector). Fix: "
+                         f"set it to false.")
     return ActorCritic(config, spec).to(device)
-
-
-def _joint_log_prob(log_softmaxes: list[torch.Tensor], actions: torch.Tensor) -> torch.Tensor:
-    """Sum over action dimensions of log p(actions[..., i]); log_softmaxes[i] (..., n_i)."""
-    return sum(logp.gather(-1, actions[..., i:i + 1]).squeeze(-1)
-               for i, logp in enumerate(log_softmaxes))
-
-
-def log_prob(logits: list[torch.Tensor], actions: torch.Tensor) -> torch.Tensor:
-    """Joint log-probability of multi-discrete actions: logits per dimension (..., n_i),
-    actions (..., A) -> (...). What the sampler records; it needs no entropy."""
-    return _joint_log_prob([F.log_softmax(lg, dim=-1) for lg in logits], actions)
-
-
-def log_prob_entropy(logits: list[torch.Tensor], actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Joint log-probability and entropy of multi-discrete actions, from one log_softmax per
-    dimension. logits per dimension (..., n_i); actions (..., A). Returns two tensors (...)."""
-    log_softmaxes = [F.log_softmax(lg, dim=-1) for lg in logits]          # each (..., n_i)
-    entropy = -sum((logp.exp() * logp).sum(-1) for logp in log_softmaxes)
-    return _joint_log_prob(log_softmaxes, actions), entropy
-
-
-def sample_actions(logits: list[torch.Tensor], deterministic: bool = False) -> torch.Tensor:
-    """One action per dimension: (B, n_i) logits -> (B, A) long. Sampling draws from torch's
-    global RNG, which seeded runs and resumes restore."""
-    if deterministic:
-        return torch.stack([lg.argmax(-1) for lg in logits], dim=-1)
-    return torch.stack([torch.multinomial(F.softmax(lg, -1), 1).squeeze(-1) for lg in logits],
-                       dim=-1)

@@ -17,7 +17,8 @@ import torch
 from agent import MemoryAgent
 from buffer import RolloutBuffer
 from config import Config
-from model import ActorCritic, log_prob, sample_actions
+from model import ActorCritic
+from normalization import RewardScaler
 from worker_pool import EpisodeInfo, WorkerPool
 
 
@@ -50,25 +51,34 @@ class Sampler:
         self.agent = MemoryAgent(model, buffer.workers, device, config.compile_acting)
         # Episode ids only need to differ between consecutive episodes of one worker.
         self.episode = torch.zeros(buffer.workers, dtype=torch.long, device=device)
+        self.reward_scaler = RewardScaler(buffer.workers, config.gamma, config.normalization_clip,
+                                          device) if config.scale_rewards else None
         self.next_obs = self._to_device(pool.reset())
+        self.next_mask = self._mask()
         self.times = SamplingTimes()          # of the latest rollout
 
     def state(self) -> dict:
         """What a resumed run needs to continue the running episodes exactly (at an update
         boundary): episode bookkeeping, the carried memory slots, the envs' replay record."""
         episodes, actions = self.pool.running_episodes()
-        return {"episode": self.episode.cpu().clone(),
-                "episode_step": self.agent.episode_step.cpu().clone(),
-                "memory_state": {k: v.cpu().clone() for k, v in self.agent.state._asdict().items()},
-                "carried": self.buffer.carried(),
-                "env_episodes": torch.from_numpy(episodes),
-                "env_actions": [torch.from_numpy(a) for a in actions]}
+        state = {"episode": self.episode.cpu().clone(),
+                 "episode_step": self.agent.episode_step.cpu().clone(),
+                 "memory_state": {k: v.cpu().clone() for k, v in self.agent.state._asdict().items()},
+                 "carried": self.buffer.carried(),
+                 "env_episodes": torch.from_numpy(episodes),
+                 "env_actions": [torch.from_numpy(a) for a in actions]}
+        if self.reward_scaler is not None:
+            state["reward_scaler"] = self.reward_scaler.state()
+        return state
 
     def restore(self, state: dict) -> None:
         """Undo state(): envs replay their running episodes; memory slots come back."""
         obs = self.pool.restore(state["env_episodes"].numpy(),
                                 [a.numpy() for a in state["env_actions"]])
         self.next_obs = self._to_device(obs)
+        self.next_mask = self._mask()
+        if self.reward_scaler is not None:
+            self.reward_scaler.restore(state["reward_scaler"])
         self.episode = state["episode"].to(self.device)
         self.agent.episode_step = state["episode_step"].to(self.device)
         self.agent.state = type(self.agent.state)(
@@ -79,6 +89,11 @@ class Sampler:
         # One host-to-device copy per step; on CPU a copy too, since the shared array is
         # overwritten by the next step.
         return torch.from_numpy(array).to(self.device, copy=True)
+
+    def _mask(self):
+        """The action masks (W, sum(nvec)) of the observations to act on next, or None."""
+        masks = self.pool.action_masks
+        return None if masks is None else self._to_device(masks)
 
     def collect(self) -> tuple[list[EpisodeInfo], torch.Tensor]:
         """One rollout of T steps per worker with the model's current weights. Returns the
@@ -94,18 +109,19 @@ class Sampler:
             episodes += self._step(t)
         # The observation after the rollout: its memory is exactly what step 0 of the next
         # rollout sees.
-        policy = self.agent.step(self.next_obs, advance=False).policy
+        policy = self.agent.step(self.agent.normalize(self.next_obs), advance=False).policy
         self.times.lap("acting")
         return episodes, policy.value
 
     def _step(self, t: int) -> list[EpisodeInfo]:
         buf = self.buffer
         slot = buf.memory_slots + t
-        obs = self.next_obs
+        obs = self.agent.normalize(self.next_obs, update=True)
+        mask = self.next_mask
         episode_step = self.agent.episode_step
         out = self.agent.step(obs)
-        policy = out.policy
-        actions = sample_actions(policy.logits)                             # (W, A)
+        distribution = out.policy.distribution
+        actions = distribution.sample(mask)                                 # (W, A)
         self.times.lap("acting")
         self.pool.step_async(actions.cpu().numpy())                         # the one device-to-host copy
         self.times.lap("sending")
@@ -116,8 +132,10 @@ class Sampler:
         buf.slot_episode[:, slot] = self.episode
         buf.slot_step[:, slot] = episode_step
         buf.actions[:, t] = actions
-        buf.log_probs[:, t] = log_prob(policy.logits, actions)
-        buf.values[:, t] = policy.value
+        if mask is not None:
+            buf.action_masks[:, t] = mask
+        buf.log_probs[:, t] = distribution.log_prob(actions, mask)
+        buf.values[:, t] = out.policy.value
         self.times.lap("recording")
         result = self.pool.step_wait()
         self.times.lap("waiting")
@@ -126,6 +144,8 @@ class Sampler:
                                              result.truncated]).astype(np.float32))
         rewards, terminated, truncated = outcome.to(self.device)             # each (W,)
         terminated, truncated = terminated.bool(), truncated.bool()
+        if self.reward_scaler is not None:
+            rewards = self.reward_scaler(rewards, terminated | truncated)
         buf.rewards[:, t] = rewards
         buf.terminated[:, t], buf.truncated[:, t] = terminated, truncated
         if result.truncated.any():       # checked on the host: no device sync per step
@@ -138,6 +158,7 @@ class Sampler:
         self.agent.episodes_ended(ended)
         self.episode = self.episode + ended.long()
         self.next_obs = self._to_device(result.obs)
+        self.next_mask = self._mask()
         self.times.lap("recording")
         return result.episodes
 
@@ -145,6 +166,6 @@ class Sampler:
         """Value of the observation a time limit cut off, seen with its own episode's memory
         (the state after the step that led to it): truncation is not termination (Pardo et
         al. 2018)."""
-        final_obs = self._to_device(self.pool.final_obs)
+        final_obs = self.agent.normalize(self._to_device(self.pool.final_obs))
         policy = self.agent.step(final_obs, advance=False).policy
         return torch.where(truncated, policy.value, 0.0)

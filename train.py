@@ -3,39 +3,44 @@
     python train.py                                   # the proof-of-memory task
     python train.py --config configs/minigrid_memory.yaml --run-id minigrid --seed 1
     python train.py --config configs/proof_of_memory.yaml --run-id pom --seeds 0 1 2 3 4
+    python train.py --config configs/minigrid_memory.yaml --run-id m64 \
+        --set transformer.memory_length=64 learning_rate_schedule.initial=1.0e-4
     python train.py --resume models/minigrid.nn      # continue exactly where it stopped
     python train.py --config configs/minigrid_memory.yaml --run-id minigrid --overwrite
 
-A run id that exists is refused (resume it, or --overwrite deletes its files first). Bad
+--set KEY=VALUE overrides any config value (dotted keys as in docs/configuration.md, YAML
+values), checked as the file is; the run's TensorBoard config records what it set. A run id
+that exists is refused (resume it, or --overwrite deletes its files first). Bad
 input of any kind is refused before a worker starts, with one `error:` line and exit status
-2 (docs/reliability.md). Ctrl-C or SIGTERM saves the last completed update and stops the
-workers; a second Ctrl-C exits at once.
+2 (docs/reliability.md); so is a second process on a run in use (models/RUN.lock). Ctrl-C,
+SIGTERM or SIGHUP saves the last completed update and stops the workers; a second Ctrl-C
+exits at once.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
-import glob
 import os
-import re
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Optional
 
-import process_setup  # noqa: F401  (before torch)
-from guards import EXIT_REFUSED, RefusedInput, error_line
+import preflight.process_setup  # noqa: F401  (before torch)
+from preflight.refusal import EXIT_REFUSED, RefusedInput, error_line
+from runs import paths
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs",
                               "proof_of_memory.yaml")
-MIN_FREE_BYTES = 100 * 2**20
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from guards import RefusedInput, check_run_id, nonempty, seed_value
+    from config import BOUNDS
+    from preflight.arguments import nonempty, seed_value
+    from preflight.overrides import parse_setting, repeated_key
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=nonempty,
@@ -48,6 +53,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--device", choices=["cpu", "cuda", "auto"],
                         help="overrides the config's device")
     parser.add_argument("--updates", type=int, help="overrides the config's number of updates")
+    parser.add_argument("--set", nargs="+", action="extend", default=[], type=parse_setting,
+                        metavar="KEY=VALUE",
+                        help="override config values: dotted keys as in docs/configuration.md, "
+                             "YAML values, e.g. transformer.memory_length=64")
     parser.add_argument("--resume", metavar="MODEL_OR_RUN", type=nonempty,
                         help="continue a run from models/RUN.nn (a path or a run id)")
     parser.add_argument("--overwrite", action="store_true",
@@ -61,40 +70,39 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.run_id is not None:
         try:
-            check_run_id(args.run_id)
+            paths.check_run_id(args.run_id)
         except RefusedInput as e:
             parser.error(str(e))
-    if args.updates is not None and not 1 <= args.updates <= 10**9:
-        parser.error(f"--updates {args.updates}: must be at least 1 (and at most 10^9)")
+    updates = BOUNDS["updates"]
+    if args.updates is not None and not updates.low <= args.updates <= updates.high:
+        parser.error(f"--updates {args.updates}: must be at least {updates.low} (and at most "
+                     f"{updates.high:,})")
     if args.seed is not None and args.seeds:
         parser.error("--seed and --seeds: give one or the other")
-    if args.resume and (args.config or args.seeds or args.seed is not None):
+    if args.resume and (args.config or args.seeds or args.seed is not None or args.set):
         parser.error("--resume continues a run with its own config and seed: drop --config, "
-                     "--seed and --seeds")
+                     "--seed, --seeds and --set")
+    repeated = repeated_key(setting.key for setting in args.set)
+    if repeated:
+        parser.error(f"--set {repeated}: the key is given twice")
+    for setting in args.set:
+        flag = {"seed": "--seed", "device": "--device", "updates": "--updates"}.get(setting.key)
+        if flag and (getattr(args, setting.key) is not None or flag == "--seed" and args.seeds):
+            parser.error(f"--set {setting.text} and {flag}: give one or the other")
     return args
 
 
-def check_output_folders(*folders: str) -> None:
-    """Fail before training, not after hours, when results could not be written."""
-    for folder in folders:
-        try:
-            os.makedirs(folder, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=folder):
-                pass
-        except OSError as e:
-            raise RefusedInput(f"cannot write to {folder}/ ({e.strerror}). Fix: make it "
-                               f"writable or pass another --models-dir/--summaries-dir.") from None
-        free = shutil.disk_usage(folder).free
-        if free < MIN_FREE_BYTES:
-            raise RefusedInput(f"only {free / 2**20:.0f} MiB free for {folder}/; model "
-                               f"files and summaries need more. Fix: free disk space.")
+# Handled like Ctrl-C: a kill's default, and the terminal or SSH session closing (SIGHUP).
+# SIGQUIT and SIGUSR1 keep Python's defaults (a core dump, and ending the process).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class Interrupts:
-    """SIGTERM is handled like Ctrl-C; after the first, a second Ctrl-C exits at once."""
+    """SIGTERM and SIGHUP are handled like Ctrl-C; after the first, a second one exits at
+    once."""
 
     def __enter__(self) -> "Interrupts":
-        self.previous = signal.signal(signal.SIGTERM, self._first)
+        self.previous = {signum: signal.signal(signum, self._first) for signum in STOP_SIGNALS}
         return self
 
     def _first(self, signum, frame):
@@ -104,35 +112,51 @@ class Interrupts:
         def second(signum, frame):
             print("\nsecond interrupt: exiting now, without saving", file=sys.stderr, flush=True)
             os._exit(130)
-        signal.signal(signal.SIGINT, second)
-        signal.signal(signal.SIGTERM, second)
+        for signum in (signal.SIGINT, *STOP_SIGNALS):
+            signal.signal(signum, second)
 
     def __exit__(self, *exc) -> None:
-        signal.signal(signal.SIGTERM, self.previous)
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def train_one(config, run_id: str, args, resume=None) -> int:
+@dataclass(frozen=True)
+class PlannedRun:
+    """A run the command line asks for, checked and its run id claimed."""
+    config: object                  # config.Config
+    run_id: str
+    resume: Optional[dict]          # the checkpoint's payload it continues, if any
+    origin: str                     # where the config came from, for the run's summaries
+    resume_path: Optional[str] = None   # the checkpoint's file, named when it is refused
+
+
+def train_one(run: PlannedRun, args) -> int:
     from trainer import NonFiniteError, Trainer
+    config, run_id = run.config, run.run_id
     with Interrupts() as interrupts:
         try:
-            trainer = Trainer(config, run_id, args.models_dir, args.summaries_dir, resume)
+            trainer = Trainer(config, run_id, args.models_dir, args.summaries_dir, run.resume,
+                              origin=run.origin)
         except KeyboardInterrupt:
             print("\ninterrupted while starting: nothing to save", file=sys.stderr)
             return 130
         except ValueError as e:     # a checkpoint that does not fit, an env space no model takes
-            print(error_line(f"{args.resume}: {e}" if args.resume else e), file=sys.stderr)
+            print(error_line(f"{run.resume_path}: {e}" if run.resume_path else e),
+                  file=sys.stderr)
             return EXIT_REFUSED
         print(f"run {run_id}: {config.environment.type}/{config.environment.name}, "
               f"{config.n_workers} workers x {config.worker_steps} steps, update "
               f"{trainer.update}/{config.updates}, device {trainer.device}, {trainer.threads} "
-              f"torch threads, seed {config.seed}", flush=True)
+              f"torch threads, seed {config.seed}; config {run.origin}", flush=True)
         start, status = time.time(), 0
         try:
             trainer.run()
         except KeyboardInterrupt:
             interrupts.escalate()
-            print(f"\ninterrupted: saving update {trainer.snapshot['update']}", flush=True)
+            # After SIGHUP the terminal may be gone: the save must not depend on printing.
+            with contextlib.suppress(OSError):
+                print(f"\ninterrupted: saving update {trainer.snapshot['update']}", flush=True)
             status = 130
         except OSError as e:
             # models/ or summaries/ became read-only or full: stop, keep what is on disk.
@@ -164,8 +188,9 @@ def train_one(config, run_id: str, args, resume=None) -> int:
             return 1
         resume_hint = f"; continue with: python train.py --resume {path}" if status else ""
         # The saved snapshot's counters: an interrupt can land between an update's counters.
-        print(f"saved {path} after {saved['update']} updates, {saved['steps']:,} steps, "
-              f"{time.time() - start:.0f} s{resume_hint}", flush=True)
+        with contextlib.suppress(OSError):
+            print(f"saved {path} after {saved['update']} updates, {saved['steps']:,} steps, "
+                  f"{time.time() - start:.0f} s{resume_hint}", flush=True)
         return status
 
 
@@ -176,8 +201,8 @@ def describe_os_error(e: OSError) -> str:
 
 def kept_checkpoint(models_dir: str, run_id: str) -> str:
     """What a failed save left on disk, and the command that continues from it."""
-    from utils import load_model_file
-    path = latest_model_file(models_dir, run_id)
+    from runs.checkpoint import load_model_file
+    path = paths.latest_model_file(models_dir, run_id)
     if path is None:
         return "No checkpoint of this run is on disk. Fix: free space or make the folders " \
                "writable, then train again."
@@ -189,26 +214,28 @@ def kept_checkpoint(models_dir: str, run_id: str) -> str:
             f"then continue with: python train.py --resume {run_id} --models-dir {models_dir}")
 
 
-def latest_model_file(models_dir: str, run: str) -> Optional[str]:
-    """The newest of models_dir/RUN.nn and RUN/update_*.nn, or None. Trainer writes the
-    periodic file before RUN.nn, so a kill between the two leaves RUN.nn one interval behind."""
-    files = [os.path.join(models_dir, f"{run}.nn")] + glob.glob(
-        os.path.join(glob.escape(models_dir), glob.escape(run), "update_*.nn"))
-    saved = [path for path in files if os.path.isfile(path)]
-    return max(saved, key=os.path.getmtime) if saved else None
-
-
-def run_files(models_dir: str, summaries_dir: str, run: str) -> list[str]:
-    """The files and folders a run owns: models/RUN.nn, models/RUN/, summaries/RUN/."""
-    candidates = [os.path.join(models_dir, f"{run}.nn"), os.path.join(models_dir, run),
-                  os.path.join(summaries_dir, run)]
-    return [path for path in candidates if os.path.lexists(path)]
+def own_run(run: str, args, locks: contextlib.ExitStack, new: bool) -> None:
+    """Take run `run` for this process: its lock (held until `locks` closes, so a second
+    trainer of the run is refused, with --overwrite too), its files checked to be its own
+    (no links), the temporaries a killed save of it left removed; for a `new` run, refuse
+    to start over an existing one (or with --overwrite delete it first)."""
+    from runs.atomic import remove_stale_temporaries
+    from runs.lock import check_not_linked, run_lock
+    locks.enter_context(run_lock(paths.run_folder(args.models_dir, run), run,
+                                 "a second train.py"))
+    check_not_linked(paths.run_paths(args.models_dir, args.summaries_dir, run))
+    remove_stale_temporaries(args.models_dir, [os.path.basename(
+        paths.model_file(args.models_dir, run))])
+    remove_stale_temporaries(paths.run_folder(args.models_dir, run))
+    if new:
+        claim_run_id(run, args)
 
 
 def claim_run_id(run: str, args) -> None:
     """Refuse to start a run over an existing one (two runs' checkpoints would mix in
-    models/RUN/), or with --overwrite delete the old run's files first."""
-    existing = run_files(args.models_dir, args.summaries_dir, run)
+    models/RUN/), or with --overwrite delete the old run's files first (the caller holds
+    the run's lock)."""
+    existing = paths.owned_paths(args.models_dir, args.summaries_dir, run)
     if not existing:
         return
     if not args.overwrite:
@@ -225,9 +252,6 @@ def claim_run_id(run: str, args) -> None:
     print(f"--overwrite: deleted {', '.join(existing)}", flush=True)
 
 
-PERIODIC = re.compile(r"update_(\d+)\.nn")
-
-
 @dataclass(frozen=True)
 class Resumed:
     """A checkpoint to resume, and the run it belongs to in --models-dir (None: the file is
@@ -239,35 +263,24 @@ class Resumed:
     own_run: Optional[str]
 
 
-def run_of_file(path: str, models_dir: str) -> Optional[str]:
-    """The run of --models-dir that `path` is a checkpoint of: models/RUN.nn or
-    models/RUN/update_N.nn; None for a file elsewhere."""
-    real, models = os.path.realpath(path), os.path.realpath(models_dir)
-    folder, name = os.path.split(real)
-    if folder == models and name.endswith(".nn"):
-        return name[:-3]
-    if PERIODIC.fullmatch(name) and os.path.dirname(folder) == models:
-        return os.path.basename(folder)
-    return None
-
-
 def resumed(args) -> Resumed:
     """The checkpoint of --resume PATH or RUN, checked; RefusedInput when it cannot be
     resumed, or when it is a periodic checkpoint older than its run's latest (resuming it
     would overwrite the later updates)."""
-    from utils import load_model_file
-    if args.resume.endswith(".nn") or os.sep in args.resume:
+    from runs.checkpoint import load_model_file
+    from runs.resume import check_training_state
+    if args.resume.endswith(paths.MODEL_SUFFIX) or os.sep in args.resume:
         path = args.resume
     else:
-        path = latest_model_file(args.models_dir, args.resume) or \
-            os.path.join(args.models_dir, f"{args.resume}.nn")
+        path = paths.latest_model_file(args.models_dir, args.resume) or \
+            paths.model_file(args.models_dir, args.resume)
     payload, config = load_model_file(path)
     check_training_state(payload, path)
-    own_run = run_of_file(path, args.models_dir)
+    own_run = paths.run_in(path, args.models_dir)
     if own_run is None:                         # a file from elsewhere: a new run
         stem = os.path.splitext(os.path.basename(path))[0]
         return Resumed(path, payload, config, args.run_id or stem, None)
-    latest = latest_model_file(args.models_dir, own_run)
+    latest = paths.latest_model_file(args.models_dir, own_run)
     if (args.run_id in (None, own_run) and latest is not None
             and os.path.realpath(latest) != os.path.realpath(path)):
         newest = load_model_file(latest)[0].get("update")
@@ -281,40 +294,19 @@ def resumed(args) -> Resumed:
     return Resumed(path, payload, config, args.run_id or own_run, own_run)
 
 
-def check_training_state(payload: dict, path: str) -> None:
-    """RefusedInput unless the payload has every entry a resumed run restores, of the right
-    type (the shapes are compared with the new run's in Trainer._restore)."""
-    import torch
-
-    from guards import Entry, check_entries
-    fix = "resume from another checkpoint of the run, or train again"
-    check_entries(payload, [Entry(key, kind, fix) for key, kind in (
-        ("optimizer", dict), ("rng", dict), ("sampler", dict), ("update", int),
-        ("steps", int), ("skipped_steps", int))], path)
-    for key in ("update", "steps", "skipped_steps"):
-        if payload[key] < 0:
-            raise RefusedInput(f"{path}: its {key!r} entry is negative. Fix: {fix}.")
-    rng = payload["rng"]
-    if not all(isinstance(rng.get(k), torch.Tensor) and rng[k].dtype == torch.uint8
-               for k in ("torch", "shuffle")):
-        raise RefusedInput(f"{path}: its 'rng' entry lacks the torch and shuffle generator "
-                           f"states. Fix: {fix}.")
-    optimizer = payload["optimizer"]
-    if not isinstance(optimizer.get("state"), dict) or \
-            not isinstance(optimizer.get("param_groups"), list):
-        raise RefusedInput(f"{path}: its 'optimizer' entry is not an optimiser state. "
-                           f"Fix: {fix}.")
-
-
-def preflight(config, source: str, resume: Optional[Resumed] = None) -> None:
+def check_run(config, source: str, resume: Optional[Resumed] = None) -> None:
     """Everything that can be refused before a worker process starts: the device, the
     environment (built once here, reset once with its reset_params), its spaces, the network
-    (built on the meta device: no memory) and the memory the run needs."""
+    (built on the meta device: no memory), whether a resumed checkpoint fits it, and the
+    memory the run needs."""
     import torch
 
-    import guards
     from environments import make_env, space_spec
     from memories import kind_of
+    from preflight.memory_estimate import check_fits, training_memory
+    from preflight.refusal import short
+    from runs.checkpoint import check_environment
+    from runs.resume import check_resumable
     from trainer import build_model
     from utils import resolve_device
     try:
@@ -322,7 +314,7 @@ def preflight(config, source: str, resume: Optional[Resumed] = None) -> None:
     except RuntimeError as e:
         raise RefusedInput(f"{source}: {e}") from None
     env_config = config.environment
-    what = f"environment {env_config.type}/{guards.short(env_config.name)}"
+    what = f"environment {env_config.type}/{short(env_config.name)}"
     try:
         env = make_env(env_config)
     except Exception as e:   # noqa: BLE001 - gym.make raises its own error types, importing
@@ -337,11 +329,8 @@ def preflight(config, source: str, resume: Optional[Resumed] = None) -> None:
                            f"environment.reset_params.") from None
     finally:
         env.close()
-    if resume is not None and resume.payload["spec"] != spec.to_dict():
-        raise RefusedInput(f"{resume.path}: trained on observations/actions "
-                           f"{guards.short(resume.payload['spec'])}, but {what} now gives "
-                           f"{spec.to_dict()}. Fix: resume with the environment version it "
-                           f"was trained on.")
+    if resume is not None:      # before building a network for spaces it was not made for
+        check_environment(resume.path, resume.payload["spec"], env_config, spec.to_dict())
     try:
         with torch.device("meta"):
             model = build_model(config, spec, torch.device("meta"))
@@ -350,17 +339,13 @@ def preflight(config, source: str, resume: Optional[Resumed] = None) -> None:
     parameters = sum(p.numel() for p in model.parameters())
     if resume is not None:
         rng = {"torch": torch.get_rng_state(), "shuffle": torch.Generator().get_state()}
-        problem = guards.checkpoint_mismatch(model.state_dict(), list(model.parameters()),
-                                             rng, resume.payload)
-        if problem:
-            raise RefusedInput(f"{resume.path}: does not fit the run its config describes: "
-                               f"{problem}. Fix: resume from a checkpoint written by train.py "
-                               f"for this config.")
+        check_resumable(resume.payload, resume.path, env_config, spec.to_dict(),
+                        model.state_dict(), list(model.parameters()), rng)
     section = kind_of(config).section
-    guards.check_fits(guards.training_memory(config, spec, parameters),
-                      f"{source}: this run ({parameters:,} parameters)",
-                      f"lower n_workers, worker_steps, hidden_layer_size, micro_batch_size "
-                      f"or the sizes in the {section} section")
+    check_fits(training_memory(config, spec, parameters),
+               f"{source}: this run ({parameters:,} parameters)",
+               f"lower n_workers, worker_steps, hidden_layer_size, micro_batch_size "
+               f"or the sizes in the {section} section")
 
 
 def reason(e: Exception) -> str:
@@ -370,51 +355,56 @@ def reason(e: Exception) -> str:
     return text if isinstance(e, ValueError) else f"{type(e).__name__}: {text}."
 
 
-def prepare(args) -> list[tuple[object, str, Optional[dict]]]:
-    """(config, run id, resume payload) of every run the command line asks for, each
-    checked and its run id claimed; RefusedInput (or ConfigError) otherwise."""
-    import guards
-    from config import load_config
+def prepare(args, locks: contextlib.ExitStack) -> list[PlannedRun]:
+    """Every run the command line asks for, each checked and its run id claimed (its lock
+    held until `locks` closes); RefusedInput (or ConfigError) otherwise."""
+    from preflight.outputs import check_output_folders
+    from preflight.overrides import load_with
+    # Flags that are checked as they are parsed, and that a resumed run may change too.
     overrides = {k: v for k, v in (("seed", args.seed), ("device", args.device),
                                    ("updates", args.updates)) if v is not None}
     if args.resume:
         resume = resumed(args)
         config = dataclasses.replace(resume.config, **overrides)
-        guards.check_run_id(resume.run_id)
-        preflight(config, resume.path, resume)
+        paths.check_run_id(resume.run_id)
+        check_run(config, resume.path, resume)
         check_output_folders(args.models_dir, args.summaries_dir)
         payload = resume.payload
-        if resume.run_id != resume.own_run:     # a new run branched from the checkpoint
-            claim_run_id(resume.run_id, args)
+        branched = resume.run_id != resume.own_run     # a new run from the checkpoint
+        own_run(resume.run_id, args, locks, new=branched)
+        if branched:
             payload = {k: v for k, v in payload.items() if k != "log_dir"}
-        return [(config, resume.run_id, payload)]
+        return [PlannedRun(config, resume.run_id, payload, f"{resume.path} (resumed)",
+                           resume.path)]
     source = args.config or DEFAULT_CONFIG
-    config = load_config(source, overrides)
+    config = dataclasses.replace(load_with(source, args.set, "--set"), **overrides)
+    origin = source + "".join(f" --set {setting.text}" for setting in args.set)
     run_id = args.run_id or "run"
     runs = [(config, run_id)] if not args.seeds else \
         [(dataclasses.replace(config, seed=seed), f"{run_id}_seed{seed}") for seed in args.seeds]
     for _, run in runs:
-        guards.check_run_id(run)
-    preflight(config, source)
+        paths.check_run_id(run)
+    check_run(config, source)
     check_output_folders(args.models_dir, args.summaries_dir)
     for _, run in runs:
-        claim_run_id(run, args)
-    return [(config, run, None) for config, run in runs]
+        own_run(run, args, locks, new=True)
+    return [PlannedRun(config, run, None, origin) for config, run in runs]
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from guards import allow_env_ids
+    from runs.integrity import allow_env_ids
     allow_env_ids(args.allow_env_id)
-    try:
-        runs = prepare(args)
-    except ValueError as e:       # ConfigError, RefusedInput, a model file's ValueError
-        print(error_line(e), file=sys.stderr)
-        return EXIT_REFUSED
-    for config, run_id, payload in runs:
-        status = train_one(config, run_id, args, payload)
-        if status:
-            return status
+    with contextlib.ExitStack() as locks:      # the runs' locks, held until the end
+        try:
+            runs = prepare(args, locks)
+        except ValueError as e:       # ConfigError, RefusedInput, a model file's ValueError
+            print(error_line(e), file=sys.stderr)
+            return EXIT_REFUSED
+        for run in runs:
+            status = train_one(run, args)
+            if status:
+                return status
     return 0
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
+import threading
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -14,17 +14,32 @@ import yaml
 from torch.nn import functional as F
 from torch.utils.tensorboard import SummaryWriter
 
-import guards
 from buffer import Minibatch, RolloutBuffer
 from config import Config
 from environments import SpaceSpec, check_in_parent
 from losses import LossTerms, normalize_advantages, ppo_loss
-from model import ActorCritic, build_model, log_prob_entropy
+from model import ActorCritic, build_model
+from preflight.refusal import RefusedInput
+from runs import paths
+from runs.checkpoint import Payload, save_model_file
+from runs.resume import check_resumable
 from sampler import Sampler
 from utils import (explained_variance, format_duration, polynomial_decay, remaining_seconds,
-                   resolve_device, save_model_file, seed_everything, set_torch_threads,
-                   worker_seeds)
-from worker_pool import EpisodeInfo, WorkerPool
+                   resolve_device, seed_everything, set_torch_threads, worker_seeds)
+from worker_pool import EpisodeInfo, ReplayMismatch, WorkerPool
+
+
+def _summary_thread_hook(args: threading.ExceptHookArgs) -> None:
+    """TensorBoard's writer thread stores an OSError (disk full, read-only, folder gone)
+    and raises it again at the writer's next call in the trainer, which stops the run with
+    one message; the thread's own traceback would only precede that message."""
+    if isinstance(args.exc_value, OSError) and type(args.thread).__name__ == "_AsyncWriterThread":
+        return
+    _default_thread_hook(args)
+
+
+_default_thread_hook = threading.excepthook
+threading.excepthook = _summary_thread_hook
 
 
 @dataclass
@@ -74,7 +89,8 @@ def minibatch_loss(model: ActorCritic, batch: Minibatch, config: Config,
                    schedules: Schedules) -> LossTerms:
     """Forward a minibatch (advantages already normalised) and evaluate the PPO loss."""
     out = model(batch.obs, batch.memory, batch.key_episode, batch.query_step)
-    log_probs, entropy = log_prob_entropy(out.logits, batch.actions)
+    masks = batch.action_masks if batch.action_masks.shape[-1] else None
+    log_probs, entropy = out.distribution.log_prob_entropy(batch.actions, masks)
     reconstruction = None
     if out.reconstruction is not None:
         reconstruction = F.mse_loss(out.reconstruction, batch.obs.to(torch.float32) / 255.0)
@@ -122,37 +138,27 @@ def _cloned(tree):
     return tree
 
 
-# The name of a run's TensorBoard folder, summaries/RUN/<stamp> (time.strftime below).
-LOG_STAMP = re.compile(r"\d{8}-\d{6}")
-
-
-def check_resumable(fresh: dict, parameters: list, payload: dict) -> None:
-    """ValueError naming the first entry of a checkpoint that does not fit the run about to
-    continue it (`fresh` is that run's own checkpoint before any update)."""
-    problem = guards.checkpoint_mismatch(fresh["model"], parameters, fresh["rng"], payload,
-                                         fresh["sampler"])
-    if problem:
-        raise ValueError(f"cannot resume: the checkpoint does not fit the run its config "
-                         f"describes: {problem}. Fix: resume from a checkpoint written by "
-                         f"train.py for this config.")
-
-
 class Trainer:
     """Runs PPO updates. With `resume` (a payload written by save()) it continues that run
-    exactly: weights, optimiser, counters, RNG states, the running episodes and memory."""
+    exactly: weights, optimiser, counters, RNG states, the running episodes and memory.
+    `origin` says where the config came from (a file and the command line's --set values);
+    the run's TensorBoard config records it above the config itself."""
 
     def __init__(self, config: Config, run_id: str, models_dir: str = "models",
-                 summaries_dir: str = "summaries", resume: Optional[dict] = None):
+                 summaries_dir: str = "summaries", resume: Optional[Payload] = None,
+                 origin: str = ""):
         self.config, self.run_id = config, run_id
         self.generator = seed_everything(config.seed)
         self.device = resolve_device(config.device)
         self.models_dir = models_dir
-        self.model_path = os.path.join(models_dir, f"{run_id}.nn")
+        self.model_path = paths.model_file(models_dir, run_id)
         processes = config.env_processes or min(config.n_workers, len(os.sched_getaffinity(0)))
-        check_in_parent(config.environment)   # unsupported spaces fail here, before any worker
+        # Unsupported spaces fail here, before any worker starts.
+        info_masks = check_in_parent(config.environment)
         self.pool = WorkerPool(config.environment, config.n_workers, processes,
                                worker_seeds(config.seed, config.n_workers),
-                               config.max_worker_restarts)
+                               config.max_worker_restarts, info_masks,
+                               config.step_timeout)
         try:
             self.spec = self.pool.spec
             # Threads first: the initialisation (orthogonal_ uses a QR decomposition) must run
@@ -167,7 +173,7 @@ class Trainer:
             self.buffer = RolloutBuffer(config, self.spec, self.device)
             self.sampler = Sampler(self.pool, self.buffer, config, self.device, self.model)
             self.update, self.steps, self.skipped_steps = 0, 0, 0
-            self.log_dir = os.path.join(summaries_dir, run_id, time.strftime("%Y%m%d-%H%M%S"))
+            self.log_dir = paths.new_log_folder(summaries_dir, run_id)
             if resume is not None:
                 self._restore(resume)
         except BaseException:
@@ -179,29 +185,35 @@ class Trainer:
         self.writer = SummaryWriter(self.log_dir,
                                     purge_step=self.steps + 1 if resume else None)
         if resume is None:
-            self.writer.add_text("config", "```yaml\n" + yaml.safe_dump(config.to_dict()) + "```")
+            comment = f"# {origin}\n" if origin else ""
+            self.writer.add_text("config", "```yaml\n" + comment +
+                                 yaml.safe_dump(config.to_dict()) + "```")
         self.last_stats: Optional[TrainingStats] = None
         self.snapshot = _cloned(self.checkpoint())
 
-    def _restore(self, payload: dict) -> None:
-        if payload["spec"] != self.spec.to_dict():
-            raise ValueError(f"cannot resume: the checkpoint was trained on {payload['spec']}, "
-                             f"the environment now gives {self.spec.to_dict()}.")
-        check_resumable(self.checkpoint(), list(self.model.parameters()), payload)
+    def _restore(self, payload: Payload) -> None:
+        """Continue `payload`'s run; RefusedInput (a ValueError) when it does not fit."""
+        fresh = self.checkpoint()
+        check_resumable(payload, "the checkpoint", self.config.environment, fresh["spec"],
+                        fresh["model"], list(self.model.parameters()), fresh["rng"],
+                        fresh["sampler"])
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.update, self.steps = payload["update"], payload["steps"]
         self.skipped_steps = payload["skipped_steps"]
-        # The folder of the run being continued, under this run's summaries/RUN/: only its
-        # timestamp comes from the file, which never chooses where anything is written.
-        stamp = os.path.basename(str(payload.get("log_dir", "")))
-        if LOG_STAMP.fullmatch(stamp):
-            self.log_dir = os.path.join(os.path.dirname(self.log_dir), stamp)
+        self.log_dir = paths.continued_log_folder(self.log_dir, payload.get("log_dir", ""))
         torch.set_rng_state(payload["rng"]["torch"])
         self.generator.set_state(payload["rng"]["shuffle"])
         if self.device.type == "cuda":
             torch.cuda.set_rng_state(payload["rng"]["cuda"])
-        self.sampler.restore(payload["sampler"])
+        try:
+            self.sampler.restore(payload["sampler"])
+        except ReplayMismatch as e:
+            raise RefusedInput(
+                f"corrupted, altered or foreign checkpoint: its record of the running episodes "
+                f"does not replay ({e}). Fix: resume from another checkpoint of the run "
+                f"(models/RUN/update_*.nn), or with the environment version it was trained "
+                f"on.") from None
 
     # ----- the loop -----
     def run(self, updates: Optional[int] = None) -> None:
@@ -303,7 +315,7 @@ class Trainer:
         parts.append(f"ETA {format_duration(eta)}")
         print("  ".join(parts), flush=True)
 
-    def checkpoint(self) -> dict:
+    def checkpoint(self) -> Payload:
         """Everything needed to play the model, and to resume the run exactly."""
         rng = {"torch": torch.get_rng_state(), "shuffle": self.generator.get_state()}
         if self.device.type == "cuda":
@@ -322,8 +334,8 @@ class Trainer:
         self.snapshot = _cloned(self.checkpoint())
         interval = self.config.checkpoint_interval
         if interval and self.update % interval == 0:
-            save_model_file(os.path.join(self.models_dir, self.run_id,
-                                         f"update_{self.update:06d}.nn"), self.snapshot)
+            save_model_file(paths.periodic_file(self.models_dir, self.run_id, self.update),
+                            self.snapshot)
             self.save()
 
     def close(self) -> None:

@@ -1,20 +1,14 @@
-"""Small helpers: schedules, seeding, threads, devices, model files."""
+"""Small helpers of the training loop: schedules, seeding, threads, devices, durations."""
 from __future__ import annotations
 
 import os
-import pickle
 import random
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 
-import guards
-from atomic_file import atomic_write
-from config import Config, ScheduleConfig, config_from_dict
-
-MODEL_FORMAT = "trxl-ppo-model"
-MODEL_VERSION = 1
+from config import ScheduleConfig
 
 
 def polynomial_decay(schedule: ScheduleConfig, update: int) -> float:
@@ -78,78 +72,3 @@ def format_duration(seconds: float) -> str:
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
     var = target.var()
     return float("nan") if var == 0 else float(1 - (target - predicted).var() / var)
-
-
-def save_model_file(path: str, payload: dict[str, Any]) -> None:
-    """Write atomically: a temporary file in the same folder, flushed, then renamed, so a kill
-    during the save leaves the previous file intact."""
-    with atomic_write(path) as f:
-        torch.save({"format": MODEL_FORMAT, "version": MODEL_VERSION, **payload}, f)
-
-
-def load_model_file(path: str, map_location: str | torch.device = "cpu") -> tuple[dict, Config]:
-    """Load a model file without unpickling arbitrary objects (weights_only=True) and check it
-    is ours and intact: zip CRCs, the embedded config, an environment id that would import a
-    module (refused unless guards.allow_env_ids named it), the entries' types. Returns the raw
-    payload and its validated config; ValueError naming the file otherwise."""
-    if not os.path.isfile(path):
-        raise ValueError(f"{path}: no such model file. Fix: pass a file written by train.py, "
-                         f"e.g. models/RUN.nn.")
-    guards.check_archive(path)
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "weights only" not in str(e).lower():
-            raise ValueError(f"{path}: not a loadable TrXL-PPO model file (truncated or "
-                             f"corrupt): {guards.short(str(e))}") from None
-        raise ValueError(guards.refused_pickle_message(path, e)) from None
-    except Exception as e:   # noqa: BLE001 - corrupt bytes make torch/pickle raise OSError,
-        # IndexError, KeyError, struct.error, bare EOFError... besides UnpicklingError.
-        reason = str(e).strip().split("\n")[0] or type(e).__name__
-        raise ValueError(f"{path}: not a loadable TrXL-PPO model file (truncated or "
-                         f"corrupt): {guards.short(reason)}") from None
-    guards.check_object_size(payload, path)
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise ValueError(f"{path}: not a TrXL-PPO model file (no '{MODEL_FORMAT}' marker).")
-    if payload.get("version") != MODEL_VERSION:
-        raise ValueError(f"{path}: model file version {guards.short(payload.get('version'))}, "
-                         f"this code reads version {MODEL_VERSION}.")
-    if "config" not in payload:
-        raise ValueError(f"{path}: the model file holds no config. Fix: use a file written by "
-                         f"train.py.")
-    config = config_from_dict(payload["config"], source=f"{path} (embedded config)")
-    guards.check_untrusted_environment(config.environment, f"{path} (embedded config)",
-                                       guards.allowed_env_ids())
-    guards.check_entries(payload, [guards.Entry("spec", dict), guards.Entry("model", dict)],
-                         path)
-    guards.check_tensor_dict(payload["model"], "'model'", path)
-    if INT8_KEY in payload:
-        guards.check_int8_entry(payload[INT8_KEY], path)
-        payload["model"] = {**payload["model"], **dequantize_int8(payload.pop(INT8_KEY))}
-    return payload, config
-
-
-# A playing-only copy (scripts/ship_model.py --int8) keeps its weight matrices here, apart from
-# "model", so code that predates it fails on the missing keys instead of loading raw integers.
-INT8_KEY = "model_int8"
-
-
-def quantize_int8(weights: dict[str, torch.Tensor]) -> tuple[dict, dict]:
-    """Symmetric int8 with one float32 scale per output row, for every floating tensor of two
-    or more dimensions (linear and conv weights, 4x smaller than float32); the rest is kept.
-    Returns (kept tensors, {name: {"q": int8 tensor, "scale": [rows, 1, ...]}})."""
-    kept, quantized = {}, {}
-    for name, t in weights.items():
-        if not (t.is_floating_point() and t.dim() >= 2):
-            kept[name] = t
-            continue
-        t = t.float()
-        amax = t.abs().amax(dim=tuple(range(1, t.dim())), keepdim=True)   # [rows, 1, ...]
-        scale = torch.where(amax > 0, amax / 127, torch.ones_like(amax))  # an all-zero row
-        quantized[name] = {"q": torch.round(t / scale).to(torch.int8), "scale": scale}
-    return kept, quantized
-
-
-def dequantize_int8(quantized: dict[str, dict]) -> dict[str, torch.Tensor]:
-    """float32 weights back from quantize_int8's records; each is off by at most scale / 2."""
-    return {name: r["q"].float() * r["scale"] for name, r in quantized.items()}

@@ -4,6 +4,8 @@ Each process owns a contiguous slice of the environments and steps them one afte
 Observations travel through shared memory; per step the main process sends one message (the
 actions of its slice) to every process and then collects one reply (rewards, flags, finished
 episodes) from each, so the processes step in parallel and there is no per-env round trip.
+Messages are typed records (worker_messages.py): a Command to a process, a Reply or a Failure
+back.
 
 This module must not import torch: the worker processes import it, and they should start fast.
 """
@@ -13,71 +15,26 @@ import multiprocessing as mp
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
-from dataclasses import dataclass, field
-from multiprocessing import shared_memory
+from multiprocessing import resource_tracker, shared_memory
 from multiprocessing.connection import Connection
-from typing import Any, NamedTuple, Optional
+from typing import Any, Optional
 
 import numpy as np
 
-from environments import SpaceSpec, make_env, space_spec
-from episodes import episode_seed, final_metrics
-from environments.spec import takes_scalar_action
+from config import STEP_TIMEOUT_SECONDS
+from environments import ActionLayout, SpaceSpec, make_env, space_spec
+from environments.actions import MASK_KEY
+from environments.episodes import episode_seed, final_metrics
+from worker_messages import (Attach, Close, Command, EpisodeInfo, Failure, ReplayMismatch, Reply,
+                             Reset, Restore, SliceStep, Step, StepResult, shared_array)
 
 # How often a waiting side checks that the other side is still alive.
 POLL_SECONDS = 1.0
 # How long close() waits for the processes to exit before terminating them.
 JOIN_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class EpisodeInfo:
-    """One finished episode. `worker` is the environment's index in the pool; reward and length
-    are counted by the pool; success comes from info["success"] when the env reports it;
-    metrics are the other numeric scalars of the env's final info (e.g. Memory Gym's)."""
-    worker: int
-    reward: float
-    length: int
-    success: Optional[float]
-    metrics: dict[str, float] = field(default_factory=dict)
-
-
-class StepResult(NamedTuple):
-    obs: np.ndarray          # the pool's shared observation array, to act on next
-    rewards: np.ndarray      # float32 (n_envs,)
-    terminated: np.ndarray   # bool (n_envs,)
-    truncated: np.ndarray    # bool (n_envs,)
-    episodes: list[EpisodeInfo]
-
-
-# --------------------------------------------------------------------------------------
-# Shared memory
-# --------------------------------------------------------------------------------------
-
-class _SharedArray:
-    """numpy's view of a shared memory block that keeps the block mapped while it is used.
-
-    Arrays made by np.asarray(self) have this object as their base, so the mapping lives
-    until the last of them (slices a caller kept included) is gone. Arrays that exported the
-    SharedMemory's own buffer would instead make closing it raise BufferError for as long as
-    a caller holds, say, the array that reset() returned.
-    """
-
-    def __init__(self, shm: shared_memory.SharedMemory, shape: tuple[int, ...], dtype: str):
-        self._shm = shm
-        # The temporary array only reads the block's address; it is released at once.
-        address = np.frombuffer(shm.buf, dtype=np.uint8).__array_interface__["data"][0]
-        self.__array_interface__ = {"shape": tuple(shape), "typestr": np.dtype(dtype).str,
-                                    "data": (address, False), "version": 3}
-
-
-def _shared_array(shm: shared_memory.SharedMemory, shape: tuple[int, ...],
-                  dtype: str) -> np.ndarray:
-    array = np.asarray(_SharedArray(shm, shape, dtype))
-    assert array.nbytes <= shm.size, "shared memory block smaller than the array"
-    return array
 
 
 # --------------------------------------------------------------------------------------
@@ -91,44 +48,57 @@ def _success(info: dict) -> Optional[float]:
 class _Worker:
     """The environments of one process and the commands the pool sends them."""
 
-    def __init__(self, conn: Connection, env_config, first_env: int, seeds: list[int],
-                 episodes: list[int]):
+    def __init__(self, conn: Connection, env_config, info_masks: bool, first_env: int,
+                 seeds: list[int], episodes: list[int], current):
         self.conn = conn
-        self.env_config = env_config
+        self._current = current         # shared with the pool, which names a hung env by it
+        self.env_config, self.info_masks = env_config, info_masks
         self.first_env = first_env
         self.seeds = seeds
         self.envs: list = []
-        self.discrete: list[bool] = []
-        # Index (within this slice) of the env being worked on, for error reports.
-        self.current: Optional[int] = None
+        self.actions: list[ActionLayout] = []
+        self.current = None
         self.episode = np.array(episodes, dtype=np.int64)     # resets so far, per env
         self.episode_reward = np.zeros(len(seeds), dtype=np.float64)
         self.episode_length = np.zeros(len(seeds), dtype=np.int64)
         self.obs: Optional[np.ndarray] = None
         self.final_obs: Optional[np.ndarray] = None
+        self.masks: Optional[np.ndarray] = None
+
+    @property
+    def current(self) -> Optional[int]:
+        """Index (within this slice) of the env being worked on, for error reports."""
+        return None if self._current.value < 0 else self._current.value
+
+    @current.setter
+    def current(self, j: Optional[int]) -> None:
+        self._current.value = -1 if j is None else j
 
     def serve(self) -> None:
         """Create the envs, report their spec, then answer commands until told to close."""
         try:
-            self.conn.send(("ok", self._create_envs()))
-            while (message := self._next_message()) is not None and message[0] != "close":
+            self.conn.send(Reply(self._create_envs()))
+            while (command := self._next_command()) is not None and \
+                    not isinstance(command, Close):
                 self.current = None
-                self.conn.send(("ok", self._handle(message)))
+                self.conn.send(Reply(self._handle(command)))
+        except ReplayMismatch as e:
+            self._report(Failure(self.current, traceback.format_exc(), str(e)))
         except Exception:
-            self._report(("error", self.current, traceback.format_exc()))
+            self._report(Failure(self.current, traceback.format_exc()))
 
     def close(self) -> None:
         for env in self.envs:
             env.close()
         self.envs = []
 
-    def _report(self, message: tuple) -> None:
+    def _report(self, message: Failure) -> None:
         try:
             self.conn.send(message)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the pool is gone; there is nobody left to tell
 
-    def _next_message(self) -> Optional[tuple]:
+    def _next_command(self) -> Optional[Command]:
         """The next command, or None once the parent process has gone away."""
         parent = mp.parent_process()
         while not self.conn.poll(POLL_SECONDS):
@@ -139,72 +109,83 @@ class _Worker:
         except EOFError:
             return None
 
-    def _handle(self, message: tuple) -> Any:
-        kind, *args = message
-        handlers = {"attach": self._attach, "reset": self._reset_all, "step": self._step,
-                    "restore": self._restore}
-        assert kind in handlers, f"unknown command {kind!r}"
-        return handlers[kind](*args)
+    def _handle(self, command: Command) -> Any:
+        handlers = {Attach: self._attach, Reset: self._reset_all, Step: self._step,
+                    Restore: self._restore}
+        assert type(command) in handlers, f"unknown command {command!r}"
+        return handlers[type(command)](command)
 
     def _create_envs(self) -> dict:
         for j in range(len(self.seeds)):
             self.current = j
-            self.envs.append(make_env(self.env_config))
+            self.envs.append(make_env(self.env_config, info_masks=self.info_masks))
         self.current = None
         # pygame (Memory Gym) lets SDL catch SIGTERM, which would make Process.terminate()
         # unable to stop this process.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        self.discrete = [takes_scalar_action(env.action_space) for env in self.envs]
+        self.actions = [ActionLayout(env.action_space) for env in self.envs]
         specs = {space_spec(env) for env in self.envs}
         if len(specs) != 1:
             raise RuntimeError(f"the environments of one config have different spaces: {specs}")
         return specs.pop().to_dict()
 
-    def _attach(self, obs_name: str, final_obs_name: str, shape: tuple, dtype: str) -> None:
+    def _attach(self, command: Attach) -> None:
         mine = slice(self.first_env, self.first_env + len(self.envs))
         self.obs, self.final_obs = (
-            _shared_array(shared_memory.SharedMemory(name=name), shape, dtype)[mine]
-            for name in (obs_name, final_obs_name))
+            shared_array(shared_memory.SharedMemory(name=name), command.shape,
+                          command.dtype)[mine]
+            for name in (command.obs_name, command.final_obs_name))
+        if command.mask_name is not None:
+            self.masks = shared_array(shared_memory.SharedMemory(name=command.mask_name),
+                                       (command.shape[0], command.mask_size), "bool")[mine]
 
-    def _reset_all(self) -> None:
+    def _keep_mask(self, j: int, info: dict) -> None:
+        """Env j's action mask for the observation it just gave, where the pool keeps masks."""
+        if self.masks is not None:
+            self.masks[j] = info[MASK_KEY]
+
+    def _reset_all(self, command: Reset) -> None:
         for j in range(len(self.envs)):
             self.obs[j] = self._reset_env(j)
 
     def _reset_env(self, j: int) -> np.ndarray:
         """Start env j's next episode with that episode's own seed."""
         self.current = j
-        observation, _ = self.envs[j].reset(seed=episode_seed(self.seeds[j], self.episode[j]))
+        observation, info = self.envs[j].reset(seed=episode_seed(self.seeds[j], self.episode[j]))
+        self._keep_mask(j, info)
         self.episode[j] += 1
         self.episode_reward[j] = 0.0
         self.episode_length[j] = 0
         return observation
 
-    def _restore(self, episodes: list[int], actions: list[np.ndarray]) -> None:
+    def _restore(self, command: Restore) -> None:
         """Rebuild each env's running episode: reset with that episode's seed, replay its
         actions. episodes[j] is the number of resets env j had done (its episode's index + 1)."""
         for j, env in enumerate(self.envs):
-            self.episode[j] = episodes[j] - 1
+            self.episode[j] = command.episodes[j] - 1
             self.obs[j] = self._reset_env(j)
-            for action in actions[j]:
-                observation, reward, terminated, truncated, _ = env.step(
-                    int(action[0]) if self.discrete[j] else action)
+            for k, action in enumerate(command.actions[j]):
+                observation, reward, terminated, truncated, info = env.step(
+                    self.actions[j].to_env(action))
+                self._keep_mask(j, info)
                 if terminated or truncated:
-                    raise RuntimeError("the replayed episode ended early: the environment is "
-                                       "not deterministic given its seed and actions")
+                    raise ReplayMismatch(f"its recorded episode ended after {k + 1} of "
+                                         f"{len(command.actions[j])} recorded actions")
                 self.episode_reward[j] += reward
                 self.episode_length[j] += 1
                 self.obs[j] = observation
 
-    def _step(self, actions: np.ndarray) -> tuple:
-        n = len(self.envs)
+    def _step(self, command: Step) -> SliceStep:
+        actions, n = command.actions, len(self.envs)
         rewards = np.zeros(n, dtype=np.float32)
         terminated = np.zeros(n, dtype=bool)
         truncated = np.zeros(n, dtype=bool)
         episodes = []
         for j, env in enumerate(self.envs):
             self.current = j
-            action = int(actions[j][0]) if self.discrete[j] else actions[j]
-            observation, reward, terminated[j], truncated[j], info = env.step(action)
+            observation, reward, terminated[j], truncated[j], info = env.step(
+                self.actions[j].to_env(actions[j]))
+            self._keep_mask(j, info)
             rewards[j] = reward
             self.episode_reward[j] += reward
             self.episode_length[j] += 1
@@ -213,7 +194,7 @@ class _Worker:
                 episodes.append(self._episode_info(j, info))
                 observation = self._reset_env(j)
             self.obs[j] = observation
-        return rewards, terminated, truncated, episodes
+        return SliceStep(rewards, terminated, truncated, episodes)
 
     def _episode_info(self, j: int, info: dict) -> EpisodeInfo:
         return EpisodeInfo(worker=self.first_env + j, reward=float(self.episode_reward[j]),
@@ -221,12 +202,14 @@ class _Worker:
                            metrics=final_metrics(info))
 
 
-def _worker_main(conn: Connection, env_config, first_env: int, seeds: list[int],
-                 episodes: list[int]) -> None:
-    # Ctrl-C reaches the whole process group; the trainer handles it and closes the pool.
+def _worker_main(conn: Connection, env_config, info_masks: bool, first_env: int,
+                 seeds: list[int], episodes: list[int], current) -> None:
+    # Ctrl-C and a closed terminal's SIGHUP reach the whole process group; the trainer
+    # handles them and closes the pool (a worker also exits when its parent is gone).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     os.environ["SDL_VIDEODRIVER"] = "dummy"
-    worker = _Worker(conn, env_config, first_env, seeds, episodes)
+    worker = _Worker(conn, env_config, info_masks, first_env, seeds, episodes, current)
     try:
         worker.serve()
     finally:
@@ -238,7 +221,8 @@ def _worker_main(conn: Connection, env_config, first_env: int, seeds: list[int],
 # --------------------------------------------------------------------------------------
 
 class _WorkerFailed(Exception):
-    """A process reported an error or died; the message says which and why."""
+    """A process reported an error, died or stopped answering; the message says which and
+    why."""
 
 
 def _check_arguments(n_envs: int, n_processes: int, seeds: list[int]) -> None:
@@ -267,6 +251,21 @@ def _contiguous_slices(n_envs: int, n_processes: int) -> list[slice]:
     return slices
 
 
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (which frees the shared memory) ignoring
+    SIGHUP: a closed terminal sends SIGHUP to the whole process group, and the tracker, dead,
+    would print tracebacks while the trainer saves. It ignores SIGINT and SIGTERM itself;
+    an ignored signal stays ignored across exec."""
+    if threading.current_thread() is not threading.main_thread():
+        resource_tracker.ensure_running()
+        return
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 def _describe_exit(exitcode: Optional[int]) -> str:
     if exitcode is not None and exitcode < 0:
         try:
@@ -283,23 +282,32 @@ class WorkerPool:
     shared (n_envs, *obs_shape) array of observations to act on next. When an episode ends,
     `final_obs[i]` receives its last observation and `obs[i]` the first of the next episode;
     final_obs[i] is meaningful only where terminated[i] or truncated[i] of that step.
-    Use as a context manager or call close().
+    `action_masks` is the shared (n_envs, sum(nvec)) bool array of the masks of `obs` when
+    the envs supply masks, else None. Use as a context manager or call close().
     """
     spec: SpaceSpec
     obs: np.ndarray
     final_obs: np.ndarray
+    action_masks: Optional[np.ndarray]
 
     def __init__(self, env_config, n_envs: int, n_processes: int, seeds: list[int],
-                 max_restarts: int = 0):
+                 max_restarts: int = 0, info_masks: bool = False,
+                 step_timeout: float = STEP_TIMEOUT_SECONDS):
         _check_arguments(n_envs, n_processes, seeds)
+        # A process that has not answered a command within step_timeout seconds per step of
+        # each of its envs hangs (or was stopped): it is killed and reported like a crash.
+        self.step_timeout = step_timeout
         # A failed env process is restarted up to max_restarts times in all (0 = never).
         self.max_restarts, self.restarts = max_restarts, 0
-        self.env_config = env_config
+        # Whether the envs put action masks into their info (environments.check_in_parent
+        # finds out); masks in a Dict observation are found without it.
+        self.env_config, self.info_masks = env_config, info_masks
         self.n_envs = n_envs
         self.seeds = [int(seed) for seed in seeds]
         self._slices = _contiguous_slices(n_envs, n_processes)
         self._processes: list[mp.process.BaseProcess] = []
         self._conns: list[Connection] = []
+        self._current: list = []       # per process: the env it works on (shared int)
         self._shared: list[shared_memory.SharedMemory] = []
         self._closed = False
         self._failure: Optional[str] = None
@@ -309,14 +317,18 @@ class WorkerPool:
         self.episodes = np.zeros(n_envs, dtype=np.int64)
         self._actions = np.zeros((n_envs, 0, 0), dtype=np.int16)
         self._episode_steps = np.zeros(n_envs, dtype=np.int64)
+        self.action_masks = None
         try:
+            _start_resource_tracker()
             self._start_processes()
             self.spec = self._agreed_spec(self._collect())
             self.obs, self.final_obs = self._create_shared_arrays()
-            self._send_all(("attach", self._shared[0].name, self._shared[1].name,
-                            self.obs.shape, self.spec.obs_dtype))
+            self._send_all(self._attach_command())
             self._collect()
-            self._actions = np.zeros((n_envs, 64, len(self.spec.action_nvec)), dtype=np.int16)
+            # Integers as int16 where every choice fits, continuous actions exactly as sampled.
+            compact = np.int16 if max(self.spec.action_nvec, default=0) <= 2**15 else np.int64
+            self._actions = np.zeros((n_envs, 64, self.spec.action_width),
+                                     dtype=np.float32 if self.spec.action_continuous else compact)
         except BaseException:
             self.close()
             raise
@@ -329,7 +341,7 @@ class WorkerPool:
         """Reset every environment; returns the shared observation array. Episodes still
         running are dropped without an EpisodeInfo."""
         self._check_usable()
-        self._send_all(("reset",))
+        self._send_all(Reset())
         self._collect()
         self.episodes += 1
         self._episode_steps[:] = 0
@@ -339,9 +351,10 @@ class WorkerPool:
         """Put every env back into the episode a checkpoint recorded: env i's episodes[i]-th
         episode after the actions actions[i] (shape (n, action dims)). Returns obs."""
         self._check_usable()
+        self._check_replay(episodes, actions)
         for p, envs in enumerate(self._slices):
-            self._send(p, ("restore", [int(e) for e in episodes[envs]], actions[envs]))
-        self._collect()
+            self._send(p, Restore([int(e) for e in episodes[envs]], actions[envs]))
+        self._collect(steps=1 + max((len(a) for a in actions), default=0))
         self.episodes = np.asarray(episodes, dtype=np.int64).copy()
         self._episode_steps[:] = 0
         for i, a in enumerate(actions):
@@ -359,9 +372,9 @@ class WorkerPool:
         (the sampler fills its buffer). step_wait() finishes it; until then `obs` and
         `final_obs` are being overwritten and no other call may be made."""
         self._check_usable()
-        actions = self._checked_actions(actions)
+        actions = self.spec.checked_actions(actions, self.n_envs, "WorkerPool.step")
         for p, envs in enumerate(self._slices):
-            self._send(p, ("step", actions[envs]))
+            self._send(p, Step(actions[envs]))
         self._in_flight = actions
 
     def step_wait(self) -> StepResult:
@@ -370,13 +383,13 @@ class WorkerPool:
             raise RuntimeError("WorkerPool.step_wait: no step is in flight. Fix: call "
                                "step_async(actions) first, or step(actions) for both.")
         actions, self._in_flight = self._in_flight, None
-        replies = self._collect(restartable=True)
-        self._track(actions, replies)
+        parts: list[SliceStep] = self._collect(restartable=True)
+        self._track(actions, parts)
         return StepResult(obs=self.obs,
-                          rewards=np.concatenate([reply[0] for reply in replies]),
-                          terminated=np.concatenate([reply[1] for reply in replies]),
-                          truncated=np.concatenate([reply[2] for reply in replies]),
-                          episodes=[episode for reply in replies for episode in reply[3]])
+                          rewards=np.concatenate([part.rewards for part in parts]),
+                          terminated=np.concatenate([part.terminated for part in parts]),
+                          truncated=np.concatenate([part.truncated for part in parts]),
+                          episodes=[episode for part in parts for episode in part.episodes])
 
     def _record(self, i: int, action: np.ndarray) -> None:
         if self._episode_steps[i] == self._actions.shape[1]:
@@ -384,8 +397,8 @@ class WorkerPool:
         self._actions[i, self._episode_steps[i]] = action
         self._episode_steps[i] += 1
 
-    def _track(self, actions: np.ndarray, replies: list) -> None:
-        ended = np.concatenate([reply[1] | reply[2] for reply in replies])
+    def _track(self, actions: np.ndarray, parts: list[SliceStep]) -> None:
+        ended = np.concatenate([part.terminated | part.truncated for part in parts])
         for i in range(self.n_envs):
             if ended[i]:
                 self.episodes[i] += 1
@@ -394,8 +407,9 @@ class WorkerPool:
                 self._record(i, actions[i])
 
     def running_episodes(self) -> tuple[np.ndarray, list[np.ndarray]]:
-        """(resets per env, actions of each running episode as (n, A) int64): restore()'s input."""
-        return self.episodes.copy(), [self._actions[i, :n].astype(np.int64)
+        """(resets per env, actions of each running episode as (n, A) arrays of the spec's
+        action dtype): restore()'s input."""
+        return self.episodes.copy(), [self._actions[i, :n].astype(self.spec.action_dtype)
                                       for i, n in enumerate(self._episode_steps)]
 
     def close(self) -> None:
@@ -403,7 +417,7 @@ class WorkerPool:
         if self._closed:
             return
         self._closed = True
-        self._send_all(("close",))
+        self._send_all(Close())
         deadline = time.monotonic() + JOIN_SECONDS
         for process in self._processes:
             process.join(max(0.0, deadline - time.monotonic()))
@@ -431,6 +445,7 @@ class WorkerPool:
 
     def _start_processes(self) -> None:
         for p in range(len(self._slices)):
+            self._current.append(None)
             process, conn = self._spawn(p)
             self._processes.append(process)
             self._conns.append(conn)
@@ -439,15 +454,16 @@ class WorkerPool:
         context = mp.get_context("spawn")
         envs = self._slices[p]
         parent_end, child_end = context.Pipe()
+        self._current[p] = context.RawValue("q", -1)
         process = context.Process(
             target=_worker_main, name=f"env-process-{p}", daemon=True,
-            args=(child_end, self.env_config, envs.start, self.seeds[envs],
-                  [int(e) for e in self.episodes[envs]]))
+            args=(child_end, self.env_config, self.info_masks, envs.start, self.seeds[envs],
+                  [int(e) for e in self.episodes[envs]], self._current[p]))
         process.start()
         child_end.close()
         return process, parent_end
 
-    def _restart(self, p: int, failure: str) -> tuple:
+    def _restart(self, p: int, failure: str) -> SliceStep:
         """Replace failed process p by a fresh one whose envs start new episodes (with the
         next seeds). Returns the step reply for its slice: every episode cut as a time-limit
         truncation, bootstrapped from the last observation the pool holds."""
@@ -462,14 +478,19 @@ class WorkerPool:
         self._conns[p].close()
         self._processes[p], self._conns[p] = self._spawn(p)
         self._receive(p)                                             # its spec
-        self._send(p, ("attach", self._shared[0].name, self._shared[1].name,
-                       self.obs.shape, self.spec.obs_dtype))
+        self._send(p, self._attach_command())
         self._receive(p)
         self.final_obs[envs] = self.obs[envs]
-        self._send(p, ("reset",))
+        self._send(p, Reset())
         self._receive(p)
         n = envs.stop - envs.start
-        return (np.zeros(n, np.float32), np.zeros(n, bool), np.ones(n, bool), [])
+        return SliceStep(np.zeros(n, np.float32), np.zeros(n, bool), np.ones(n, bool), [])
+
+    def _attach_command(self) -> Attach:
+        """Tells an env process the shared blocks to write its observations and masks to."""
+        mask_name = self._shared[2].name if self.spec.action_mask else None
+        return Attach(self._shared[0].name, self._shared[1].name, self.obs.shape,
+                      self.spec.obs_dtype, mask_name, self.spec.mask_size)
 
     def _agreed_spec(self, spec_dicts: list[dict]) -> SpaceSpec:
         specs = [SpaceSpec.from_dict(d) for d in spec_dicts]
@@ -480,34 +501,42 @@ class WorkerPool:
         return specs[0]
 
     def _create_shared_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        shape = (self.n_envs, *self.spec.obs_shape)
-        nbytes = int(np.prod(shape)) * np.dtype(self.spec.obs_dtype).itemsize
-        arrays = []
-        for _ in range(2):
-            shm = shared_memory.SharedMemory(create=True, size=nbytes)
-            self._shared.append(shm)
-            arrays.append(_shared_array(shm, shape, self.spec.obs_dtype))
+        """obs and final_obs; and action_masks, when the envs supply masks."""
+        arrays = [self._shared_block((self.n_envs, *self.spec.obs_shape), self.spec.obs_dtype)
+                  for _ in range(2)]
+        if self.spec.action_mask:
+            self.action_masks = self._shared_block((self.n_envs, self.spec.mask_size), "bool")
         return arrays[0], arrays[1]
+
+    def _shared_block(self, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        shm = shared_memory.SharedMemory(create=True, size=max(nbytes, 1))
+        self._shared.append(shm)
+        return shared_array(shm, shape, dtype)
 
     # ----- messaging -----
 
-    def _send(self, p: int, message: tuple) -> None:
+    def _send(self, p: int, message: Command) -> None:
         try:
             self._conns[p].send(message)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the process is dead; _receive reports that with its exit code
 
-    def _send_all(self, message: tuple) -> None:
+    def _send_all(self, message: Command) -> None:
         for p in range(len(self._conns)):
             self._send(p, message)
 
-    def _collect(self, restartable: bool = False) -> list:
-        """One reply from every process; RuntimeError if any of them failed (unless it may be
-        restarted: then its reply is the one _restart makes up)."""
+    def _collect(self, restartable: bool = False, steps: int = 1) -> list:
+        """One reply from every process, each within `steps` step timeouts per env of its
+        slice; RuntimeError if any of them failed (unless it may be restarted: then its reply
+        is the one _restart makes up)."""
         replies, failures = [], []
+        start = time.monotonic()
         for p in range(len(self._conns)):
+            envs = self._slices[p]
+            deadline = start + self.step_timeout * steps * (envs.stop - envs.start)
             try:
-                replies.append(self._receive(p))
+                replies.append(self._receive(p, deadline))
             except _WorkerFailed as failure:
                 if restartable and self.restarts < self.max_restarts:
                     replies.append(self._restart(p, str(failure)))
@@ -520,20 +549,29 @@ class WorkerPool:
             raise RuntimeError(failures[0] + others)
         return replies
 
-    def _receive(self, p: int) -> Any:
+    def _receive(self, p: int, deadline: Optional[float] = None) -> Any:
         conn, process = self._conns[p], self._processes[p]
-        # Poll with a timeout so that a process that died without replying cannot hang us.
-        while not conn.poll(POLL_SECONDS):
+        if deadline is None:
+            envs = self._slices[p]
+            deadline = time.monotonic() + self.step_timeout * (envs.stop - envs.start)
+        # Poll with a timeout so that a process that died or hangs cannot hang us.
+        while not conn.poll(max(0.0, min(POLL_SECONDS, deadline - time.monotonic()))):
             if not process.is_alive() and not conn.poll(0):
                 raise _WorkerFailed(self._death_message(p))
+            if time.monotonic() >= deadline:
+                message = self._timeout_message(p)
+                process.kill()          # stopped or looping: it will never answer
+                raise _WorkerFailed(message)
         try:
             message = conn.recv()
         except EOFError:
             raise _WorkerFailed(self._death_message(p)) from None
-        if message[0] == "error":
-            _, env_in_slice, traceback_text = message
-            raise _WorkerFailed(self._error_message(p, env_in_slice, traceback_text))
-        return message[1]
+        if isinstance(message, Failure) and message.replay is not None:
+            self._failure = message.replay
+            raise ReplayMismatch(f"{self._where(p, message.env_in_slice)}: {message.replay}")
+        if isinstance(message, Failure):
+            raise _WorkerFailed(self._error_message(p, message.env_in_slice, message.traceback))
+        return message.value
 
     # ----- errors -----
 
@@ -545,14 +583,23 @@ class WorkerPool:
         return (f"env process {p} (pid {self._processes[p].pid}, workers {envs.start}.."
                 f"{envs.stop - 1}, seeds {self.seeds[envs]})")
 
-    def _error_message(self, p: int, env_in_slice: Optional[int], traceback_text: str) -> str:
+    def _where(self, p: int, env_in_slice: Optional[int]) -> str:
+        """The environment (worker and seed) that failed, or its process when unknown."""
         if env_in_slice is None:
-            where = f"{self._process_description(p)} of environment {self._env_name()}"
-        else:
-            i = self._slices[p].start + env_in_slice
-            where = (f"environment {self._env_name()}, worker {i} (seed {self.seeds[i]}), in "
-                     f"env process {p} (pid {self._processes[p].pid})")
-        return f"WorkerPool: {where} raised an exception:\n{traceback_text}"
+            return f"{self._process_description(p)} of environment {self._env_name()}"
+        i = self._slices[p].start + env_in_slice
+        return (f"environment {self._env_name()}, worker {i} (seed {self.seeds[i]}), in "
+                f"env process {p} (pid {self._processes[p].pid})")
+
+    def _error_message(self, p: int, env_in_slice: Optional[int], traceback_text: str) -> str:
+        return f"WorkerPool: {self._where(p, env_in_slice)} raised an exception:\n{traceback_text}"
+
+    def _timeout_message(self, p: int) -> str:
+        j = self._current[p].value
+        return (f"WorkerPool: {self._where(p, None if j < 0 else j)} has not answered within step_timeout = "
+                f"{self.step_timeout:g} s per step (it hangs, or the process was stopped); "
+                f"the process was killed. Fix: find why the environment hangs, or raise "
+                f"step_timeout if its steps are that slow.")
 
     def _death_message(self, p: int) -> str:
         process = self._processes[p]
@@ -572,17 +619,16 @@ class WorkerPool:
             raise RuntimeError("WorkerPool: a step is in flight. Fix: call step_wait() before "
                                "anything else.")
 
-    def _checked_actions(self, actions: np.ndarray) -> np.ndarray:
-        actions = np.asarray(actions)
-        nvec = np.asarray(self.spec.action_nvec)
-        expected = (self.n_envs, len(nvec))
-        if actions.shape != expected or not np.issubdtype(actions.dtype, np.integer):
-            raise ValueError(f"WorkerPool.step: actions have shape {actions.shape} and dtype "
-                             f"{actions.dtype}; expected integers of shape {expected} (one row "
-                             f"per environment, one column per action dimension).")
-        out_of_range = np.argwhere((actions < 0) | (actions >= nvec))
-        if len(out_of_range):
-            i = int(out_of_range[0][0])
-            raise ValueError(f"WorkerPool.step: actions[{i}] = {actions[i].tolist()} is outside "
-                             f"the action space (choices per dimension {list(nvec)}).")
-        return actions.astype(np.int64, copy=False)
+    def _check_replay(self, episodes: np.ndarray, actions: list[np.ndarray]) -> None:
+        """ReplayMismatch unless restore()'s record has an episode count >= 1 and actions
+        within the action space for every env."""
+        if len(episodes) != self.n_envs or len(actions) != self.n_envs or np.any(
+                np.asarray(episodes) < 1):
+            raise ReplayMismatch(f"the record of the running episodes does not describe "
+                                 f"{self.n_envs} environments that have started an episode")
+        for i, a in enumerate(actions):
+            a = np.asarray(a)
+            if a.size and (a.ndim != 2 or a.shape[1] != self.spec.action_width
+                           or self.spec.actions_outside(a).any()):
+                raise ReplayMismatch(f"worker {i}'s recorded actions lie outside the action "
+                                     f"space ({self.spec.action_space_text()})")

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import process_setup  # noqa: E402,F401  (before torch)
+import preflight.process_setup  # noqa: E402,F401  (before torch)
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402

@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import process_setup  # noqa: E402,F401  (before torch)
+import preflight.process_setup  # noqa: E402,F401  (before torch)
 
 
 def seconds(fn, calls: int) -> float:

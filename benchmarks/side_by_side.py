@@ -12,24 +12,37 @@ theirs first in even ones) so that a drift of the machine's speed hits both alik
 every run the other load on the machine (CPU time of processes that are not this benchmark's,
 from /proc/stat) is measured; above --max-load cores the run waits up to --wait seconds and is
 then refused (or, with --allow-load, run and marked). During every run the same figure is
-sampled and printed beside the result. All runs get OMP_NUM_THREADS (default 2).
+sampled and printed beside the result.
+
+Every run starts with the environment this harness was started with, as if launched from the
+same shell by its own README's command: the settings that this project's process_setup adds
+for its own processes (OMP_WAIT_POLICY) are taken out again, so each implementation runs with
+its own defaults; only OMP_NUM_THREADS and MKL_NUM_THREADS (default 2) are fixed for all. Each
+run's log starts with those variables, and each run prints the thread settings it ran with.
+
+--console is the cross-check: every implementation is run as its README runs it (ours as
+train.py) and timed from the arrival of its own per-update console lines, not from the
+`SBS` lines of the patches and of our runner.
 
 Cases (ours: configs/bench/*.yaml and configs/proof_of_memory.yaml):
-  minigrid-4x128    MiniGrid-MemoryS9, the original's network (3 x 384, L 64, 5 epochs)
+  minigrid-4x128    MiniGrid-MemoryS9, the original's network (3 x 384, L 64, 5 epochs),
+                    episodes cut at 96 steps as the original cuts them
   minigrid-16x128   the same at 16 workers x 128 steps
-  minigrid-16x512   the same at the original's own rollout size (configs/minigrid_memory.yaml)
+  minigrid-16x512   the same at the original's own rollout size (16 x 512)
   mortar-8x128      Mortar Mayhem Grid, CleanRL's defaults (3 x 384, L 119, 3 epochs), vs CleanRL
   mortar-32x512     the same at CleanRL's own rollout size
   pom-solve         proof-of-memory, wall seconds from launch until an update's episodes succeed
                     >= 90% of the time, each implementation with its own shipped config
 
 `python benchmarks/side_by_side.py ours --config FILE --updates N` is the single run of ours
-that the driver launches (one process per run, as theirs are).
+that the driver launches (one process per run, as theirs are). benchmarks/prepare_originals.sh
+fetches and patches the two other implementations (patches in benchmarks/patches/).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import re
 import signal
@@ -44,13 +57,21 @@ from typing import NamedTuple, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import process_setup  # noqa: E402,F401  (before torch)
+from preflight import process_setup  # noqa: E402  (before torch)
 
 # An update's episodes must succeed this often for the proof-of-memory task to count as solved.
 SOLVED_SUCCESS = 0.9
 # The first update of every run allocates, compiles kernels and fills the first episodes.
 WARMUP_UPDATES = 1
 LINE = re.compile(r"^SBS (.*)$")
+# Each implementation's own per-update console line: ours (train.py), the original's
+# trainer.py and CleanRL's ppo_trxl.py.
+CONSOLE_UPDATE = {"ours": re.compile(r"^update\s+\d+/\d+"),
+                  "original": re.compile(r"^\s*\d+ reward="),
+                  "cleanrl": re.compile(r"^\s*\d+ SPS=")}
+# Variables that decide how a run's threads behave; each run's log starts with them.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME",
+                    "GOMP_SPINCOUNT", "OMP_PROC_BIND")
 
 
 # --------------------------------------------------------------------------------------
@@ -81,12 +102,13 @@ CASES = {
     "minigrid-16x128": Case("minigrid-16x128", "MiniGrid-MemoryS9, original's network, 16 x 128",
                             "configs/bench/minigrid_original_16x128.yaml", "original", 2),
     "minigrid-16x512": Case("minigrid-16x512", "MiniGrid-MemoryS9, original's config, 16 x 512",
-                            "configs/minigrid_memory.yaml", "original", 1),
+                            "configs/bench/minigrid_original_16x512.yaml", "original", 1),
     "mortar-8x128": Case("mortar-8x128", "Mortar Mayhem Grid, CleanRL's network, 8 x 128",
                          "configs/bench/mortar_mayhem_grid_cleanrl_8x128.yaml", "cleanrl", 3),
     "mortar-32x512": Case("mortar-32x512", "Mortar Mayhem Grid, CleanRL's defaults, 32 x 512",
                           "configs/bench/mortar_mayhem_grid_cleanrl_32x512.yaml", "cleanrl", 1),
-    "pom-solve": Case("pom-solve", "proof-of-memory, time to solve, own configs",
+    "pom-solve": Case("pom-solve", "proof-of-memory, time to solve, each its own shipped "
+                      "config and task (measures configs and start-up, not implementations)",
                       "configs/proof_of_memory.yaml", "cleanrl", 40, solve=True,
                       also=("original",)),
 }
@@ -110,6 +132,10 @@ def command(impl: str, case: Case, args, seed: int) -> Command:
     pom_updates = dict(SHIPPED_POM_UPDATES, ours=case.updates)
     if args.updates:
         pom_updates = dict.fromkeys(pom_updates, args.updates)
+    if impl == "ours" and args.console:
+        return Command(impl, [python, os.path.join(ROOT, "train.py"), "--config",
+                              os.path.join(ROOT, case.ours_config), "--run-id", "side-by-side",
+                              "--updates", str(total), "--seed", str(seed), "--device", "cpu"])
     if impl == "ours":
         updates = pom_updates["ours"] if case.solve else total
         argv = [python, os.path.join(ROOT, "benchmarks", "side_by_side.py"), "ours",
@@ -147,6 +173,8 @@ class RunResult:
     sampling: list[float] = field(default_factory=list)
     optimisation: list[float] = field(default_factory=list)
     parameters: Optional[int] = None
+    settings: dict[str, str] = field(default_factory=dict)   # thread settings the run printed
+    console_seconds: list[float] = field(default_factory=list)  # from its own console lines
     solved_seconds: Optional[float] = None     # pom-solve: launch to the solving update's end
     solved_update: Optional[int] = None
     load_before: float = 0.0
@@ -156,6 +184,10 @@ class RunResult:
     @property
     def per_update(self) -> Optional[float]:
         return statistics.median(self.update_seconds) if self.update_seconds else None
+
+    @property
+    def per_update_console(self) -> Optional[float]:
+        return statistics.median(self.console_seconds) if self.console_seconds else None
 
 
 def parse_fields(text: str) -> dict[str, str]:
@@ -255,21 +287,44 @@ def kill_tree(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def launch_environment(threads: int, extra_path: str = "") -> dict[str, str]:
+    """The environment a run starts with: this harness's own, less what process_setup added
+    to it for this project's processes (ours adds it again itself, as train.py does, and the
+    others run with their defaults, as from a shell), with the thread count fixed for all."""
+    env = {key: value for key, value in os.environ.items() if key not in process_setup.APPLIED}
+    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy", PYGAME_HIDE_SUPPORT_PROMPT="1")
+    if extra_path:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (extra_path, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def thread_settings(env) -> str:
+    """`NAME=value` of every THREAD_VARIABLES entry of env, `<unset>` where absent."""
+    return " ".join(f"{key}={env.get(key, '<unset>')}" for key in THREAD_VARIABLES)
+
+
+def console_intervals(arrivals: list[float]) -> list[float]:
+    """Seconds between consecutive per-update console lines, after the warm-up updates: the
+    first line marks the end of update 1, so the k-th interval is update WARMUP + k."""
+    timed = arrivals[WARMUP_UPDATES - 1:]
+    return [b - a for a, b in zip(timed, timed[1:])]
+
+
 def run_once(cmd: Command, case: Case, round_: int, args) -> RunResult:
     result = RunResult(cmd.impl, case.name, round_)
     result.load_before = wait_for_quiet(args)
     if result.load_before > args.max_load and not args.allow_load:
         result.error = f"refused: other load {result.load_before:.2f} cores > {args.max_load}"
         return result
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
-               SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy",
-               PYGAME_HIDE_SUPPORT_PROMPT="1")
-    if cmd.extra_path:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (cmd.extra_path, env.get("PYTHONPATH")) if p)
+    env = launch_environment(args.threads, cmd.extra_path)
     workdir = tempfile.mkdtemp(prefix=f"sbs-{cmd.impl}-")     # their summaries and models
     log_path = os.path.join(args.log_dir, f"{case.name}.{cmd.impl}.round{round_}.log")
+    console = CONSOLE_UPDATE[cmd.impl]
+    arrivals: list[float] = []
     start = time.monotonic()
     with open(log_path, "w") as log:
+        log.write(f"# command: {shlex.join(cmd.argv)}\n# environment: {thread_settings(env)}\n")
         proc = subprocess.Popen(cmd.argv, cwd=workdir, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
         load = LoadDuringRun(proc.pid)
@@ -278,12 +333,18 @@ def run_once(cmd: Command, case: Case, round_: int, args) -> RunResult:
         try:
             for line in proc.stdout:
                 log.write(line)
+                if console.match(line):
+                    arrivals.append(time.monotonic())
+                    if args.console and case.solve is False and \
+                            len(arrivals) > WARMUP_UPDATES + (args.updates or case.updates):
+                        break
                 match = LINE.match(line.strip())
                 if not match:
                     continue
                 fields = parse_fields(match.group(1))
                 if "parameters" in fields:
-                    result.parameters = int(fields["parameters"])
+                    result.parameters = int(fields.pop("parameters"))
+                    result.settings = fields
                     continue
                 update = int(fields["update"])
                 if case.solve:
@@ -291,7 +352,7 @@ def run_once(cmd: Command, case: Case, round_: int, args) -> RunResult:
                         result.solved_seconds = time.monotonic() - start
                         result.solved_update = update
                         break
-                elif update > WARMUP_UPDATES:
+                elif update > WARMUP_UPDATES and not args.console:
                     result.update_seconds.append(float(fields["seconds"]))
                     result.sampling.append(float(fields["sampling"]))
                     result.optimisation.append(float(fields["optimisation"]))
@@ -300,6 +361,9 @@ def run_once(cmd: Command, case: Case, round_: int, args) -> RunResult:
             result.load_during = load.stop()
             kill_tree(proc)
             shutil.rmtree(workdir, ignore_errors=True)
+    result.console_seconds = console_intervals(arrivals)
+    if args.console:
+        result.update_seconds = result.console_seconds
     if case.solve and result.solved_seconds is None:
         result.error = f"not solved ({time.monotonic() - start:.0f} s; log {log_path})"
     elif not case.solve and len(result.update_seconds) < (args.updates or case.updates):
@@ -314,11 +378,17 @@ def describe(r: RunResult) -> str:
     if r.error:
         return f"{head} {r.error}  ({load})"
     params = f"{r.parameters:,} parameters" if r.parameters else "parameters ?"
+    threads = " ".join(f"{k}={v}" for k, v in r.settings.items()) or "thread settings ?"
     if r.solved_seconds is not None:
         return f"{head} solved in {r.solved_seconds:6.1f} s at update {r.solved_update}  " \
-               f"({params}; {load})"
-    return (f"{head} {r.per_update:7.2f} s/update (sampling {statistics.median(r.sampling):.2f}, "
-            f"optimisation {statistics.median(r.optimisation):.2f}; {params}; {load})")
+               f"({params}; {threads}; {load})"
+    parts = [f"{params}", threads, load]
+    if r.sampling:
+        parts.insert(0, f"sampling {statistics.median(r.sampling):.2f}, optimisation "
+                        f"{statistics.median(r.optimisation):.2f}")
+    if r.console_seconds and r.console_seconds is not r.update_seconds:
+        parts.insert(1, f"own console lines {r.per_update_console:.2f} s/update")
+    return f"{head} {r.per_update:7.2f} s/update ({'; '.join(parts)})"
 
 
 # --------------------------------------------------------------------------------------
@@ -342,7 +412,9 @@ def summary(results: list[RunResult], cases: list[Case], args) -> str:
     lines = [f"Side by side, {time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} cores, "
              f"OMP_NUM_THREADS={args.threads}, other load during runs "
              f"{min(loads, default=0):.2f}-{max(loads, default=0):.2f} cores "
-             f"(limit {args.max_load}); {args.rounds} interleaved rounds",
+             f"(limit {args.max_load}); {args.rounds} interleaved rounds; "
+             + ("cross-check: each program as its README runs it, timed from its own console "
+                "lines" if args.console else "timed from the SBS lines"),
              "", "| config | ours | original | CleanRL | theirs / ours (medians) | parameters |",
              "|---|---|---|---|---|---|"]
     for case in cases:
@@ -365,6 +437,9 @@ def summary(results: list[RunResult], cases: list[Case], args) -> str:
 
 def drive(args) -> int:
     cases = [CASES[name] for name in args.cases]
+    if args.console and any(case.solve for case in cases):
+        raise SystemExit("side_by_side: --console times updates; pom-solve times a whole run. "
+                         "Fix: leave pom-solve out of --cases.")
     for impl, path in (("original", args.original), ("cleanrl", args.cleanrl)):
         if any(impl in (c.theirs, *c.also) for c in cases) and not (
                 path and os.path.isdir(path)):
@@ -395,12 +470,14 @@ def run_ours(args) -> int:
     import numpy as np
     from config import load_config
     from trainer import Trainer
+    import torch
     config = load_config(args.config, {"seed": args.seed, "device": "cpu"})
     out = tempfile.mkdtemp(prefix="sbs-ours-")
     trainer = Trainer(config, "side-by-side", os.path.join(out, "models"),
                       os.path.join(out, "summaries"))
     try:
-        print(f"SBS parameters={sum(p.numel() for p in trainer.model.parameters())}", flush=True)
+        print(f"SBS parameters={sum(p.numel() for p in trainer.model.parameters())} "
+              f"torch_threads={torch.get_num_threads()} {thread_settings(os.environ)}", flush=True)
         for update in range(1, args.updates + 1):
             start = time.perf_counter()
             episodes, times = trainer.train_one_update()
@@ -453,6 +530,9 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per run")
     parser.add_argument("--log-dir", default=os.path.join(tempfile.gettempdir(), "side-by-side"))
     parser.add_argument("--out", help="also write the table and every run to this file")
+    parser.add_argument("--console", action="store_true",
+                        help="cross-check: run ours as train.py and time every implementation "
+                             "from its own per-update console lines")
     return drive(parser.parse_args(argv))
 
 

@@ -5,10 +5,10 @@
 #   benchmarks/side_by_side.sh ORIGINAL_CHECKOUT CLEANRL_CHECKOUT [side_by_side.py options]
 #   SBS_ORIGINAL=... SBS_CLEANRL=... SBS_PYTHONPATH=... benchmarks/side_by_side.sh [options]
 #
-# The checkouts are patched copies kept outside this repository; SBS_PYTHONPATH names a folder
-# with the packages they import that this project does not (einops, docopt, ruamel.yaml,
-# reprint, tblib, tyro). On 2 cores a round of the small cases takes ~8 min, of the full
-# configs (minigrid-16x512, mortar-32x512) ~35 min.
+# The checkouts are patched copies kept outside this repository (benchmarks/prepare_originals.sh
+# makes them); SBS_PYTHONPATH names a folder with the packages they import that this project
+# does not (einops, docopt, ruamel.yaml, reprint, tblib, tyro). On 2 cores a round of the small
+# cases takes ~5 min, of the full configs (minigrid-16x512, mortar-32x512) ~20 min.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ $# -ge 2 && $1 != -* && $2 != -* ]]; then

@@ -27,7 +27,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import process_setup  # noqa: E402,F401  (before torch)
+import preflight.process_setup  # noqa: E402,F401  (before torch)
 
 
 class PeakMemory:
@@ -68,10 +68,16 @@ def env_only_steps_per_second(trainer, steps_per_worker: int) -> float:
     import numpy as np
     pool = trainer.pool
     rng = np.random.default_rng(0)
-    nvec = np.asarray(pool.spec.action_nvec)
+    spec = pool.spec
+    # Uniform choices, standard normal continuous entries, fair bits.
+    high = np.concatenate([spec.action_nvec, np.zeros(spec.action_continuous),
+                           np.full(spec.action_binary, 2)])
+    continuous = slice(len(spec.action_nvec), len(spec.action_nvec) + spec.action_continuous)
     start = time.perf_counter()
     for _ in range(steps_per_worker):
-        pool.step((rng.random((pool.n_envs, len(nvec))) * nvec).astype(np.int64))
+        actions = np.floor(rng.random((pool.n_envs, spec.action_width)) * high)
+        actions[:, continuous] = rng.standard_normal((pool.n_envs, spec.action_continuous))
+        pool.step(actions.astype(spec.action_dtype))
     return pool.n_envs * steps_per_worker / (time.perf_counter() - start)
 
 
@@ -134,33 +140,31 @@ def acting_forward_ms(trainer, steps: int = 50) -> float:
 
 
 def main(argv=None) -> int:
+    from preflight.overrides import Setting, load_with, parse_setting, repeated_key
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True)
     parser.add_argument("--updates", type=int, default=3, help="timed updates after a warm-up")
     parser.add_argument("--device", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--n-workers", type=int, help="overrides the config's n_workers")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (dotted, value in YAML syntax); repeatable")
+    parser.add_argument("--set", nargs="+", action="extend", default=[], type=parse_setting,
+                        metavar="KEY=VALUE", help="override config values, as train.py --set "
+                                                  "does (dotted keys, YAML values)")
     args = parser.parse_args(argv)
     if args.updates < 1:
         parser.error("--updates must be at least 1")
-    import yaml
-    settings = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            parser.error(f"--set {item!r}: expected KEY=VALUE, e.g. transformer.memory_dtype=bfloat16")
-        settings[key] = yaml.safe_load(value)
+    flags = [Setting(key, value) for key, value in (("device", args.device),
+                                                     ("n_workers", args.n_workers))
+             if value is not None]
+    repeated = repeated_key(setting.key for setting in [*flags, *args.set])
+    if repeated:
+        parser.error(f"--set {repeated}: the key is given twice (or also by its own flag)")
     import torch
-    from config import ConfigError, load_config
     from trainer import Trainer
 
-    overrides = {k: v for k, v in (("device", args.device), ("n_workers", args.n_workers))
-                 if v is not None} | settings
     try:
-        config = load_config(args.config, overrides)
-    except ConfigError as e:
+        config = load_with(args.config, [*flags, *args.set], "--set")
+    except ValueError as e:
         parser.error(str(e))
     out = tempfile.mkdtemp(prefix="trxl-benchmark-")
     with PeakMemory() as memory:

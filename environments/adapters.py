@@ -184,24 +184,26 @@ class AdaptObservation(gym.ObservationWrapper):
 
 
 class PreviousActionReward(gym.Wrapper):
-    """Adds the previous action (one one-hot per action dimension) and/or the previous reward
-    (a scalar) to each observation; both are zero at the first step of an episode. Many
-    memory and meta-RL agents take them as inputs (RL^2, Duan et al. 2016; POPGym's
-    baselines), and on POPGym's tasks they are often needed to infer what was asked.
+    """Adds the previous action and/or the previous reward (a scalar) to each observation;
+    both are zero at the first step of an episode. Many memory and meta-RL agents take them
+    as inputs (RL^2, Duan et al. 2016; POPGym's baselines), and on POPGym's tasks they are
+    often needed to infer what was asked. The action is encoded as an observation of the
+    action space would be (the table above: one one-hot per Discrete or MultiDiscrete entry,
+    Box values as they reached the env, MultiBinary bits).
 
     The observation becomes a Dict {"observation", "previous_action", "previous_reward"}
     (the last two only when asked for), which AdaptObservation then flattens.
     """
 
-    def __init__(self, env: gym.Env, action_nvec: tuple[int, ...], action: bool, reward: bool):
+    def __init__(self, env: gym.Env, action: bool, reward: bool):
         super().__init__(env)
         assert action or reward, "wrap only when one of the two is asked for"
-        self.nvec = np.asarray(action_nvec)
-        self.offsets = np.concatenate([[0], np.cumsum(self.nvec)[:-1]])
+        self.action_layout = observation_layout(env.action_space)
         self.with_action, self.with_reward = action, reward
         spaces = {"observation": env.observation_space}
         if action:
-            spaces["previous_action"] = gym.spaces.Box(0.0, 1.0, (int(self.nvec.sum()),),
+            spaces["previous_action"] = gym.spaces.Box(-np.inf, np.inf,
+                                                       (self.action_layout.vector_size,),
                                                        dtype=np.float32)
         if reward:
             spaces["previous_reward"] = gym.spaces.Box(-np.inf, np.inf, (1,), dtype=np.float32)
@@ -210,10 +212,8 @@ class PreviousActionReward(gym.Wrapper):
     def _observation(self, observation, action, reward: float) -> dict:
         out = {"observation": observation}
         if self.with_action:
-            one_hot = np.zeros(int(self.nvec.sum()), np.float32)
-            if action is not None:
-                one_hot[self.offsets + np.asarray(action).reshape(-1)] = 1.0
-            out["previous_action"] = one_hot
+            out["previous_action"] = np.zeros(self.action_layout.vector_size, np.float32) \
+                if action is None else self.action_layout.adapt(action)
         if self.with_reward:
             out["previous_reward"] = np.array([reward], np.float32)
         return out

@@ -1,4 +1,4 @@
-"""Any registered gymnasium id with Discrete or MultiDiscrete actions.
+"""Any registered gymnasium id; its action space as environments/actions.py supports.
 
 Observations of any supported space are adapted by make_env (environments.adapters): a uint8
 (H, W, C) Box stays an image, Discrete / MultiDiscrete become one-hots, Tuple / Dict are
@@ -60,5 +60,5 @@ def make(env_config, render: bool = False) -> gym.Env:
 
 register_family(Family(
     name="gymnasium", make=make, open=True, example="CartPole-v1",
-    summary="Any registered Gymnasium id with Discrete or MultiDiscrete actions (Box, "
-            "Discrete, MultiDiscrete, MultiBinary, Tuple and Dict observations are adapted)."))
+    summary="Any registered Gymnasium id; Discrete, MultiDiscrete, Box, MultiBinary, Tuple "
+            "and Dict actions and observations."))

@@ -5,8 +5,8 @@ PositionOnlyCartPoleHard (its registered id popgym-<name>-v0 works too). POPGym 
 optional requirement (requirements-popgym.txt). Its envs observe Discrete, MultiDiscrete or
 Tuple spaces, which make_env adapts (one-hots, concatenated); they end their episodes
 themselves (no max_episode_steps) and their constructors take no render_mode, so they are
-built without one and most cannot render. Envs with continuous actions (the Pendulum
-variants) are refused. environment.reset_params go to the env's constructor.
+built without one and most cannot render. The Pendulum variants act in a Box (a Gaussian
+policy). environment.reset_params go to the env's constructor.
 
 Every POPGym task scales its rewards so that an episode's return lies in [-1, 1] (0 to 1 for
 some); evaluate.py reports the raw return, and the results normalise it by each task's

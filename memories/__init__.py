@@ -89,7 +89,7 @@ class Memory(Protocol):
     def activation_bytes(self, segments: int, length: int) -> int:
         """Bytes that `segments` training segments of `length` steps keep for the backward
         pass (what autograd saves, each storage once): the memory refusal's estimate of a
-        micro-batch (guards.py), compared with a measurement in tests/test_estimates.py."""
+        micro-batch (preflight/memory_estimate.py), compared with a measurement in tests/test_estimates.py."""
 
 
 # A check's failure: ValueError(f"{key} = {value}: {problem}. Fix: {fix}."), to which the
@@ -176,7 +176,7 @@ def state_nbytes(state: NamedTuple) -> int:
 
 
 class MemoryBytes(NamedTuple):
-    """What a memory holds during a run, in bytes (a lower bound, as guards.MemoryEstimate)."""
+    """What a memory holds during a run, in bytes (a lower bound, as preflight.memory_estimate.MemoryEstimate)."""
     stored: int          # the buffer's entries of one rollout (its layout), all workers
     state: int           # the acting state of all workers
     activations: int     # one micro-batch's activations kept for the backward pass

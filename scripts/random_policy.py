@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 
 from config import load_config  # noqa: E402
 from environments import make_env  # noqa: E402
-from evaluate import held_out_seeds  # noqa: E402
+from environments.episodes import held_out_seeds  # noqa: E402
 
 
 def play(env, seed: int) -> tuple[float, int, float | None]:

@@ -15,7 +15,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import process_setup  # noqa: E402,F401  (before torch)
+import preflight.process_setup  # noqa: E402,F401  (before torch)
 
 PLAYING_KEYS = ("config", "spec", "model", "update", "steps")
 
@@ -31,7 +31,7 @@ def main(argv=None) -> int:
                            help="store weight matrices as int8 with a float32 scale per row")
     args = parser.parse_args(argv)
     import torch
-    from utils import INT8_KEY, load_model_file, quantize_int8, save_model_file
+    from runs.checkpoint import INT8_KEY, load_model_file, quantize_int8, save_model_file
     try:
         payload, _ = load_model_file(args.source)
     except ValueError as e:
@@ -41,7 +41,9 @@ def main(argv=None) -> int:
         parser.error(f"{args.source} lacks {', '.join(missing)}: not a file train.py wrote")
     kept = {key: payload[key] for key in PLAYING_KEYS}
     if args.bfloat16:
-        kept["model"] = {name: t.to(torch.bfloat16) if t.is_floating_point() else t
+        # float32 weights only: the float64 observation statistics (normalize_observations)
+        # are a few values that set every input's scale, and stay exact.
+        kept["model"] = {name: t.to(torch.bfloat16) if t.dtype == torch.float32 else t
                          for name, t in payload["model"].items()}
     if args.int8:
         kept["model"], kept[INT8_KEY] = quantize_int8(payload["model"])

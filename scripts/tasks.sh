@@ -22,7 +22,7 @@ finished() {   # $1 run, $2 variant: has models/$1.nn trained its budget (TASK_U
   "$PY" - "models/$1.nn" "$tmp/$2.yaml" "${TASK_UPDATES:-}" <<'EOF'
 import sys
 from config import load_config
-from utils import load_model_file
+from runs.checkpoint import load_model_file
 payload, _ = load_model_file(sys.argv[1])
 budget = int(sys.argv[3]) if sys.argv[3] else load_config(sys.argv[2]).updates
 sys.exit(0 if payload["update"] >= budget else 1)

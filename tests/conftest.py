@@ -7,4 +7,4 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
-import process_setup  # noqa: E402,F401  (before torch)
+import preflight.process_setup  # noqa: E402,F401  (before torch)

@@ -47,11 +47,12 @@ def randomised_model(cfg: Config, spec: SpaceSpec, seed: int = 0):
 
 
 def rollout_setup(cfg: Config, lengths: list[int], seed: int = 0,
-                  device: torch.device = torch.device("cpu")):
-    """A scripted pool, a randomised model, its buffer and sampler on `device` (the weights
-    drawn on the CPU, so every device starts from the same ones)."""
+                  device: torch.device = torch.device("cpu"), **actions):
+    """A scripted pool (`actions`: its action groups, ScriptedPool's keywords), a randomised
+    model, its buffer and sampler on `device` (the weights drawn on the CPU, so every device
+    starts from the same ones)."""
     from sampler import Sampler
-    pool = ScriptedPool(cfg.n_workers, lengths, seed=seed)
+    pool = ScriptedPool(cfg.n_workers, lengths, seed=seed, **actions)
     model = randomised_model(cfg, pool.spec, seed).to(device)
     buffer = RolloutBuffer(cfg, pool.spec, device)
     return pool, model, buffer, Sampler(pool, buffer, cfg, device, model)
@@ -62,12 +63,15 @@ class ScriptedPool:
     steps, ending alternately in termination and truncation."""
 
     def __init__(self, n_envs: int, episode_lengths: list[int], obs_dim: int = 5,
-                 action_nvec=(3, 2), seed: int = 0):
-        self.spec = SpaceSpec((obs_dim,), "float32", tuple(action_nvec))
+                 action_nvec=(3, 2), seed: int = 0, action_continuous: int = 0,
+                 action_binary: int = 0):
+        self.spec = SpaceSpec((obs_dim,), "float32", tuple(action_nvec),
+                              action_continuous=action_continuous, action_binary=action_binary)
         self.rng = np.random.default_rng(seed)
         self.lengths = episode_lengths
         self.obs = np.zeros((n_envs, obs_dim), np.float32)
         self.final_obs = np.zeros_like(self.obs)
+        self.action_masks = None
         self.t = np.zeros(n_envs, int)
         self.episodes_done = np.zeros(n_envs, int)
         self.calls = 0
@@ -80,7 +84,7 @@ class ScriptedPool:
     def step(self, actions: np.ndarray) -> StepResult:
         n = len(self.obs)
         self.calls += 1
-        assert actions.shape == (n, len(self.spec.action_nvec))
+        assert actions.shape == (n, self.spec.action_width)
         self.t += 1
         new = self.rng.standard_normal(self.obs.shape).astype(np.float32)
         ended = self.t >= np.asarray(self.lengths)
@@ -114,12 +118,12 @@ class ScriptedPool:
 
 def assert_training_recomputes_rollout(cfg: Config, lengths=(3, 7, 50), atol: float = 2e-5,
                                        rtol: float = 1e-5,
-                                       device: torch.device = torch.device("cpu")) -> None:
+                                       device: torch.device = torch.device("cpu"),
+                                       **actions) -> None:
     """Before any optimiser step, training's recomputation of every minibatch gives the
     log-probs and values the rollout produced, over several rollouts (carried memory,
     episodes that start and end mid-segment, an episode longer than the window)."""
-    from model import log_prob_entropy
-    pool, model, buffer, sampler = rollout_setup(cfg, list(lengths), device=device)
+    pool, model, buffer, sampler = rollout_setup(cfg, list(lengths), device=device, **actions)
     generator = torch.Generator().manual_seed(0)
     for _ in range(3):
         sampler.collect()
@@ -127,7 +131,8 @@ def assert_training_recomputes_rollout(cfg: Config, lengths=(3, 7, 50), atol: fl
         for batch in buffer.minibatches(cfg.n_mini_batch, generator):
             with torch.no_grad():
                 out = model(batch.obs, batch.memory, batch.key_episode, batch.query_step)
-            log_probs, _ = log_prob_entropy(out.logits, batch.actions)
+            masks = batch.action_masks if batch.action_masks.shape[-1] else None
+            log_probs, _ = out.distribution.log_prob_entropy(batch.actions, masks)
             torch.testing.assert_close(log_probs, batch.log_probs, atol=atol, rtol=rtol)
             torch.testing.assert_close(out.value, batch.values, atol=atol, rtol=rtol)
             seen += batch.steps

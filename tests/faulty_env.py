@@ -5,8 +5,9 @@ which makes gym.make import this module inside the spawned worker processes too 
 with gymnasium's built-in registry only).
 
 The env behaves like a trivial counter until its step number `fail_at_step`; then, if it was
-first reset with `fail_seed` (or fail_seed is None), it raises (mode "raise") or kills its
-own process with SIGSEGV (mode "crash"), as a segfaulting native library would. With
+first reset with `fail_seed` (or fail_seed is None), it raises (mode "raise"), kills its
+own process with SIGSEGV (mode "crash"), as a segfaulting native library would, or loops
+for ever (mode "hang"). With
 `step_seconds` every step first sleeps that long: a slow environment.
 """
 from __future__ import annotations
@@ -25,8 +26,8 @@ FAILURE_TEXT = "deliberate failure of FaultyEnv"
 class FaultyEnv(gym.Env):
     def __init__(self, render_mode: Optional[str] = None, fail_at_step: int = 3,
                  fail_seed: Optional[int] = None, mode: str = "raise", step_seconds: float = 0.0):
-        if mode not in ("raise", "crash"):
-            raise ValueError(f"FaultyEnv: mode = {mode!r}: use 'raise' or 'crash'.")
+        if mode not in ("raise", "crash", "hang"):
+            raise ValueError(f"FaultyEnv: mode = {mode!r}: use 'raise', 'crash' or 'hang'.")
         self.render_mode = render_mode
         self.fail_at_step = fail_at_step
         self.fail_seed = fail_seed
@@ -54,6 +55,8 @@ class FaultyEnv(gym.Env):
     def _fail(self) -> None:
         if self.mode == "crash":
             os.kill(os.getpid(), signal.SIGSEGV)
+        while self.mode == "hang":
+            pass
         raise RuntimeError(f"{FAILURE_TEXT} at step {self._t} (first seed {self._first_seed})")
 
 

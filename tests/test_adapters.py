@@ -144,7 +144,7 @@ class Scripted(gym.Env):
 
 
 def test_previous_action_and_reward_are_one_hots_and_a_scalar_zero_at_episode_start():
-    env = AdaptObservation(PreviousActionReward(Scripted(), (3, 2), action=True, reward=True))
+    env = AdaptObservation(PreviousActionReward(Scripted(), action=True, reward=True))
     first, _ = env.reset()
     assert first.tolist() == [0,  0, 0, 0, 0, 0,  0]      # observation, action, reward
     second, *_ = env.step(np.array([2, 1]))
@@ -201,9 +201,9 @@ def test_unsupported_space_is_refused_in_the_parent_before_any_worker_starts(tmp
     assert mp.active_children() == []
 
 
-def test_continuous_actions_are_refused_naming_them():
-    with pytest.raises(ValueError, match="continuous Box actions are not implemented"):
-        make_env(EnvironmentConfig(type="gymnasium", name="Pendulum-v1"))
+def test_integer_box_actions_are_refused_naming_what_is_supported():
+    with pytest.raises(ValueError, match="action space Box.*int64.*supported are Discrete"):
+        make_env(EnvironmentConfig(type="gymnasium", name="tests.spaces_env:IntegerActions-v0"))
 
 
 def test_render_mode_is_passed_only_to_constructors_that_take_it():

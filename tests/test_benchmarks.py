@@ -68,7 +68,7 @@ def side_by_side_args(**changes):
     args = argparse.Namespace(
         original=None, cleanrl=None, their_path="", python=sys.executable, cases=["pom-solve"],
         rounds=1, updates=None, threads=2, max_load=0.2, wait=0.0, load_window=0.1,
-        allow_load=False, timeout=60.0, log_dir="", out=None)
+        allow_load=False, timeout=60.0, log_dir="", out=None, console=False)
     for key, value in changes.items():
         setattr(args, key, value)
     return args
@@ -103,3 +103,66 @@ def test_side_by_side_needs_the_checkouts(tmp_path):
     from benchmarks import side_by_side
     with pytest.raises(SystemExit, match="original checkout None is not a directory"):
         side_by_side.drive(side_by_side_args(cases=["minigrid-4x128"], log_dir=str(tmp_path)))
+
+
+# A stand-in for an implementation's process: prints the thread settings it sees, as the
+# patches make the originals do, then warm-up plus three updates as SBS and console lines.
+FAKE_RUN = """
+import os, sys
+sys.path.insert(0, {root!r})
+if {ours!r}:
+    from preflight import process_setup
+print("SBS parameters=7 OMP_WAIT_POLICY=" + os.environ.get("OMP_WAIT_POLICY", "<unset>")
+      + " OMP_NUM_THREADS=" + os.environ.get("OMP_NUM_THREADS", "<unset>"), flush=True)
+for update in range(1, 5):
+    print(f"SBS update={{update}} seconds=2.0 sampling=0.5 optimisation=1.5 episodes=1 "
+          f"success=nan", flush=True)
+    print(f"{{update:4}} reward=0.00", flush=True)
+"""
+
+
+@pytest.mark.parametrize("impl", ["original", "ours"])
+def test_side_by_side_runs_each_implementation_with_its_own_thread_settings(
+        impl, tmp_path, monkeypatch):
+    """This project's process_setup sets OMP_WAIT_POLICY=PASSIVE in the harness's own
+    environment; the other implementations must not inherit it (they run as from a shell),
+    while ours sets it again itself. Only the thread count is fixed for everyone."""
+    from preflight import process_setup
+    from benchmarks import side_by_side
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.setitem(process_setup.APPLIED, "OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.setattr(side_by_side, "other_load", lambda seconds: 0.0)
+    monkeypatch.setitem(side_by_side.CONSOLE_UPDATE, "ours",
+                        side_by_side.CONSOLE_UPDATE["original"])
+    code = FAKE_RUN.format(root=side_by_side.ROOT, ours=impl == "ours")
+    command = side_by_side.Command(impl, [sys.executable, "-c", code])
+    case = side_by_side.CASES["minigrid-4x128"]
+    result = side_by_side.run_once(command, case, 1, side_by_side_args(log_dir=str(tmp_path)))
+    assert result.error == ""
+    expected = "PASSIVE" if impl == "ours" else "<unset>"
+    assert result.settings == {"OMP_WAIT_POLICY": expected, "OMP_NUM_THREADS": "2"}
+    assert result.update_seconds == [2.0, 2.0, 2.0]
+    assert len(result.console_seconds) == 3          # the intervals after the warm-up line
+    log = (tmp_path / f"minigrid-4x128.{impl}.round1.log").read_text()
+    assert "\n# environment: OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 OMP_WAIT_POLICY=<unset>" in log
+
+
+def test_console_intervals_skip_the_warm_up_update():
+    from benchmarks.side_by_side import console_intervals
+    # Lines at the ends of updates 1 (warm-up), 2, 3 and 4.
+    assert console_intervals([10.0, 13.0, 15.5, 18.5]) == [3.0, 2.5, 3.0]
+    assert console_intervals([10.0]) == []
+
+
+def test_prepared_originals_match_the_documented_commits():
+    """The patches apply to the commits docs/performance-method.md names; the script that
+    applies them pins the same ones."""
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = open(os.path.join(root, "benchmarks", "prepare_originals.sh")).read()
+    method = open(os.path.join(root, "docs", "performance-method.md")).read()
+    for commit in re.findall(r"_COMMIT=([0-9a-f]{40})", script):
+        assert commit in method
+    for name in ("original", "cleanrl"):
+        patch = open(os.path.join(root, "benchmarks", "patches", f"{name}.patch")).read()
+        assert "SBS parameters=" in patch and "SBS update=" in patch

@@ -16,7 +16,8 @@ import enjoy
 import train
 from config import load_config
 from trainer import Trainer
-from utils import format_duration, load_model_file, remaining_seconds
+from runs.checkpoint import load_model_file
+from utils import format_duration, remaining_seconds
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # 4 workers x 16 steps = 64 steps per update, 8 segments of 8 in 2 minibatches: seconds to run.
@@ -271,8 +272,8 @@ def test_environment_crash_stops_the_run_and_saves(tmp_path, monkeypatch):
     assert "tests.faulty_env:Faulty-v0" in result.stderr and "worker" in result.stderr
     assert "Traceback" in result.stderr and "seed" in result.stderr
     # The id imports a module: a model file may name it only when the user allows it.
-    import guards
-    monkeypatch.setattr(guards, "_allowed_env_ids", {"tests.faulty_env:Faulty-v0"})
+    from runs import integrity
+    monkeypatch.setattr(integrity, "_allowed_env_ids", {"tests.faulty_env:Faulty-v0"})
     payload, _ = load_model_file(str(tmp_path / "m" / "crash.nn"))
     assert payload["update"] == 2          # 2 updates of 16 steps finished before step 40
 
@@ -330,7 +331,7 @@ def test_full_disk_is_reported_before_training(tmp_path, monkeypatch, capsys):
 def test_resume_by_run_id_takes_the_newest_checkpoint(tmp_path):
     """A kill between the periodic update_N.nn and RUN.nn leaves RUN.nn one interval behind:
     --resume RUN continues from the newer file (sweep.py's retries rely on it)."""
-    from train import latest_model_file
+    from runs.paths import latest_model_file
     (tmp_path / "run").mkdir()
     assert latest_model_file(str(tmp_path), "run") is None
     for age, name in ((30, "run.nn"), (20, "run/update_000002.nn"), (10, "run/update_000004.nn")):
@@ -347,3 +348,48 @@ def test_random_policy_prints_the_chance_level_reproducibly():
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout
     assert first.stdout.startswith("ProofOfMemory-v0, random actions, 20 held-out seeds: return ")
+
+
+# ----- --set: config values on the command line -----
+
+def test_set_overrides_config_values_and_the_run_records_them(tmp_path):
+    """Typed by the schema (1e-4 is a number, as YAML 1.2 reads it), applied over the file,
+    embedded in the model file and written above the config in TensorBoard."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    config = write_config(str(tmp_path), updates=1)
+    assert train.main(train_argv(tmp_path, "--config", config, "--run-id", "set", "--set",
+                                 "transformer.memory_length=4",
+                                 "learning_rate_schedule.initial=1e-4")) == 0
+    _, loaded = load_model_file(str(tmp_path / "models" / "set.nn"))
+    assert loaded.transformer.memory_length == 4
+    assert loaded.learning_rate_schedule.initial == 1e-4
+    assert loaded.n_workers == TINY["n_workers"]              # the rest from the file
+    (run,) = os.listdir(tmp_path / "summaries" / "set")
+    events = EventAccumulator(str(tmp_path / "summaries" / "set" / run)).Reload()
+    text = events.Tensors("config/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert f"# {config} --set transformer.memory_length=4 --set " \
+           f"learning_rate_schedule.initial=0.0001" in text
+    assert "memory_length: 4" in text
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--set", "updates=many"], "--set updates=many: "),
+    (["--set", "updates=many"], "updates = 'many': expected an integer"),
+    (["--set", "transformer.nope=1"], "transformer.nope = 1: unknown key"),
+    (["--set", "transformer.num_heads=3"], "not divisible by transformer.num_heads = 3"),
+    (["--set", "gamma=2"], "gamma = 2.0: must be at most 1.0"),
+    (["--set", "seed.x=1"], "--set seed.x: "),
+    (["--set", "noequals"], "'noequals': expected KEY=VALUE"),
+    (["--set", "updates="], "no value after '='"),
+    (["--set", "updates=1", "updates=2"], "--set updates: the key is given twice"),
+    (["--set", "updates=3", "--updates", "2"], "--set updates=3 and --updates"),
+    (["--set", "seed=3", "--seeds", "1", "2"], "--set seed=3 and --seed"),
+    (["--resume", "x", "--set", "updates=3"], "drop --config, --seed, --seeds and --set"),
+])
+def test_bad_set_values_exit_2_naming_flag_key_and_value(tmp_path, capsys, args, message):
+    config = write_config(str(tmp_path))
+    argv = args if "--resume" in args else ["--config", config, *args]
+    status, err = exit_status(train.main, train_argv(tmp_path, *argv), capsys)
+    assert status == 2 and message in err, err
+    assert len([line for line in err.splitlines() if "error:" in line]) == 1
+    assert not os.path.exists(tmp_path / "models" / "run.nn")

@@ -54,14 +54,17 @@ def test_configs_are_shipped():
     assert len(SHIPPED) >= 10   # guards the parametrisation below against an empty glob
 
 
-@pytest.mark.parametrize("workers", [4, 16])
-def test_side_by_side_minigrid_configs_change_only_the_rollout_size(workers):
+@pytest.mark.parametrize("workers, steps", [(4, 128), (16, 128), (16, 512)])
+def test_side_by_side_minigrid_configs_change_only_the_rollout_size(workers, steps):
     """benchmarks/side_by_side.py compares the original's network and PPO settings: the bench
-    configs are the shipped MiniGrid config at another rollout size, nothing else."""
+    configs are the shipped MiniGrid config at another rollout size, with episodes cut at 96
+    steps as the original cuts them, nothing else."""
     shipped = load_config(os.path.join(REPO_ROOT, "configs", "minigrid_memory.yaml"))
     bench = load_config(os.path.join(REPO_ROOT, "configs", "bench",
-                                     f"minigrid_original_{workers}x128.yaml"))
-    assert bench == dataclasses.replace(shipped, n_workers=workers, worker_steps=128)
+                                     f"minigrid_original_{workers}x{steps}.yaml"))
+    environment = dataclasses.replace(shipped.environment, reset_params={"max_steps": 96})
+    assert bench == dataclasses.replace(shipped, n_workers=workers, worker_steps=steps,
+                                        environment=environment)
 
 
 def test_side_by_side_mortar_config_is_cleanrls_network():
@@ -435,6 +438,50 @@ def test_configuration_reference_is_current():
     assert stale == []
     keys = [key for key in _all_keys(Settings)]
     assert [key for key in keys if f"| `{key}` |" not in page] == []
+
+
+# ----- bounds: declared once with each field, checked by one loop -----
+
+def _bounds_of(cls, prefix=""):
+    """(dotted key, low, high) of every field the schema bounds, read from the fields."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            yield from _bounds_of(hints[f.name], prefix + f.name + ".")
+        elif f.metadata["low"] is not None or f.metadata["high"] is not None:
+            yield prefix + f.name, f.metadata["low"], f.metadata["high"]
+
+
+BOUNDED = list(_bounds_of(Config))
+
+
+def test_every_count_and_size_has_a_declared_bound():
+    keys = {key for key, _, _ in BOUNDED}
+    assert {"updates", "n_workers", "worker_steps", "seed", "gamma", "transformer.num_blocks",
+            "evaluation.n_seeds", "torch_threads"} <= keys
+    assert len(keys) >= 40
+
+
+@pytest.mark.parametrize("key,low,high", BOUNDED, ids=[key for key, _, _ in BOUNDED])
+def test_values_just_outside_a_bound_are_refused_and_on_it_accepted(tmp_path, key, low, high):
+    """The bound itself is allowed (inclusive); one step beyond is a ConfigError naming the
+    file, the key, the value and a fix."""
+    step = 1 if isinstance(low if low is not None else high, int) else 0.5
+    for bound, beyond in ((low, -step), (high, step)):
+        if bound is None:
+            continue
+        assert key in config_error(write_config(tmp_path, {key: bound + beyond}))
+        try:
+            load_config(write_config(tmp_path, {key: bound}))
+        except ConfigError as e:     # a combination with another field may refuse it
+            assert not any(bounds_problem in str(e) for bounds_problem in (
+                "must be at least", "must not be negative", "above the limit")), str(e)
+
+
+def test_the_reference_lists_each_fields_bounds():
+    reference = markdown_reference()
+    assert "| `n_workers` | `16` | [1, 4,096] |" in reference
+    assert "| `worker_steps` | `64` | >= 1 |" in reference
 
 
 def _declared_bounds():

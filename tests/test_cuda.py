@@ -13,7 +13,7 @@ from sampler import Sampler
 from tests.fakes import ScriptedPool, assert_training_recomputes_rollout, randomised_model, tiny_config
 from tests.test_resume import run, tiny
 from trainer import Schedules, Trainer, accumulate_gradients
-from utils import load_model_file
+from runs.checkpoint import load_model_file
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -77,3 +77,25 @@ def test_gradients_on_cuda_equal_the_cpu():
         grads.append([p.grad.detach().cpu() for p in net.parameters()])
     for cpu, gpu in zip(*grads):
         torch.testing.assert_close(gpu, cpu, atol=1e-4, rtol=1e-3)
+
+
+def test_box_and_binary_actions_recompute_on_cuda():
+    assert_training_recomputes_rollout(tiny_config(), device=CUDA, action_nvec=(3,),
+                                       action_continuous=2, action_binary=2)
+
+
+def test_normalised_box_run_resumes_on_cuda(tmp_path):
+    """The float64 observation and reward statistics live on the GPU and come back from
+    the checkpoint with the rest."""
+    from tests.test_normalization import pendulum
+    config = pendulum(device="cuda")
+    m, s = str(tmp_path / "m"), str(tmp_path / "s")
+    whole = run(Trainer(config, "whole", m, s), 4)
+    first = run(Trainer(config, "part", m, s), 2)
+    first.save()
+    payload, loaded = load_model_file(str(tmp_path / "m" / "part.nn"))
+    second = run(Trainer(loaded, "part", m, s, payload), 4)
+    assert second.model.obs_normalizer.mean.device.type == "cuda"
+    for name, tensor in whole.model.state_dict().items():
+        torch.testing.assert_close(second.model.state_dict()[name], tensor, atol=1e-5,
+                                   rtol=1e-4, msg=name)

@@ -205,9 +205,10 @@ def test_masked_cartpole_rejects_other_ids():
         make_env(EnvironmentConfig(type="cartpole_masked", name="Acrobot-v1"))
 
 
-def test_gymnasium_family_rejects_continuous_actions():
-    with pytest.raises(ValueError, match=r"Pendulum-v1.*Box.*Discrete.*MultiDiscrete"):
-        make_env(EnvironmentConfig(type="gymnasium", name="Pendulum-v1"))
+def test_gymnasium_family_builds_continuous_actions():
+    env = make_env(EnvironmentConfig(type="gymnasium", name="Pendulum-v1"))
+    assert space_spec(env) == SpaceSpec((3,), "float32", (), action_continuous=1)
+    env.close()
 
 
 def test_gymnasium_family_rejects_bad_kwargs():

@@ -1,4 +1,4 @@
-"""The memory refusal's estimate (guards.training_memory, from memories.memory_bytes) against
+"""The memory refusal's estimate (preflight.memory_estimate.training_memory, from memories.memory_bytes) against
 what a run of every registered memory allocates: the stored entries and the acting state
 exactly, the activations of one micro-batch's backward pass within a factor of FACTOR."""
 import dataclasses
@@ -80,9 +80,9 @@ def test_estimate_matches_what_the_memory_allocates(label, size):
 
 @pytest.mark.parametrize("label", sorted(memory_variants()))
 def test_refusal_counts_the_whole_networks_activations(label):
-    """guards.training_memory's activations: the memory's and the rest of the network's,
+    """preflight.memory_estimate.training_memory's activations: the memory's and the rest of the network's,
     against a forward pass of the whole network on a micro-batch."""
-    from guards import training_memory
+    from preflight.memory_estimate import training_memory
     from model import ActorCritic
     config = config_of(label, "default")
     spec = ScriptedPool(1, [10]).spec

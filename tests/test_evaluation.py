@@ -18,8 +18,9 @@ import evaluate
 import evaluation as ev
 from test_resume import tiny
 from trainer import Trainer
-from utils import load_model_file, save_model_file, worker_seeds
-from episodes import HELD_OUT_SEED_START, episode_seed, final_metrics
+from environments.episodes import HELD_OUT_SEED_START, episode_seed, final_metrics
+from runs.checkpoint import load_model_file, save_model_file
+from utils import worker_seeds
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POM = "ProofOfMemory-v0"
@@ -581,3 +582,15 @@ def test_min_and_max_scores_map_returns_to_the_unit_interval():
     assert normalised and out["score"].tolist() == [0.0, 0.5, 1.0, 0.5]
     with pytest.raises(ValueError, match="max score <= min score"):
         ev.normalise(table, {"A": 1.0, "B": 10.0}, {"A": 1.0})
+
+
+def test_negative_returns_normalise_between_the_given_min_and_max():
+    """Pendulum's returns are negative: --min-score -1600 --max-score 0 maps them to [0, 1]."""
+    import pandas as pd
+
+    import evaluation as ev
+    table = pd.DataFrame({"task": ["Pendulum-P-v1"] * 2, "score": [-1600.0, -400.0]})
+    maxima = ev.parse_max_scores(["0"], ["Pendulum-P-v1"])
+    minima = ev.parse_min_scores(["-1600"], ["Pendulum-P-v1"])
+    normalised, done = ev.normalise(table, maxima, minima)
+    assert done and normalised["score"].tolist() == [0.0, 0.75]

@@ -15,6 +15,7 @@ import dataclasses
 import errno
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -29,13 +31,13 @@ import yaml
 import config as config_module
 import enjoy
 import evaluate
-import guards
 import train
 import trainer as trainer_module
-import utils
 from config import Config, load_config
+from preflight.refusal import MAX_MESSAGE_CHARS
+from runs import checkpoint as model_file, integrity
+from runs.checkpoint import load_model_file, save_model_file
 from trainer import Trainer
-from utils import load_model_file, save_model_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"n_workers": 2, "worker_steps": 8, "segment_length": 8, "n_mini_batch": 1,
@@ -65,7 +67,7 @@ class Case:
 def refuse(case: Case, folder, capsys, monkeypatch) -> str:
     """Run the case in `folder`; assert every promise; return the error line."""
     monkeypatch.chdir(folder)
-    monkeypatch.setattr(guards, "_allowed_env_ids", set())
+    monkeypatch.setattr(integrity, "_allowed_env_ids", set())
     for name, write in case.files.items():
         write(os.path.join(str(folder), name))
     before = {os.path.join(d, f) for d, _, fs in os.walk(".") for f in fs}
@@ -82,7 +84,8 @@ def refuse(case: Case, folder, capsys, monkeypatch) -> str:
     lines = [line for line in text.splitlines() if "error:" in line]
     assert len(lines) == 1, f"{case.id}: {len(lines)} error lines\n{text[-2000:]}"
     assert case.names in lines[0], f"{case.id}: {case.names!r} not in {lines[0]!r}"
-    assert len(lines[0]) <= guards.MAX_MESSAGE_CHARS + 200, lines[0][:300]
+    assert len(lines[0]) <= MAX_MESSAGE_CHARS + 200, lines[0][:300]
+    assert lines[0].isprintable(), f"{case.id}: raw control characters in {lines[0]!r}"
     after = {os.path.join(d, f) for d, _, fs in os.walk(".") for f in fs}
     allowed = (f"./models/{case.run}", f"./summaries/{case.run}")
     stray = [p for p in after - before if not p.startswith(allowed)]
@@ -167,6 +170,18 @@ def config_cases() -> list[Case]:
             bomb + f"gamma: *a{levels - 1}\n")))
         cases.append(train_config_case(f"bomb-reset-params-{levels}", yaml_file(
             bomb + f"environment: {{type: proof_of_memory, reset_params: {{x: *a{levels - 1}}}}}\n")))
+    for text in ("x: &a [1, *a]\n", "&r {self: *r}\n", "gamma: &g [0.9, {x: *g}]\n",
+                 "? [a, b]\n: 1\n", "? {a: 1}\n: 2\n", "gamma: 0.9\x00\n",
+                 "gamma: \x1b[31m0.9\n", "gamma: 0.9\n\x7f: 1\n"):
+        cases.append(train_config_case(f"yaml-{text[:10]!r}", yaml_file(text)))
+    cases.append(Case("config-pagemap", "train", ["--config", "/proc/self/pagemap"],
+                      "/proc/self/pagemap"))
+    cases.append(Case("config-name-escape", "train", ["--config", "no\x1b[2Jsuch.yaml"],
+                      "such.yaml"))
+    cases.append(train_config_case("render-mode-human", config_file(
+        **{"environment.reset_params": {"render_mode": "human"}})))
+    cases.append(train_config_case("relative-import-id", config_file(
+        **{"environment.type": "gymnasium", "environment.name": ".envs:Env-v0"})))
     for depth in (40, 5000):
         cases.append(train_config_case(f"nested-flow-{depth}",
                                        yaml_file("x: " + "[" * depth + "]" * depth + "\n")))
@@ -184,7 +199,7 @@ def config_cases() -> list[Case]:
                "environment.reset_params": params})))
     cases.append(train_config_case("pom-reset-params", config_file(
         **{"environment.reset_params": {"corridor_length": -5}})))
-    for name in ("Pendulum-v1", "Blackjack-v1", "FrozenLake-v1"):
+    for name in ("tests.spaces_env:IntegerActions-v0", "Blackjack-v1", "FrozenLake-v1"):
         cases.append(train_config_case(f"unsupported-space-{name}", config_file(
             **{"environment.type": "gymnasium", "environment.name": name})))
     cases.append(train_config_case("reconstruction-with-vectors", config_file(
@@ -334,10 +349,10 @@ def model_file_mutations(base: str) -> dict[str, Callable[[str], None]]:
                                                    value=10**9)),
         "huge-embedding": mutated(base, setter("config", "transformer", "embed_dim",
                                                value=2**20)),
-        "int8-not-dict": mutated(base, setter(utils.INT8_KEY, value=[1])),
-        "int8-bad-record": mutated(base, setter(utils.INT8_KEY, value={
+        "int8-not-dict": mutated(base, setter(model_file.INT8_KEY, value=[1])),
+        "int8-bad-record": mutated(base, setter(model_file.INT8_KEY, value={
             first: {"q": torch.zeros(2, 2), "scale": torch.ones(2, 1)}})),
-        "int8-bad-scale": mutated(base, setter(utils.INT8_KEY, value={
+        "int8-bad-scale": mutated(base, setter(model_file.INT8_KEY, value={
             first: {"q": torch.zeros(2, 2, dtype=torch.int8), "scale": torch.ones(3, 1)}})),
         "embedded-long-value": mutated(base, setter("config", "environment", "reset_params",
                                                      value={"x": "y" * 10**6})),
@@ -349,7 +364,7 @@ def model_file_mutations(base: str) -> dict[str, Callable[[str], None]]:
         "deep-nesting": mutated(base, setter("config", "environment", "reset_params",
                                              value={"x": _nested(40)})),
         "pickled-global": lambda path: torch.save(
-            {"format": utils.MODEL_FORMAT, "version": utils.MODEL_VERSION,
+            {"format": model_file.MODEL_FORMAT, "version": model_file.MODEL_VERSION,
              "config": {}, "x": _Exploit()}, path),
         "empty-file": lambda path: open(path, "wb").close(),
         "not-zip": lambda path: open(path, "wb").write(b"PK\x03\x04garbage" * 100),
@@ -731,3 +746,280 @@ def test_fault_during_a_run_keeps_the_last_checkpoint_and_resumes(tmp_path, tiny
     monkeypatch.undo()
     assert _train(tmp_path, "--resume", "f") == 0
     assert load_model_file(str(tmp_path / "models" / "f.nn"))[0]["update"] == 3
+
+
+# --------------------------------------------------------------------------------------
+# Real processes: one owner per run, signals, a hung environment, a kill during a save
+# --------------------------------------------------------------------------------------
+
+def _process(folder, logs, name: str, *args) -> subprocess.Popen:
+    """A command line run for real in `folder`, its output in logs/NAME.out and .err (outside
+    `folder`, which must hold only what the command writes), in its own session."""
+    env = {**os.environ, "PYTHONPATH": ROOT, "SDL_VIDEODRIVER": "dummy",
+           "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
+    out = open(logs / f"{name}.out", "w", encoding="utf-8")
+    err = open(logs / f"{name}.err", "w", encoding="utf-8")
+    with out, err:
+        return subprocess.Popen([sys.executable, *args], cwd=folder, env=env, stdout=out,
+                                stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _output(logs, name: str) -> tuple[str, str]:
+    return ((logs / f"{name}.out").read_text(encoding="utf-8"),
+            (logs / f"{name}.err").read_text(encoding="utf-8"))
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
+        time.sleep(0.1)
+
+
+def _one_clean_error(err: str, *names: str) -> str:
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1, err
+    for name in names:
+        assert name in lines[0], (name, lines[0])
+    return lines[0]
+
+
+def _files(folder) -> set[str]:
+    return {os.path.relpath(os.path.join(d, f), folder) for d, _, fs in os.walk(folder)
+            for f in fs}
+
+
+def _run_files_only(folder, run: str) -> None:
+    stray = [p for p in _files(folder) if not p.startswith((f"models/{run}",
+                                                          f"summaries/{run}", "long.yaml"))]
+    assert not stray, stray
+
+
+def test_a_run_has_one_owner_and_sighup_saves_it(tmp_path):
+    """Two trainers of one run id started together: exactly one trains, the other is refused
+    with the owner's PID. While the owner trains, a third with --overwrite and evaluate.py
+    writing the run's scores are refused too and nothing of the run is touched. SIGHUP to
+    the owner's session (the terminal closing) then saves the last completed update and
+    names the resume command."""
+    folder, logs = tmp_path / "work", tmp_path / "logs"
+    folder.mkdir()
+    logs.mkdir()
+    config_file(updates=100_000, checkpoint_interval=2)(str(folder / "long.yaml"))
+    train_py = os.path.join(ROOT, "train.py")
+    common = [train_py, "--config", "long.yaml", "--run-id", "twin"]
+    first, second = (_process(folder, logs, "a", *common),
+                     _process(folder, logs, "b", *common, "--seed", "1"))
+    _wait_for(lambda: first.poll() is not None or second.poll() is not None, 120,
+              "one of two trainers to be refused")
+    refused, owner = (first, second) if first.poll() is not None else (second, first)
+    assert refused.wait() == 2
+    _one_clean_error(_output(logs, "a" if refused is first else "b")[1],
+                     "twin", f"process {owner.pid}")
+    _wait_for(lambda: os.path.exists(folder / "models" / "twin" / "update_000002.nn"), 120,
+              "the owner's first checkpoint")
+    kept = load_model_file(str(folder / "models" / "twin" / "update_000002.nn"))[0]
+    overwrite = _process(folder, logs, "c", *common, "--overwrite")
+    evaluation = _process(folder, logs, "d", os.path.join(ROOT, "evaluate.py"), "twin",
+                          "--n-seeds", "1", "--repetitions", "1")
+    for process, name in ((overwrite, "c"), (evaluation, "d")):
+        assert process.wait(timeout=120) == 2, _output(logs, name)
+        _one_clean_error(_output(logs, name)[1], "twin", f"process {owner.pid}")
+    assert owner.poll() is None, _output(logs, "a" if owner is first else "b")
+    assert _same(load_model_file(str(folder / "models" / "twin" / "update_000002.nn"))[0],
+                 kept)
+    os.killpg(owner.pid, signal.SIGHUP)
+    assert owner.wait(timeout=60) == 130
+    out, err = _output(logs, "a" if owner is first else "b")
+    assert "Traceback" not in err and "error:" not in err, err
+    assert "continue with: python train.py --resume models/twin.nn" in out, out
+    saved = load_model_file(str(folder / "models" / "twin.nn"))[0]
+    assert saved["update"] >= 2 and saved["config"]["seed"] == (0 if owner is first else 1)
+    _run_files_only(folder, "twin")
+    assert not os.path.exists(folder / "models" / "twin.lock")     # released and removed
+
+
+def _env_processes(pid: int) -> list[int]:
+    """The spawned environment processes among `pid`'s children (not the resource tracker)."""
+    children = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
+            children += [int(c) for c in f.read().split()]
+    found = []
+    for child in children:
+        with open(f"/proc/{child}/cmdline", "rb") as f:
+            command = f.read()
+        if b"spawn_main" in command and b"resource_tracker" not in command:
+            found.append(child)
+    return found
+
+
+def test_a_stopped_environment_process_times_out_and_the_run_is_saved(tmp_path):
+    """SIGSTOP of an environment process: past step_timeout the run names the worker, its
+    environment and seed, saves the last completed update and gives the resume command."""
+    folder, logs = tmp_path / "work", tmp_path / "logs"
+    folder.mkdir()
+    logs.mkdir()
+    config_file(updates=100_000, step_timeout=2.0)(str(folder / "long.yaml"))
+    trainer = _process(folder, logs, "t", os.path.join(ROOT, "train.py"), "--config",
+                       "long.yaml", "--run-id", "hung")
+    try:
+        _wait_for(lambda: "update     2/" in _output(logs, "t")[0], 120, "two updates")
+        (env_process,) = _env_processes(trainer.pid)
+        os.kill(env_process, signal.SIGSTOP)
+        stopped = time.monotonic()
+        assert trainer.wait(timeout=60) == 1
+        assert time.monotonic() - stopped < 20
+    finally:
+        if trainer.poll() is None:
+            os.killpg(trainer.pid, signal.SIGKILL)
+    out, err = _output(logs, "t")
+    _one_clean_error(err, "step_timeout = 2 s", "proof_of_memory/ProofOfMemory-v0",
+                     "worker", "seed")
+    assert "continue with: python train.py --resume models/hung.nn" in out, out
+    assert load_model_file(str(folder / "models" / "hung.nn"))[0]["update"] >= 2
+    _run_files_only(folder, "hung")
+    with pytest.raises(ProcessLookupError):
+        os.kill(env_process, 0)                  # killed, not left stopped
+
+
+def test_an_environment_that_loops_forever_is_named_after_the_step_timeout():
+    from tests.test_worker_pool import faulty
+    from worker_pool import WorkerPool
+    pool = WorkerPool(faulty(fail_at_step=2, fail_seed=None, mode="hang"), 2, 1, [5, 6],
+                      step_timeout=1.0)
+    try:
+        pool.reset()
+        pool.step(np.zeros((2, 1), dtype=np.int64))
+        start = time.monotonic()
+        with pytest.raises(RuntimeError, match=r"worker 0 \(seed 5\).*step_timeout = 1 s"):
+            pool.step(np.zeros((2, 1), dtype=np.int64))
+        assert time.monotonic() - start < 5      # 2 envs in the process: 2 s at most
+    finally:
+        pool.close()
+
+
+def test_recursive_yaml_is_refused_within_a_memory_bound(tmp_path):
+    """Aliases that contain themselves grew memory by ~100 MB/s until killed: refused now in
+    a process limited to 1 GiB of address space, in well under a second."""
+    for i, text in enumerate(("x: &a [1, *a]\n", "&r {self: *r}\n",
+                              "a: &a [&b [*a, *b], {k: *a}]\n")):
+        (tmp_path / f"r{i}.yaml").write_text(text, encoding="utf-8")
+    script = ("import resource, sys\n"
+              "resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))\n"
+              "from config import ConfigError, load_config\n"
+              "for path in sys.argv[1:]:\n"
+              "    try:\n"
+              "        load_config(path)\n"
+              "    except ConfigError as e:\n"
+              "        print(e)\n")
+    files = sorted(str(p) for p in tmp_path.glob("r*.yaml"))
+    done = subprocess.run([sys.executable, "-c", script, *files], cwd=ROOT, text=True,
+                          capture_output=True, timeout=60, env={**os.environ,
+                                                                "PYTHONPATH": ROOT})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3 and all("refers to the anchor it lies in" in x for x in lines)
+
+
+def test_a_kill_during_a_save_leaves_a_temporary_that_the_next_start_removes(tmp_path,
+                                                                           tiny_yaml):
+    """SIGKILL while a save of run r writes its temporaries: the earlier files stay intact,
+    and resuming r removes r's temporaries and nothing else."""
+    assert _train(tmp_path, "--config", tiny_yaml, "--run-id", "r") == 0
+    models = tmp_path / "models"
+    before = {name: (models / name).read_bytes() for name in ("r.nn", "r/update_000002.nn")}
+    script = ("import sys, time\n"
+              "from runs.atomic import atomic_write\n"
+              "with atomic_write(sys.argv[1]) as a, atomic_write(sys.argv[2]) as b:\n"
+              "    a.write(b'half'); a.flush(); b.write(b'half'); b.flush()\n"
+              "    print('writing', flush=True); time.sleep(60)\n")
+    saving = subprocess.Popen([sys.executable, "-c", script, str(models / "r.nn"),
+                               str(models / "r" / "update_000002.nn")], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": ROOT}, stdout=subprocess.PIPE,
+                              text=True)
+    assert saving.stdout.readline() == "writing\n"
+    saving.kill()
+    saving.wait()
+    saving.stdout.close()
+    left = sorted(p for p in _files(tmp_path) if "/.tmp-" in p)
+    assert len(left) == 2, left
+    for name, data in before.items():
+        assert (models / name).read_bytes() == data
+    others = [models / ".tmp-rx.nn-0123abcd.nn", models / ".tmp-notes", models / "keep.txt"]
+    for path in others:
+        path.write_text("not run r's")
+    assert _train(tmp_path, "--resume", "r", "--updates", "3") == 0
+    assert not [p for p in _files(tmp_path) if p in left]
+    assert all(path.exists() for path in others)
+    assert load_model_file(str(models / "r.nn"))[0]["update"] == 3
+
+
+def test_a_sampler_state_that_does_not_replay_is_a_refused_checkpoint(checkpoint_file,
+                                                                     tmp_path, capsys,
+                                                                     monkeypatch):
+    """Recorded actions that end the episode early (the corridor's time limit) or lie outside
+    the action space: refused as a corrupted or foreign checkpoint, naming the file."""
+    def longer(actions):
+        return [torch.zeros(500, 1, dtype=torch.long)] + list(actions[1:])
+
+    def outside(actions):
+        return [torch.full((1, 1), 7, dtype=torch.long)] + list(actions[1:])
+    for i, (name, change) in enumerate((("ends-early", longer), ("outside", outside))):
+        file = f"{name}.nn"
+        line = refuse(Case(f"replay-{name}", "train", ["--resume", file], file,
+                           {file: mutated(checkpoint_file, setter("sampler", "env_actions",
+                                                                  value=change))},
+                           run=name), _fresh(tmp_path, i), capsys, monkeypatch)
+        assert "corrupted, altered or foreign checkpoint" in line
+
+
+def _score_rows(**change) -> str:
+    row = {"run": "a_seed0", "config_name": "X-v0", "seed_of_run": 0, "checkpoint": "a.nn",
+           "update": 1, "steps": 16, "env_seed": 1000, "repetition": 0,
+           "deterministic": False, "return": 1.0, "length": 4, "success": 1.0}
+    rows = [dict(row, env_seed=1000 + i) for i in range(3)]
+    rows[2].update(change)
+    header = ",".join(row)
+    return header + "\n" + "".join(",".join(str(r[k]) for k in row) + "\n" for r in rows)
+
+
+def test_bad_score_files_name_the_file_row_and_column(tmp_path, capsys):
+    import aggregate
+    for i, (column, value) in enumerate((("return", "abc"), ("run", ""), ("return", "inf"),
+                                         ("steps", "-16"), ("update", "1.5"),
+                                         ("success", "2"))):
+        path = tmp_path / f"s{i}.csv"
+        path.write_text(_score_rows(**{column: value}), encoding="utf-8")
+        assert aggregate.main([str(path), "--out", str(tmp_path / "out")]) == 2
+        line = _one_clean_error(capsys.readouterr().err, str(path), "row 3 (line 4)",
+                                f"column {column!r}")
+        assert "Fix:" in line
+    assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")
+
+
+def test_linked_run_files_are_refused(tmp_path, tiny_yaml, capsys):
+    """models/alias.nn -> other.nn, and a run folder linked to another's: resuming the link
+    or evaluating into the linked folder would write run `other` without saying so."""
+    assert _train(tmp_path, "--config", tiny_yaml, "--run-id", "other", "--updates", "1") == 0
+    models = tmp_path / "models"
+    (models / "alias.nn").symlink_to("other.nn")
+    (models / "linked").symlink_to("other")
+    before = _files(tmp_path)
+    capsys.readouterr()
+    assert _train(tmp_path, "--resume", "alias", "--updates", "2") == 2
+    _one_clean_error(capsys.readouterr().err, "alias.nn is a symbolic link")
+    assert evaluate.main([str(models / "linked" / "update_000001.nn"), "--n-seeds", "1",
+                          "--repetitions", "1"]) == 2
+    _one_clean_error(capsys.readouterr().err, "linked is a symbolic link")
+    assert _files(tmp_path) == before
+    assert load_model_file(str(models / "other.nn"))[0]["update"] == 1
+
+
+def test_a_video_gets_the_mode_of_any_new_file(checkpoint_file, tmp_path):
+    video = tmp_path / "v.gif"
+    assert enjoy.main(["--model", checkpoint_file, "--episodes", "1", "--video",
+                       str(video)]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert video.stat().st_mode & 0o777 == 0o666 & ~umask

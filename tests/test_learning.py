@@ -11,7 +11,7 @@ from agent import MemoryAgent, play_episode
 from config import load_config
 from environments import make_env
 from trainer import Trainer
-from episodes import HELD_OUT_SEED_START
+from environments.episodes import HELD_OUT_SEED_START
 
 HELD_OUT_SEEDS = range(HELD_OUT_SEED_START, HELD_OUT_SEED_START + 50)
 

@@ -85,6 +85,7 @@ def test_reconstruction_decoder_on_image_observations():
     N, D = cfg.transformer.num_blocks, cfg.transformer.embed_dim
     batch = Minibatch(obs=torch.randint(0, 256, (B, G, 84, 84, 3), dtype=torch.uint8),
                       actions=torch.zeros(B, G, 1, dtype=torch.long),
+                      action_masks=torch.zeros(B, G, 0, dtype=torch.bool),
                       log_probs=torch.zeros(B, G), values=torch.zeros(B, G),
                       advantages=torch.randn(B, G), returns=torch.zeros(B, G),
                       memory=torch.zeros(B, M, N, D), key_episode=torch.zeros(B, M + G, dtype=torch.long),
@@ -100,7 +101,7 @@ def test_reconstruction_decoder_on_image_observations():
 def test_log_prob_and_entropy_of_multi_discrete_actions_match_torch_distributions():
     """The joint log-probability and entropy of independent action dimensions are the sums
     of each dimension's Categorical ones; log_prob (the sampler's) equals the loss's."""
-    from model import log_prob, log_prob_entropy
+    from action_heads import ActionDistribution
     generator = torch.Generator().manual_seed(0)
     logits = [torch.randn(4, 6, 3, generator=generator), torch.randn(4, 6, 5, generator=generator)]
     actions = torch.stack([torch.randint(3, (4, 6), generator=generator),
@@ -108,7 +109,8 @@ def test_log_prob_and_entropy_of_multi_discrete_actions_match_torch_distribution
     dists = [torch.distributions.Categorical(logits=lg) for lg in logits]
     expected_log_prob = dists[0].log_prob(actions[..., 0]) + dists[1].log_prob(actions[..., 1])
     expected_entropy = dists[0].entropy() + dists[1].entropy()
-    joint, entropy = log_prob_entropy(logits, actions)
+    distribution = ActionDistribution(tuple(logits), None, None, None)
+    joint, entropy = distribution.log_prob_entropy(actions)
     torch.testing.assert_close(joint, expected_log_prob)
     torch.testing.assert_close(entropy, expected_entropy)
-    torch.testing.assert_close(log_prob(logits, actions), joint, rtol=0, atol=0)
+    torch.testing.assert_close(distribution.log_prob(actions), joint, rtol=0, atol=0)

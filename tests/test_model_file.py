@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-import utils
+from runs import checkpoint as model_file
 from agent import MemoryAgent, load_agent
 from config import ConfigError
 from environments import SpaceSpec
 from model import ActorCritic
 from tests.fakes import tiny_config
-from utils import MODEL_FORMAT, load_model_file, save_model_file
+from runs.checkpoint import MODEL_FORMAT, load_model_file, save_model_file
 
 CPU = torch.device("cpu")
 SPEC = SpaceSpec((5,), "float32", (3, 2))   # two action dimensions: MultiDiscrete
@@ -48,13 +48,14 @@ def saved(tmp_path):
 
 
 def play(agent: MemoryAgent, observations: np.ndarray) -> list[torch.Tensor]:
-    """The logits and values the agent's network computes over a sequence of steps."""
+    """The policy's parameters and values the agent's network computes over a sequence of
+    steps."""
     outputs = []
     step = agent.model.step
 
     def recording_step(*args, **kwargs):
         out = step(*args, **kwargs)
-        outputs.extend([*out.policy.logits, out.policy.value])
+        outputs.extend([*out.policy.distribution.logits, out.policy.value])
         return out
     agent.model.step = recording_step
     for obs in observations:
@@ -122,7 +123,7 @@ def exploits(marker):
 @pytest.mark.parametrize("writer", ["torch.save", "pickle.dump"])
 def test_malicious_pickle_is_refused_without_running(tmp_path, exploit, writer):
     marker = str(tmp_path / "pwned")
-    payload = {"format": MODEL_FORMAT, "version": utils.MODEL_VERSION,
+    payload = {"format": MODEL_FORMAT, "version": model_file.MODEL_VERSION,
                "evil": exploits(marker)[exploit]}
     path = str(tmp_path / "evil.nn")
     with open(path, "wb") as f:
@@ -169,8 +170,8 @@ def test_torch_file_that_is_not_ours_names_the_marker(tmp_path):
 def test_other_version_is_refused(tmp_path, saved):
     _, config, model = saved
     path = str(tmp_path / "future.nn")
-    save_model_file(path, {**checkpoint(config, model), "version": utils.MODEL_VERSION + 1})
-    assert_not_loadable(path, f"version {utils.MODEL_VERSION + 1}")
+    save_model_file(path, {**checkpoint(config, model), "version": model_file.MODEL_VERSION + 1})
+    assert_not_loadable(path, f"version {model_file.MODEL_VERSION + 1}")
 
 
 @pytest.mark.parametrize("key", ["config", "spec", "model"])
@@ -263,14 +264,14 @@ def test_int8_worked_example():
     """One scale per output row, max |w| / 127; an all-zero row gets scale 1, not 0 / 0."""
     w = torch.tensor([[1.0, -2.0, 0.5], [0.0, 0.0, 0.0]])
     bias = torch.tensor([0.1, 0.2])
-    kept, quantized = utils.quantize_int8({"w": w, "b": bias, "count": torch.tensor([3])})
+    kept, quantized = model_file.quantize_int8({"w": w, "b": bias, "count": torch.tensor([3])})
     assert set(kept) == {"b", "count"} and kept["b"] is bias     # vectors and ints are kept
     q, scale = quantized["w"]["q"], quantized["w"]["scale"]
     assert q.dtype == torch.int8 and scale.shape == (2, 1)
     # Row 0: scale 2/127; 1 -> 63.5 rounds (half to even) to 64, -2 -> -127, 0.5 -> 31.75 -> 32.
     assert q.tolist() == [[64, -127, 32], [0, 0, 0]]
     assert torch.allclose(scale, torch.tensor([[2 / 127], [1.0]]))
-    restored = utils.dequantize_int8(quantized)["w"]
+    restored = model_file.dequantize_int8(quantized)["w"]
     assert (restored - w).abs().max() <= 2 / 127 / 2
 
 
@@ -278,12 +279,12 @@ def test_int8_file_loads_as_float_weights(saved, tmp_path):
     """A file with int8 matrices loads like any other: float32 weights for every parameter,
     each within half its row's scale of the original, and the agent builds from it."""
     payload, _ = load_model_file(saved[0])
-    kept, quantized = utils.quantize_int8(payload["model"])
+    kept, quantized = model_file.quantize_int8(payload["model"])
     path = str(tmp_path / "int8.nn")
     save_model_file(path, {**{k: v for k, v in payload.items() if k not in ("format", "version")},
-                           "model": kept, utils.INT8_KEY: quantized})
+                           "model": kept, model_file.INT8_KEY: quantized})
     loaded, _ = load_model_file(path)
-    assert utils.INT8_KEY not in loaded
+    assert model_file.INT8_KEY not in loaded
     assert set(loaded["model"]) == set(payload["model"])
     for name, t in payload["model"].items():
         step = quantized[name]["scale"] if name in quantized else 0.0

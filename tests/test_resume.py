@@ -14,7 +14,7 @@ from config import load_config
 from memories import kinds
 from tests.fakes import memory_variants
 from trainer import NonFiniteError, Trainer
-from utils import load_model_file
+from runs.checkpoint import load_model_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"n_workers": 4, "worker_steps": 16, "segment_length": 8, "n_mini_batch": 2,

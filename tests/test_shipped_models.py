@@ -7,8 +7,8 @@ import torch
 
 from agent import load_agent, play_episode
 from environments import make_env
-from utils import INT8_KEY, load_model_file
-from episodes import HELD_OUT_SEED_START
+from environments.episodes import HELD_OUT_SEED_START
+from runs.checkpoint import INT8_KEY, load_model_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # model file -> (held-out seeds to play, mean return that counts as solved)

@@ -17,8 +17,9 @@ import psutil
 import pytest
 
 import sweep
+from sweeps import cluster
 from test_cli import write_config as write_tiny_config
-from utils import load_model_file
+from runs.checkpoint import load_model_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # test_cli's tiny proof-of-memory config (64 steps per update), longer and with a checkpoint
@@ -249,7 +250,7 @@ def test_bad_command_lines_exit_2_naming_the_flag(tmp_path, capsys, args, messag
 ])
 def test_bad_grid_values_fail_before_ray_starts(tmp_path, capsys, monkeypatch, grid, message):
     write_config(str(tmp_path))
-    monkeypatch.setattr(sweep, "start_ray", lambda *a: pytest.fail("Ray was started"))
+    monkeypatch.setattr(cluster, "start_ray", lambda *a: pytest.fail("Ray was started"))
     assert sweep.main(sweep_args(str(tmp_path), "--grid", grid)) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: " + message) and "Fix:" in err

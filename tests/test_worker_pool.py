@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 
 from config import EnvironmentConfig  # noqa: E402
 from environments import make_env  # noqa: E402
-from episodes import HELD_OUT_SEED_START, episode_seed  # noqa: E402
+from environments.episodes import HELD_OUT_SEED_START, episode_seed  # noqa: E402
 from worker_pool import WorkerPool  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -151,7 +151,7 @@ def test_dead_worker_process_is_reported_not_waited_for():
 
 
 def test_env_that_cannot_be_built_fails_the_pool_constructor():
-    config = EnvironmentConfig(type="gymnasium", name="Pendulum-v1")
+    config = EnvironmentConfig(type="gymnasium", name="tests.spaces_env:IntegerActions-v0")
     with pytest.raises(RuntimeError, match=r"(?s)worker 0 \(seed 10\).*not supported"):
         WorkerPool(config, 2, 1, [10, 11])
     assert mp.active_children() == []

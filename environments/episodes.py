@@ -6,6 +6,8 @@ own process, load no worker pool.
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 
 # Info keys that EpisodeInfo (and evaluate.py's score file) carries in its own fields rather
@@ -34,3 +36,19 @@ def episode_seed(worker_seed: int, episode: int) -> int:
     exactly by replaying the actions of the episodes it was in (WorkerPool.restore)."""
     state = np.random.SeedSequence([worker_seed, episode]).generate_state(1)[0]
     return int(state % HELD_OUT_SEED_START)
+
+
+def check_held_out(seeds: Iterable[int]) -> None:
+    """ValueError if any seed is one that training episodes may use."""
+    training = [seed for seed in seeds if seed < HELD_OUT_SEED_START]
+    if training:
+        raise ValueError(f"evaluation seed(s) {training[:5]} lie below HELD_OUT_SEED_START = "
+                         f"{HELD_OUT_SEED_START}, where training episodes are seeded. Fix: "
+                         f"evaluate on seeds from {HELD_OUT_SEED_START} on.")
+
+
+def held_out_seeds(n_seeds: int) -> list[int]:
+    """The first `n_seeds` held-out seeds, the ones evaluate.py plays."""
+    seeds = [HELD_OUT_SEED_START + i for i in range(n_seeds)]
+    check_held_out(seeds)
+    return seeds
