@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces results/proof_of_memory and results/cartpole_masked and their part of
-# docs/results.md: every memory (TrXL, GTrXL, GRU, LSTM, AGaLiTe, FFM, memory: none, and TrXL with
-# memory_length 1) x 5 seeds on the proof-of-memory task and on masked CartPole, each
-# evaluated on held-out seeds and aggregated with rliable. About 3 hours on 2 cores.
+# docs/results.md: every memory (TrXL, GTrXL, GRU, LSTM, AGaLiTe, FFM, SHM, the selective SSM,
+# memory: none, and TrXL with memory_length 1) x 5 seeds on the proof-of-memory task and on masked CartPole, each
+# evaluated on held-out seeds and aggregated with rliable. About 4 hours on 2 cores.
 #
 # A run that has its scores (models/RUN/scores.csv) is not trained again (delete models/RUN*
 # to redo it); a run that was interrupted resumes from its last checkpoint. Seeds 0-2 of
@@ -20,13 +20,13 @@ aggregate() {  # $1 run prefix, $2 output folder, $3.. aggregate.py options; run
                # in an earlier checkout come from the folder's run_scores.csv
   local earlier="$2/run_scores.csv" scores=() with=() compares=() v x y
   [ -f "$earlier" ] && with=(--earlier "$earlier")
-  for v in "" _gtrxl _nomem _gru _lstm _none _agalite _ffm; do
+  for v in "" _gtrxl _nomem _gru _lstm _none _agalite _ffm _shm _ssm; do
     if compgen -G "models/$1${v}_seed*/scores.csv" > /dev/null; then
       scores+=(models/"$1$v"_seed*/scores.csv)
     fi
   done
   for v in :_gru _gtrxl:_gru :_lstm _gru:_none :_nomem _agalite:_gtrxl _ffm:_gru \
-           _agalite:_none _ffm:_none; do
+           _agalite:_none _ffm:_none _shm:_gru _shm:_none _ssm:_gru _ssm:_none; do
     x=$1${v%%:*} y=$1${v##*:}
     if has_runs "$x" "$earlier" && has_runs "$y" "$earlier"; then
       compares+=(--compare "$x" "$y")
@@ -43,16 +43,17 @@ task_selected() {   # $1 run prefix: is any of its variants among $VARIANTS (all
   [ -z "${VARIANTS:-}" ] || [[ " $VARIANTS" == *" $1"* ]]
 }
 
-variants proof_of_memory pom 5 gru lstm none agalite ffm
-variants cartpole_masked cartpole 25 gru lstm none agalite ffm
+variants proof_of_memory pom 5 gru lstm none agalite ffm shm ssm
+variants cartpole_masked cartpole 25 gru lstm none agalite ffm shm ssm
 for seeds in "0 1 2" "3 4"; do
-  for v in pom pom_gtrxl pom_nomem pom_gru pom_lstm pom_none pom_agalite pom_ffm; do
+  for v in pom pom_gtrxl pom_nomem pom_gru pom_lstm pom_none pom_agalite pom_ffm pom_shm \
+           pom_ssm; do
     if selected "$v"; then train "$v" "$seeds"; fi
   done
   if task_selected pom; then aggregate pom results/proof_of_memory; fi
   # Episodes last up to 500 steps: 10 held-out seeds x 1 greedy episode per checkpoint.
   for v in cartpole cartpole_gru cartpole_lstm cartpole_none cartpole_gtrxl cartpole_nomem \
-           cartpole_agalite cartpole_ffm; do
+           cartpole_agalite cartpole_ffm cartpole_shm cartpole_ssm; do
     if selected "$v"; then train "$v" "$seeds" --n-seeds 10 --repetitions 1 --deterministic; fi
   done
   if task_selected cartpole; then aggregate cartpole results/cartpole_masked --max-score 500; fi
