@@ -124,26 +124,28 @@ class EnvSlice:
 
     def step(self, actions: np.ndarray) -> SliceStep:
         n = len(self.envs)
-        rewards = np.zeros(n, dtype=np.float32)
+        rewards = np.zeros(n, dtype=np.float64)     # as the envs give them, for the returns
         terminated = np.zeros(n, dtype=bool)
         truncated = np.zeros(n, dtype=bool)
-        episodes = []
+        ended = []                                  # (env, its last observation and info)
         for j, env in enumerate(self.envs):
             self.current = j
-            observation, reward, terminated[j], truncated[j], info = env.step(
+            observation, rewards[j], terminated[j], truncated[j], info = env.step(
                 self.layouts[j].to_env(actions[j]))
             self._keep_mask(j, info)
-            rewards[j] = reward
-            self.episode_reward[j] += reward
-            self.episode_length[j] += 1
             if terminated[j] or truncated[j]:
-                self.final_obs[j] = observation
-                episodes.append(self._episode_info(j, info))
-                if self.autoreset:
-                    observation = self.reset_env(j)
-            self.obs[j] = observation
+                ended.append((j, observation, info))
+            else:
+                self.obs[j] = observation
+        self.episode_reward += rewards
+        self.episode_length += 1
+        episodes = []
+        for j, observation, info in ended:
+            self.final_obs[j] = observation
+            episodes.append(self._episode_info(j, info))
+            self.obs[j] = self.reset_env(j) if self.autoreset else observation
         self.current = None
-        return SliceStep(rewards, terminated, truncated, episodes)
+        return SliceStep(rewards.astype(np.float32), terminated, truncated, episodes)
 
     def render(self, j: int) -> Optional[np.ndarray]:
         """Env j's RGB frame, or None where it cannot render (POPGym's envs mostly cannot)."""

@@ -33,12 +33,13 @@ class EpisodeRecord:
 
     def track(self, actions: np.ndarray, ended: np.ndarray) -> None:
         """One step of every env: an ended episode's record is dropped, the others grow."""
-        for i in range(self.n_envs):
-            if ended[i]:
-                self.episodes[i] += 1
-                self._steps[i] = 0
-            else:
-                self._record(i, actions[i])
+        running = np.flatnonzero(~ended)
+        if len(running) and self._steps[running].max() == self._actions.shape[1]:
+            self._actions = np.concatenate([self._actions, np.zeros_like(self._actions)], axis=1)
+        self._actions[running, self._steps[running]] = actions[running]
+        self._steps[running] += 1
+        self.episodes[ended] += 1
+        self._steps[ended] = 0
 
     def _record(self, i: int, action: np.ndarray) -> None:
         if self._steps[i] == self._actions.shape[1]:
