@@ -1,7 +1,9 @@
 """The env backends' shared contract, for every backend: seeded episodes (the same on every
 backend), training seeds below the held-out ones, final observations and episode statistics,
 exact restore (across backends too), truncation values that see their own episode's memory,
-seeded and resumed runs bit-identical; and the config's choice of backend."""
+seeded and resumed runs bit-identical; and the config's choice of backend. The JAX backend
+runs the contract on gymnax's MemoryChain (tests/test_jax_backend.py adds its own)."""
+import importlib.util
 import os
 
 import numpy as np
@@ -27,9 +29,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ["processes", "vector"]
 SEEDS = [10, 11, 12, 13]
 POM = EnvironmentConfig(type="proof_of_memory")
-# CartPole's pole cannot fall within 5 steps: every episode is cut by the time limit.
-TRUNCATING = EnvironmentConfig(type="cartpole_masked", name="CartPole-v1",
-                               reset_params={"max_episode_steps": 5})
+# CartPole's pole cannot fall within 5 steps, MemoryChain's episode asks after 10: every
+# episode is cut by the time limit.
+TRUNCATING = {"vector": EnvironmentConfig(type="cartpole_masked", name="CartPole-v1",
+                                          reset_params={"max_episode_steps": 5}),
+              "jax": EnvironmentConfig(type="gymnax", name="MemoryChain-bsuite", reset_params={
+                  "memory_length": 10, "max_steps_in_episode": 5})}
+TRUNCATING["processes"] = TRUNCATING["vector"]
+HAS_JAX = importlib.util.find_spec("jax") is not None
+WITH_JAX = BACKENDS + [pytest.param("jax", marks=pytest.mark.skipif(
+    not HAS_JAX, reason="needs requirements-jax.txt"))]
 
 
 def seed_echo(**params) -> EnvironmentConfig:
@@ -40,6 +49,9 @@ def seed_echo(**params) -> EnvironmentConfig:
 def build(backend: str, env_config, seeds):
     if backend == "processes":
         return WorkerPool(env_config, len(seeds), 2, seeds)
+    if backend == "jax":
+        from env_backends.jax_backend import JaxBackend
+        return JaxBackend(env_config, seeds)
     return VectorBackend(env_config, seeds)
 
 
@@ -128,14 +140,14 @@ def test_player_backend_keeps_the_final_observation_and_renders():
         assert envs.render().ndim == 3
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", WITH_JAX)
 @pytest.mark.parametrize("memory", ["gru", "trxl"])
 def test_truncation_value_sees_the_final_observation_with_its_episodes_memory(backend, memory):
     """The value bootstrapped at a time limit is the network's value of the cut-off
     observation after the whole episode before it: recomputed here from the episode's
     stored observations."""
     cfg = tiny_config(memory)
-    with build(backend, TRUNCATING, [0, 1, 2]) as envs:
+    with build(backend, TRUNCATING[backend], [0, 1, 2]) as envs:
         model = randomised_model(cfg, envs.spec)
         buffer = RolloutBuffer(cfg, envs.spec, torch.device("cpu"))
         sampler = Sampler(envs, buffer, cfg, torch.device("cpu"), model)
@@ -143,7 +155,7 @@ def test_truncation_value_sees_the_final_observation_with_its_episodes_memory(ba
 
         def spy():                                   # (rollout step, worker, final obs)
             result = step_wait()
-            cut_off.extend((steps_done[0], w, result.final_obs[w].copy())
+            cut_off.extend((steps_done[0], w, np.array(result.final_obs[w]))
                            for w in np.flatnonzero(result.truncated))
             steps_done[0] += 1
             return result
@@ -152,7 +164,8 @@ def test_truncation_value_sees_the_final_observation_with_its_episodes_memory(ba
     assert len(cut_off) == 6                          # steps 4 and 9 of 3 workers
     for t, w, final_obs in cut_off:
         start = t - int(buffer.slot_step[w, buffer.memory_slots + t])
-        obs = torch.cat([buffer.obs[w, start:t + 1], torch.from_numpy(final_obs).view(1, -1)])
+        obs = torch.cat([buffer.obs[w, start:t + 1],
+                         torch.from_numpy(np.asarray(final_obs)).view(1, -1)])
         steps = torch.arange(len(obs)).view(1, -1)                          # (1, episode + 1)
         with torch.no_grad():
             if memory_layout(cfg).history == 0:
