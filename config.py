@@ -73,6 +73,15 @@ class EnvironmentConfig:
     previous_reward: bool = setting(
         "Add the previous reward to every observation as one scalar, 0 at an episode's "
         "first step.", default=False)
+    backend: Literal["auto", "processes", "vector", "jax"] = setting(
+        "Where the environments run (env_backends): processes (spawned env processes, "
+        "observations in shared memory; for costly or crash-prone envs), vector (a loop in "
+        "the trainer's process; for cheap vector envs), jax (jit(vmap(...)) over a JAX "
+        "environment in the trainer's process). auto = the family's default (the Backends "
+        "column below), or processes where env_processes or max_worker_restarts is set. A "
+        "backend the family cannot run, or a process setting without processes, fails at "
+        "start-up.", fix="use auto, or one of processes, vector, jax that environment.type runs on",
+        default="auto")
 
 
 @dataclass(frozen=True)
@@ -352,7 +361,15 @@ def _build(cls, data: dict, prefix: str, source: str):
                 f"known keys here: {', '.join(sorted(fields))}"
             raise ConfigError(f"{source}: {where} = {short(value)}: unknown key. Fix: "
                               f"remove it; {hint}")
-        kwargs[key] = _convert(value, hints[key], where, source)
+        try:
+            kwargs[key] = _convert(value, hints[key], where, source)
+        except ConfigError as e:
+            # A field's own advice (`fix` of a field without bounds) replaces the generic one.
+            fix = fields[key].metadata.get("fix")
+            if fix is None or fields[key].metadata.get("low") is not None \
+                    or fields[key].metadata.get("high") is not None or ". Fix: " not in str(e):
+                raise
+            raise ConfigError(f"{str(e).rsplit('. Fix: ', 1)[0]}. Fix: {fix}.") from None
     return cls(**kwargs)
 
 
@@ -529,6 +546,11 @@ def _check_family(c: Config, source: str) -> None:
             family.check(c.environment)
         except ValueError as e:
             raise ConfigError(f"{source}: {e}") from None
+    from env_backends import backend_problem
+    problem = backend_problem(c)
+    if problem is not None:
+        key, value, what, fix = problem
+        raise ConfigError(f"{source}: {key} = {short(value)}: {what}. Fix: {fix}.")
 
 
 def config_from_dict(data: dict, source: str = "<dict>") -> Config:

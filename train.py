@@ -301,7 +301,7 @@ def check_run(config, source: str, resume: Optional[Resumed] = None) -> None:
     memory the run needs."""
     import torch
 
-    from environments import make_env, space_spec
+    from env_backends import player_backend
     from memories import kind_of
     from preflight.memory_estimate import check_fits, training_memory
     from preflight.refusal import short
@@ -316,14 +316,14 @@ def check_run(config, source: str, resume: Optional[Resumed] = None) -> None:
     env_config = config.environment
     what = f"environment {env_config.type}/{short(env_config.name)}"
     try:
-        env = make_env(env_config)
+        env = player_backend(env_config)       # in this process, whatever the run's backend
     except Exception as e:   # noqa: BLE001 - gym.make raises its own error types, importing
         # a user's module anything at all; the user must learn which config entry to fix.
         raise RefusedInput(f"{source}: {what} cannot be built: {reason(e)} Fix: check "
                            f"environment.name and environment.reset_params.") from None
     try:
-        spec = space_spec(env)
-        env.reset(seed=0)
+        spec = env.spec
+        env.reset([0])
     except Exception as e:   # noqa: BLE001 - as above, from the environment's own reset
         raise RefusedInput(f"{source}: {what} fails to reset: {reason(e)} Fix: check "
                            f"environment.reset_params.") from None

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -16,7 +15,8 @@ from torch.utils.tensorboard import SummaryWriter
 
 from buffer import Minibatch, RolloutBuffer
 from config import Config
-from environments import SpaceSpec, check_in_parent
+from env_backends import EpisodeInfo, ReplayMismatch, make_backend
+from environments import SpaceSpec
 from losses import LossTerms, normalize_advantages, ppo_loss
 from model import ActorCritic, build_model
 from preflight.refusal import RefusedInput
@@ -26,7 +26,6 @@ from runs.resume import check_resumable
 from sampler import Sampler
 from utils import (explained_variance, format_duration, polynomial_decay, remaining_seconds,
                    resolve_device, seed_everything, set_torch_threads, worker_seeds)
-from worker_pool import EpisodeInfo, ReplayMismatch, WorkerPool
 
 
 def _summary_thread_hook(args: threading.ExceptHookArgs) -> None:
@@ -152,13 +151,9 @@ class Trainer:
         self.device = resolve_device(config.device)
         self.models_dir = models_dir
         self.model_path = paths.model_file(models_dir, run_id)
-        processes = config.env_processes or min(config.n_workers, len(os.sched_getaffinity(0)))
-        # Unsupported spaces fail here, before any worker starts.
-        info_masks = check_in_parent(config.environment)
-        self.pool = WorkerPool(config.environment, config.n_workers, processes,
-                               worker_seeds(config.seed, config.n_workers),
-                               config.max_worker_restarts, info_masks,
-                               config.step_timeout)
+        # The env backend (env_backends): unsupported spaces fail here, before any env
+        # process starts.
+        self.pool = make_backend(config, worker_seeds(config.seed, config.n_workers))
         try:
             self.spec = self.pool.spec
             # Threads first: the initialisation (orthogonal_ uses a QR decomposition) must run

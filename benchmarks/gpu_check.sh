@@ -2,8 +2,10 @@
 # Everything that needs a CUDA GPU, in one call (under 8 minutes on one GPU): the CUDA-marked
 # tests (cache = recompute, resume, losses and gradients on cuda), then the synchronised
 # throughput benchmark for Mortar Mayhem Grid and MiniGrid (steps/s, peak GPU memory,
-# host-device copies per step). Needs a CUDA build of torch; elsewhere it stops at once with a
-# message and exit status 2.
+# host-device copies per step), and Craftax-Symbolic-v1 on the jax backend at the JAX TrXL-PPO
+# seed's 1024 envs (configs/craftax_symbolic.yaml; needs a CUDA build of jaxlib for the envs to
+# run on the GPU, else they run on the CPU and the figure says how far that carries). Needs a
+# CUDA build of torch; elsewhere it stops at once with a message and exit status 2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -25,4 +27,7 @@ for config in mortar_mayhem_grid minigrid_memory; do
   echo "== $config"
   timeout -k 10 100 "$PY" benchmarks/gpu_throughput.py --config "configs/$config.yaml" --updates 2
 done
+echo "== craftax_symbolic (1024 envs x 128 steps)"
+timeout -k 10 150 "$PY" benchmarks/gpu_throughput.py --config configs/craftax_symbolic.yaml \
+  --updates 1
 echo "gpu_check: done in $((SECONDS - start)) s"

@@ -83,8 +83,11 @@ def env_only_steps_per_second(trainer, steps_per_worker: int) -> float:
 
 def in_process_env_step_ms(env_config, steps: int) -> float:
     """One environment stepped in this process with random actions, no pool: what the envs
-    themselves cost, next to the pool's step."""
-    from environments import make_env
+    themselves cost, next to the pool's step (nan for a JAX family, whose backend steps
+    them in this process already: env-only says what they cost)."""
+    from environments import families, make_env
+    if "jax" in families()[env_config.type].backends:
+        return float("nan")
     env = make_env(env_config)
     try:
         env.reset(seed=0)

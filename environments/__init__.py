@@ -56,6 +56,9 @@ class Family:
     open: bool = False
     # An environment.name the shared tests build, step and render (tests/test_environments.py).
     example: str = ""
+    # The env backends that can run it (env_backends: processes, vector, jax), its default
+    # (environment.backend: auto) first.
+    backends: tuple[str, ...] = ("processes", "vector")
 
 
 _FAMILIES: Registry[Family] = Registry(__name__, __path__, ENTRY_POINT_GROUP,
@@ -88,6 +91,10 @@ def make_env(env_config, render: bool = False, info_masks: Optional[bool] = None
     if env_config.type not in registered:
         raise ValueError(f"environment.type = {env_config.type!r} is unknown; known types are "
                          f"{', '.join(registered)}.")
+    if "jax" in registered[env_config.type].backends:
+        raise ValueError(f"environment.type = {env_config.type!r}: a JAX family, whose "
+                         f"environments run on the jax backend, not as gymnasium envs. Fix: "
+                         f"build them with env_backends.player_backend or make_backend.")
     env = registered[env_config.type].make(env_config, render)
     try:
         env = _adapted(env, env_config, info_masks)

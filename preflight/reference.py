@@ -46,8 +46,10 @@ def markdown_registries() -> str:
     lines = ["## Memories", "", "| memory | section | compiles | what |", "|---|---|---|---|"]
     lines += [f"| `{k.name}` | `{k.section}` | {'yes' if k.compiles else 'no'} | {k.summary} |"
               for k in kinds().values()]
-    lines += ["", "## Environment families", "", "| environment.type | what |", "|---|---|"]
-    lines += [f"| `{f.name}` | {f.summary} |" for f in families().values()]
+    lines += ["", "## Environment families", "",
+              "| environment.type | backends (default first) | what |", "|---|---|---|"]
+    lines += [f"| `{f.name}` | {', '.join(f.backends)} | {f.summary} |"
+              for f in families().values()]
     return "\n".join(lines)
 
 

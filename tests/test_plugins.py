@@ -170,7 +170,7 @@ def test_a_plugin_memory_and_family_train_and_play(tmp_path):
     reference = run(env, "config.py", "--markdown")
     assert "| `trace` | `trace` | yes | A throwaway exponential trace. |" in reference.stdout
     assert "| `trace.keep` | `0.5` |" in reference.stdout
-    assert "| `coin` | A throwaway coin to remember. |" in reference.stdout
+    assert "| `coin` | processes, vector | A throwaway coin to remember. |" in reference.stdout
 
 
 def test_a_plugins_settings_are_checked_like_the_projects(tmp_path):
