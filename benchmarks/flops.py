@@ -49,13 +49,15 @@ def gemm_rate(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
     return 2 * size ** 3 / best
 
 
-def specified_peak(cores: int) -> tuple[Optional[float], str]:
-    """cores x clock x float32 lanes x 2 x FMA units, from /proc/cpuinfo (Linux x86)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            info = f.read()
-    except OSError:
-        return None, "no /proc/cpuinfo"
+def specified_peak(cores: int, info: Optional[str] = None) -> tuple[Optional[float], str]:
+    """cores x clock x float32 lanes x 2 x FMA units, from /proc/cpuinfo's text `info`
+    (read when None; Linux x86)."""
+    if info is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                info = f.read()
+        except OSError:
+            return None, "no /proc/cpuinfo"
     mhz = [float(line.split(":")[1]) for line in info.splitlines() if line.startswith("cpu MHz")]
     flags = next((line.split(":")[1].split() for line in info.splitlines()
                   if line.startswith("flags")), [])

@@ -21,7 +21,9 @@ def test_throughput_prints_every_figure(capsys):
     out = capsys.readouterr().out
     for label in ("steps/s whole loop", "sampling seconds", "optimisation seconds",
                   "env-only steps/s", "compute floor seconds", "whole-loop floor seconds",
-                  "peak memory (PSS, tree)", "buffer bytes", "cached memory bytes"):
+                  "peak memory (PSS, tree)", "buffer bytes", "cached memory bytes",
+                  "first update seconds", "update FLOPs", "compute floor FLOP/s",
+                  "peak float32 GEMM (measured)", "peak bfloat16 GEMM (measured)"):
         assert printed_numbers(out, label)[0] > 0, label
     phases = printed_numbers(out, "sampling step ms")
     assert len(phases) == 6 and all(ms > 0 for ms in phases)     # 4 phases, env-only, envs alone
