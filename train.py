@@ -332,6 +332,7 @@ def check_run(config, source: str, resume: Optional[Resumed] = None) -> None:
     memory the run needs."""
     import torch
 
+    from agent import cpp_compiler
     from environments import make_env, space_spec
     from memories import kind_of
     from preflight.memory_estimate import check_fits, training_memory
@@ -341,9 +342,14 @@ def check_run(config, source: str, resume: Optional[Resumed] = None) -> None:
     from trainer import build_model
     from utils import resolve_device
     try:
-        resolve_device(config.device)
+        device = resolve_device(config.device)
     except RuntimeError as e:
         raise RefusedInput(f"{source}: {e}") from None
+    if config.compile_update and device.type == "cpu" and cpp_compiler() is None:
+        raise RefusedInput(f"{source}: compile_update = True needs a C++ compiler on CPU "
+                           f"(inductor builds the kernels with it), and none was found. Fix: "
+                           f"install one (e.g. apt install g++, or set CXX), or set "
+                           f"compile_update: false.")
     env_config = config.environment
     what = f"environment {env_config.type}/{short(env_config.name)}"
     try:

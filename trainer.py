@@ -196,7 +196,7 @@ class Trainer:
                                                lr=config.learning_rate_schedule.initial, fused=True)
             self.buffer = RolloutBuffer(local, self.spec, self.device)
             self.sampler = Sampler(self.pool, self.buffer, local, self.device, self.model)
-            self.update, self.steps, self.skipped_steps = 0, 0, 0
+            self.update, self.steps, self.skipped_steps, self.restarts = 0, 0, 0, 0
             self.log_dir = paths.new_log_folder(summaries_dir, run_id)
             if resume is not None:
                 self._restore(resume)
@@ -300,9 +300,13 @@ class Trainer:
                              reduce.mean(b.values), reduce.mean(b.advantages))
 
     def _all_episodes(self, episodes: list[EpisodeInfo]) -> list[EpisodeInfo]:
-        """Every rank's finished episodes on rank 0 (what it logs); a rank's own elsewhere."""
-        gathered = self.collectives.gather(episodes)
-        return episodes if gathered is None else [e for part in gathered for e in part]
+        """Every rank's finished episodes on rank 0 (what it logs; and every rank's worker
+        restarts in all, in self.restarts); a rank's own elsewhere."""
+        gathered = self.collectives.gather((episodes, self.pool.restarts))
+        if gathered is None:
+            return episodes
+        self.restarts = sum(restarts for _, restarts in gathered)
+        return [e for part, _ in gathered for e in part]
 
     def _finite(self, terms: dict[str, float], grad_norm: float) -> bool:
         """False (and counted) when a step must be skipped; NonFiniteError when the run stops."""
@@ -332,7 +336,7 @@ class Trainer:
             w.add_scalar(f"{group}/{key}", value, step)
         w.add_scalar("optim/grad_norm", stats.grad_norm, step)
         w.add_scalar("optim/skipped_steps", self.skipped_steps, step)
-        w.add_scalar("env/worker_restarts", self.pool.restarts, step)
+        w.add_scalar("env/worker_restarts", self.restarts, step)
         w.add_scalar("value/explained_variance", stats.explained_variance, step)
         w.add_scalar("value/mean", stats.value_mean, step)
         w.add_scalar("advantage/mean", stats.advantage_mean, step)

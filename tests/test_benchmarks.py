@@ -168,3 +168,16 @@ def test_prepared_originals_match_the_documented_commits():
     for name in ("original", "cleanrl"):
         patch = open(os.path.join(root, "benchmarks", "patches", f"{name}.patch")).read()
         assert "SBS parameters=" in patch and "SBS update=" in patch
+
+
+def test_gpu_check_dry_run_lists_the_multi_gpu_steps():
+    """gpu_check.sh cannot run here (no GPU): its syntax is checked, and a dry run prints
+    the 2-GPU equivalence tests and the 1- and 2-GPU torchrun trainings."""
+    import subprocess
+    assert subprocess.run(["bash", "-n", "benchmarks/gpu_check.sh"]).returncode == 0
+    dry = subprocess.run(["bash", "benchmarks/gpu_check.sh"], capture_output=True, text=True,
+                         env={"DRY_RUN": "1", "PATH": "/usr/bin:/bin"}, timeout=30)
+    assert dry.returncode == 0, dry.stderr
+    assert "tests/test_distributed.py" in dry.stdout
+    for n in (1, 2):
+        assert f"--nproc-per-node {n} train.py" in dry.stdout

@@ -1,5 +1,7 @@
 """compile_update and update_precision change how the update's encoder and memory run, not
 what they compute (to bfloat16's rounding); the MFU figure's peak is derived as stated."""
+import dataclasses
+
 import pytest
 import torch
 
@@ -55,3 +57,13 @@ def test_specified_peak_is_cores_clock_lanes_fma():
     assert peak == 2 * 2.0e9 * 16 * 2 * 2
     assert "16 float32 lanes" in description
     assert specified_peak(2, "cpu MHz : 2000\nflags : avx2\n")[0] is None     # no FMA
+
+
+def test_compiled_update_without_a_cpp_compiler_is_refused(monkeypatch):
+    import agent
+    from preflight.refusal import RefusedInput
+    from train import check_run
+    monkeypatch.setattr(agent, "cpp_compiler", lambda: None)
+    config = dataclasses.replace(tiny_config(), compile_update=True, device="cpu")
+    with pytest.raises(RefusedInput, match="compile_update = True needs a C\\+\\+ compiler"):
+        check_run(config, "x.yaml")
