@@ -181,3 +181,16 @@ def test_gpu_check_dry_run_lists_the_multi_gpu_steps():
     assert "tests/test_distributed.py" in dry.stdout
     for n in (1, 2):
         assert f"--nproc-per-node {n} train.py" in dry.stdout
+
+
+def test_compute_floor_plot_reads_the_committed_log(tmp_path):
+    from benchmarks import plot_compute_floor
+    log = "benchmarks/logs/compute_floor_2026-12-03.log"
+    figures = plot_compute_floor.parse(open(log).read())
+    assert list(figures) == ["minigrid_memory", "mortar_mayhem_grid"]
+    assert figures["minigrid_memory"].floors == {"eager float32": 18.81, "eager bfloat16": 12.16,
+                                                 "compiled float32": 17.57,
+                                                 "compiled bfloat16": 8.7}
+    assert figures["mortar_mayhem_grid"].mfu["eager float32"] == (40.3, 43.6)
+    assert plot_compute_floor.main([log, str(tmp_path / "floor.png")]) == 0
+    assert (tmp_path / "floor.png").stat().st_size > 0
