@@ -149,7 +149,7 @@ class PlannedRun:
 
 
 def train_one(run: PlannedRun, args, ranks) -> int:
-    from trainer import NonFiniteError, Trainer
+    from trainer import Trainer
     config, run_id = run.config, run.run_id
     with Interrupts(launched=ranks.distributed) as interrupts:
         try:
@@ -169,40 +169,8 @@ def train_one(run: PlannedRun, args, ranks) -> int:
                   f"{trainer.update}/{config.updates}, device {trainer.device}, "
                   f"{trainer.threads} torch threads, seed {config.seed}; config {run.origin}",
                   flush=True)
-        start, status = time.time(), 0
-        try:
-            trainer.run()
-        except KeyboardInterrupt:
-            if not ranks.is_main:       # rank 0 saves every rank's state; the others stop
-                interrupts.escalate()
-                trainer.close()
-                return 130
-            interrupts.escalate()
-            # After SIGHUP the terminal may be gone: the save must not depend on printing.
-            with contextlib.suppress(OSError):
-                print(f"\ninterrupted: saving update {trainer.snapshot['update']}", flush=True)
-            status = 130
-        except OSError as e:
-            # models/ or summaries/ became read-only or full: stop, keep what is on disk.
-            interrupts.escalate()
-            print(error_line(f"the run stopped on an OS error after update "
-                             f"{trainer.snapshot['update']}: {describe_os_error(e)}"),
-                  file=sys.stderr, flush=True)
-            status = 1
-        except (NonFiniteError, RuntimeError) as e:
-            # On several ranks also a collective that failed: another rank stopped.
-            interrupts.escalate()
-            saving = f"saving the last completed update ({trainer.snapshot['update']})" \
-                if ranks.is_main else f"rank {ranks.rank} stops"
-            print(f"error: {e}\n{saving}", file=sys.stderr, flush=True)
-            status = 1
-        finally:
-            try:
-                trainer.close()
-            except OSError as e:     # the last TensorBoard events could not be flushed
-                print(error_line(f"closing the summaries failed: {describe_os_error(e)}"),
-                      file=sys.stderr, flush=True)
-                status = status or 1
+        start = time.time()
+        status = run_until_stopped(trainer, interrupts, ranks)
         if not ranks.is_main:
             return status
         saved = trainer.snapshot
@@ -222,6 +190,54 @@ def train_one(run: PlannedRun, args, ranks) -> int:
             print(f"saved {path} after {saved['update']} updates, {saved['steps']:,} steps, "
                   f"{time.time() - start:.0f} s{resume_hint}", flush=True)
         return status
+
+
+def run_until_stopped(trainer, interrupts: Interrupts, ranks) -> int:
+    """Train to the end (status 0) or until a signal, an OS error or a failure stops the
+    run (130 or 1), then close the workers and summaries. A stop signal that lands while
+    the run is already stopping on an error (a rank whose collective failed gets torchrun's
+    SIGTERM as it starts to save) only confirms the stop."""
+    try:
+        return _train_and_close(trainer, interrupts, ranks)
+    except KeyboardInterrupt:
+        interrupts.escalate()
+        return 130
+
+
+def _train_and_close(trainer, interrupts: Interrupts, ranks) -> int:
+    from trainer import NonFiniteError
+    status = 0
+    try:
+        trainer.run()
+    except KeyboardInterrupt:
+        interrupts.escalate()
+        if ranks.is_main:   # rank 0 saves every rank's state; the others just stop
+            # After SIGHUP the terminal may be gone: the save must not depend on printing.
+            with contextlib.suppress(OSError):
+                print(f"\ninterrupted: saving update {trainer.snapshot['update']}", flush=True)
+        status = 130
+    except OSError as e:
+        # models/ or summaries/ became read-only or full: stop, keep what is on disk.
+        interrupts.escalate()
+        print(error_line(f"the run stopped on an OS error after update "
+                         f"{trainer.snapshot['update']}: {describe_os_error(e)}"),
+              file=sys.stderr, flush=True)
+        status = 1
+    except (NonFiniteError, RuntimeError) as e:
+        # On several ranks also a collective that failed: another rank stopped.
+        interrupts.escalate()
+        saving = f"saving the last completed update ({trainer.snapshot['update']})" \
+            if ranks.is_main else f"rank {ranks.rank} stops"
+        print(f"error: {e}\n{saving}", file=sys.stderr, flush=True)
+        status = 1
+    finally:
+        try:
+            trainer.close()
+        except OSError as e:     # the last TensorBoard events could not be flushed
+            print(error_line(f"closing the summaries failed: {describe_os_error(e)}"),
+                  file=sys.stderr, flush=True)
+            status = status or 1
+    return status
 
 
 def describe_os_error(e: OSError) -> str:
