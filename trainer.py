@@ -188,7 +188,8 @@ class Trainer:
                                              count_parameters(config, self.spec), cores)
             self.model = build_model(config, self.spec, self.device)
             self.collectives.broadcast_parameters(self.model)
-            torch.manual_seed(rank_seed(config.seed, ranks.rank))   # each rank its own actions
+            if ranks.rank:       # each rank its own actions; rank 0 draws as one rank would
+                torch.manual_seed(rank_seed(config.seed, ranks.rank))
             # Fused: one kernel over all parameters instead of a Python loop over them, a
             # fifth of the default step's time; it runs every minibatch however small the
             # rollout (benchmarks/optimiser_step.py).
