@@ -6,5 +6,6 @@ One job per module: `process_setup` (settings before torch), `refusal` (the refu
 one bounded line), `arguments` (command-line flag types), `overrides` (`KEY=VALUE` config
 settings for `--set` and `--grid`), `yaml_loader` (config files), `structure` (the size and
 depth of loaded data), `memory_estimate` (what a run or an agent would allocate) and
-`outputs` (the places results will be written).
+`outputs` (the places results will be written); `reference` generates the page that
+documents what the loader checks (docs/configuration.md).
 """
