@@ -74,9 +74,11 @@ def backend_problem(config) -> Optional[tuple[str, object, str, str]]:
     return None
 
 
-def make_backend(config, seeds: Sequence[int]) -> EnvBackend:
-    """The backend that steps config.n_workers environments for training, env i's episodes
-    seeded from seeds[i]. Unsupported spaces fail here, before any env process starts."""
+def make_backend(config, seeds: Sequence[int], cores: Optional[int] = None) -> EnvBackend:
+    """The backend that steps len(seeds) environments for training (config.n_workers, or a
+    rank's share of them), env i's episodes seeded from seeds[i]; the process backend uses at
+    most `cores` processes (default: the cores this process may run on). Unsupported spaces
+    fail here, before any env process starts."""
     from environments import check_in_parent
     backend, env = resolve_backend(config), config.environment
     if backend == "jax":
@@ -87,8 +89,9 @@ def make_backend(config, seeds: Sequence[int]) -> EnvBackend:
         from env_backends.vector import VectorBackend
         return VectorBackend(env, seeds, info_masks)
     from worker_pool import WorkerPool
-    processes = config.env_processes or min(config.n_workers, len(os.sched_getaffinity(0)))
-    return WorkerPool(env, config.n_workers, processes, seeds, config.max_worker_restarts,
+    n = len(seeds)
+    processes = config.env_processes or min(n, cores or len(os.sched_getaffinity(0)))
+    return WorkerPool(env, n, processes, seeds, config.max_worker_restarts,
                       info_masks, config.step_timeout)
 
 
