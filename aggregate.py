@@ -57,6 +57,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
                         help="call algorithm OLD (a run name without _seedN) NEW; give two "
                              "groups one NEW name to aggregate them as one (repeatable)")
+    parser.add_argument("--complete-only", action="store_true",
+                        help="leave out of the statistics (not out of run_scores.csv) each "
+                             "algorithm that lacks a training seed on some task, and the "
+                             "--compare pairs that name one, instead of refusing: for a table "
+                             "whose cells are still training")
     parser.add_argument("--reps", type=int, default=10_000,
                         help="bootstrap resamples for the table and the sample-efficiency "
                              "curves (default: %(default)s)")
@@ -108,6 +113,21 @@ def warn_uneven_steps(finals) -> None:
                   f"{high:,} steps; see run_scores.csv", file=sys.stderr)
 
 
+def complete_algorithms(table, pairs: list) -> tuple:
+    """`table` without the algorithms whose seeds do not cover every task (rliable needs
+    every run on every task), and the pairs that name none of those."""
+    import evaluation as ev
+    finals = ev.final_scores(table)
+    tasks = finals["task"].nunique()
+    seeds = finals.groupby(["algorithm", "seed_of_run"])["task"].nunique()
+    lacking = sorted(set(seeds[seeds < tasks].index.get_level_values("algorithm")))
+    for algorithm in lacking:
+        print(f"note: {algorithm} lacks a seed on some task; left out of the statistics, kept "
+              f"in run_scores.csv", file=sys.stderr)
+    return (table[~table["algorithm"].isin(lacking)],
+            [p for p in pairs if not set(p) & set(lacking)])
+
+
 def stage(text: str) -> float:
     print(text, flush=True)
     return time.time()
@@ -134,7 +154,9 @@ def aggregate(args: argparse.Namespace) -> list[str]:
     import pandas as pd
 
     import evaluation as ev
-    table = run_table(args)
+    table = everything = run_table(args)
+    if args.complete_only:
+        table, args.compare = complete_algorithms(table, args.compare)
     finals = ev.final_scores(table)
     tasks = sorted(table["task"].unique())
     print(f"{table['run'].nunique()} runs ({table['algorithm'].nunique()} algorithm(s), "
@@ -157,7 +179,7 @@ def aggregate(args: argparse.Namespace) -> list[str]:
     print(f"({time.time() - start:.1f} s)\n\n{ev.table_text(estimates)}\n", flush=True)
     for name, text in (("table.csv", ev.table_frame(estimates).to_csv(index=False)),
                        ("table.md", ev.table_markdown(estimates) + "\n"),
-                       ("run_scores.csv", table.to_csv(index=False))):
+                       ("run_scores.csv", everything.to_csv(index=False))):
         with open(os.path.join(args.out, name), "w", encoding="utf-8") as f:
             f.write(text)
         written.append(os.path.join(args.out, name))
