@@ -60,8 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--complete-only", action="store_true",
                         help="leave out of the statistics (not out of run_scores.csv) each "
                              "algorithm that lacks a training seed on some task, and the "
-                             "--compare pairs that name one, instead of refusing: for a table "
-                             "whose cells are still training")
+                             "--compare pairs that name one or an algorithm without runs, "
+                             "instead of refusing: for a table whose cells are still training")
     parser.add_argument("--reps", type=int, default=10_000,
                         help="bootstrap resamples for the table and the sample-efficiency "
                              "curves (default: %(default)s)")
@@ -115,7 +115,7 @@ def warn_uneven_steps(finals) -> None:
 
 def complete_algorithms(table, pairs: list) -> tuple:
     """`table` without the algorithms whose seeds do not cover every task (rliable needs
-    every run on every task), and the pairs that name none of those."""
+    every run on every task), and the pairs whose algorithms both remain."""
     import evaluation as ev
     finals = ev.final_scores(table)
     tasks = finals["task"].nunique()
@@ -124,8 +124,9 @@ def complete_algorithms(table, pairs: list) -> tuple:
     for algorithm in lacking:
         print(f"note: {algorithm} lacks a seed on some task; left out of the statistics, kept "
               f"in run_scores.csv", file=sys.stderr)
-    return (table[~table["algorithm"].isin(lacking)],
-            [p for p in pairs if not set(p) & set(lacking)])
+    kept = table[~table["algorithm"].isin(lacking)]
+    names = set(kept["algorithm"])
+    return kept, [p for p in pairs if set(p) <= names]
 
 
 def stage(text: str) -> float:

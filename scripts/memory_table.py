@@ -14,9 +14,9 @@ settings (MEMORY_SETTINGS), so that every memory of a task trains with the same 
 
 Scores come from results/FOLDER/run_scores.csv (committed; it keeps the runs of earlier
 checkouts, whose models/ are gone) and from models/RUN/scores.csv. `--train` trains each
-missing seed (an interrupted run resumes from its checkpoint; a finished one is only
-evaluated), evaluates it on held-out seeds and aggregates the column's folder with
-aggregate.py. The page and its plots depend on the committed files alone: `--check` (the
+missing seed, the cells cheapest to complete first (an interrupted run resumes from its
+checkpoint; a finished one is only evaluated), evaluates it on held-out seeds and
+aggregates the column's folder with aggregate.py. The page and its plots depend on the committed files alone: `--check` (the
 test) regenerates the text without training or plotting. Parameter counts and each
 memory's deviations from the TrXL config are computed from the configs
 (results/memory_table/configs.csv, rewritten by every run without --check).
@@ -505,11 +505,17 @@ def estimated_seconds(column: Column, kind: str, steps: int) -> float:
 
 
 def missing_jobs(table: list[Cell]) -> list[Job]:
-    """The runs the table lacks, cheapest first; seeds 0-2 of every cell before seeds 3-4."""
-    jobs = [Job(cell.column, cell.memory, seed,
-                estimated_seconds(cell.column, cell.memory, cell.steps))
-            for cell in table for seed in cell.missing]
-    return sorted(jobs, key=lambda j: (j.seed > 2, j.seconds, j.column.key, j.memory, j.seed))
+    """The runs the table lacks, the cells that are cheapest to complete first (a cell that
+    lacks two seeds before one that lacks five), each cell's seeds in order."""
+    jobs = []
+    for cell in table:
+        seconds = estimated_seconds(cell.column, cell.memory, cell.steps)
+        jobs += [Job(cell.column, cell.memory, seed, seconds) for seed in cell.missing]
+    cost = {}
+    for j in jobs:
+        cost[j.column.key, j.memory] = cost.get((j.column.key, j.memory), 0.0) + j.seconds
+    return sorted(jobs, key=lambda j: (cost[j.column.key, j.memory], j.column.key,
+                                       MEMORIES.index(j.memory), j.seed))
 
 
 def _python() -> str:

@@ -40,9 +40,13 @@ def test_cells_count_only_runs_that_reached_the_budget(tmp_path):
     assert gru.missing == [3, 4]
     assert table[pom.key, "trxl"].missing == list(mt.SEEDS)
     jobs = mt.missing_jobs(list(table.values()))
-    # seeds 0-2 of every cell come before any seed 3-4
-    first_late = next(i for i, j in enumerate(jobs) if j.seed > 2)
-    assert all(j.seed > 2 for j in jobs[first_late:])
+    # the cell that lacks two seeds comes first, and a cell's runs come together
+    runs = [j.run for j in jobs]
+    gru = runs.index("pom_gru_seed3")
+    assert runs[gru + 1] == "pom_gru_seed4" and gru < runs.index("pom_lstm_seed0")
+    cells_in_order = [(j.column.key, j.memory) for j in jobs]
+    assert len(set(cells_in_order)) == sum(
+        1 for a, b in zip([None] + cells_in_order, cells_in_order) if a != b)
     assert "pom_gru_seed3" in {j.run for j in jobs}
     assert "pom_gru_seed0" not in {j.run for j in jobs}
 
@@ -85,6 +89,7 @@ def test_aggregate_complete_only_leaves_incomplete_algorithms_out_of_the_statist
                           "run": ["a_seed0", "a_seed0", "b_seed0", "b_seed0", "b_seed1"],
                           "task": ["X", "Y", "X", "Y", "X"], "seed_of_run": [0, 0, 0, 0, 1],
                           "steps": [10] * 5, "score": [1.0] * 5})
-    kept, pairs = aggregate.complete_algorithms(table, [("a", "b"), ("a", "c")])
-    assert set(kept["algorithm"]) == {"a"}          # b's seed 1 lacks task Y
-    assert pairs == [("a", "c")]
+    table = pd.concat([table, table.assign(algorithm="c", run="c_seed0")[:2]])
+    kept, pairs = aggregate.complete_algorithms(table, [("a", "b"), ("a", "c"), ("a", "d")])
+    assert set(kept["algorithm"]) == {"a", "c"}     # b's seed 1 lacks task Y
+    assert pairs == [("a", "c")]                    # no runs of d at all
