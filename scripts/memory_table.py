@@ -625,6 +625,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             train_job(job, args.step_timeout)
         for folder in sorted({j.column.folder for j in jobs}):
             aggregate_folder(folder)
+        if jobs:       # the per-task sections at the page's end, from the folders just written
+            subprocess.run([_python(), "scripts/results_section.py", "--page", args.page],
+                           cwd=ROOT, check=True)
     table = cells(ROOT, budgets_from(rows))
     with open(args.page, encoding="utf-8") as f:
         page = f.read()
