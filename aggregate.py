@@ -58,10 +58,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="call algorithm OLD (a run name without _seedN) NEW; give two "
                              "groups one NEW name to aggregate them as one (repeatable)")
     parser.add_argument("--complete-only", action="store_true",
-                        help="leave out of the statistics (not out of run_scores.csv) each "
-                             "algorithm that lacks a training seed on some task, and the "
-                             "--compare pairs that name one or an algorithm without runs, "
-                             "instead of refusing: for a table whose cells are still training")
+                        help="leave out of the statistics (not out of run_scores.csv) the "
+                             "training seeds an algorithm lacks on some task, and the --compare "
+                             "pairs that name an algorithm without runs left, instead of "
+                             "refusing: for a table whose cells are still training")
     parser.add_argument("--reps", type=int, default=10_000,
                         help="bootstrap resamples for the table and the sample-efficiency "
                              "curves (default: %(default)s)")
@@ -114,17 +114,20 @@ def warn_uneven_steps(finals) -> None:
 
 
 def complete_algorithms(table, pairs: list) -> tuple:
-    """`table` without the algorithms whose seeds do not cover every task (rliable needs
-    every run on every task), and the pairs whose algorithms both remain."""
+    """`table` with only the runs of training seeds that an algorithm has on every task
+    (rliable needs every run on every task), and the pairs whose algorithms both remain."""
     import evaluation as ev
     finals = ev.final_scores(table)
     tasks = finals["task"].nunique()
-    seeds = finals.groupby(["algorithm", "seed_of_run"])["task"].nunique()
-    lacking = sorted(set(seeds[seeds < tasks].index.get_level_values("algorithm")))
-    for algorithm in lacking:
-        print(f"note: {algorithm} lacks a seed on some task; left out of the statistics, kept "
-              f"in run_scores.csv", file=sys.stderr)
-    kept = table[~table["algorithm"].isin(lacking)]
+    covered = finals.groupby(["algorithm", "seed_of_run"])["task"].nunique()
+    full = set(covered[covered == tasks].index)
+    keep = [(a, s) in full for a, s in zip(table["algorithm"], table["seed_of_run"])]
+    kept = table[keep]
+    for algorithm in sorted(set(table["algorithm"])):
+        left = sorted(s for a, s in set(covered.index) - full if a == algorithm)
+        if left:
+            print(f"note: {algorithm}'s seed(s) {left} lack a task; left out of the statistics, "
+                  f"kept in run_scores.csv", file=sys.stderr)
     names = set(kept["algorithm"])
     return kept, [p for p in pairs if set(p) <= names]
 

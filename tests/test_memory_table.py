@@ -81,7 +81,7 @@ def test_deviations_name_the_setting_and_both_values():
     assert "`value_loss_coefficient` 0.05 (TrXL: 0.2)" in lines
 
 
-def test_aggregate_complete_only_leaves_incomplete_algorithms_out_of_the_statistics():
+def test_aggregate_complete_only_leaves_incomplete_seeds_out_of_the_statistics():
     import pandas as pd
 
     import aggregate
@@ -89,7 +89,8 @@ def test_aggregate_complete_only_leaves_incomplete_algorithms_out_of_the_statist
                           "run": ["a_seed0", "a_seed0", "b_seed0", "b_seed0", "b_seed1"],
                           "task": ["X", "Y", "X", "Y", "X"], "seed_of_run": [0, 0, 0, 0, 1],
                           "steps": [10] * 5, "score": [1.0] * 5})
-    table = pd.concat([table, table.assign(algorithm="c", run="c_seed0")[:2]])
+    table = pd.concat([table, table.assign(algorithm="c", run="c_seed1", seed_of_run=1)[:1]])
     kept, pairs = aggregate.complete_algorithms(table, [("a", "b"), ("a", "c"), ("a", "d")])
-    assert set(kept["algorithm"]) == {"a", "c"}     # b's seed 1 lacks task Y
-    assert pairs == [("a", "c")]                    # no runs of d at all
+    # b keeps seed 0 (on both tasks) and loses seed 1 (task X only); c's only seed lacks Y
+    assert sorted(set(zip(kept["algorithm"], kept["seed_of_run"]))) == [("a", 0), ("b", 0)]
+    assert pairs == [("a", "b")]                    # no runs of c left, none of d at all
