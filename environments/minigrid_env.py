@@ -7,7 +7,10 @@ pickup, drop, toggle and done are never needed in the Memory tasks.
 info at the end of an episode holds "success": 1.0 if the final reward is positive (MiniGrid
 rewards only reaching the goal), else 0.0, and "start_column": the agent's x at reset. In the
 Memory tasks the start column decides whether the cue is in view without turning round, so
-evaluate.py's scores.csv can break success down by it (scripts/breakdown.py).
+evaluate.py's scores.csv can break success down by it (scripts/breakdown.py); "cue_seen" is
+1.0 if the start room's cue object was ever inside the agent's view square during the episode
+(a run's TensorBoard logs its mean as episode/cue_seen: the share of episodes in which the
+agent looked at what it must remember).
 environment.reset_params go to gym.make as keyword arguments (e.g. max_steps) and override
 the defaults here (agent_view_size=3).
 render(): the full grid as an RGB frame (MiniGrid's render_mode="rgb_array").
@@ -77,13 +80,33 @@ class StartColumn(gym.Wrapper):
         return observation, reward, terminated, truncated, info
 
 
+class CueSeen(gym.Wrapper):
+    """Adds "cue_seen" to the final info: was the cue (MemoryEnv puts it at column 1, one row
+    above the corridor) inside the agent's view square at reset or after any step?"""
+    def reset(self, **kwargs):
+        observation, info = self.env.reset(**kwargs)
+        self.cue = (1, self.env.unwrapped.height // 2 - 1)
+        self.seen = self._in_view()
+        return observation, info
+
+    def _in_view(self) -> bool:
+        return bool(self.env.unwrapped.in_view(*self.cue))
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        self.seen = self.seen or self._in_view()
+        if terminated or truncated:
+            info = {**info, "cue_seen": float(self.seen)}
+        return observation, reward, terminated, truncated, info
+
+
 def make(env_config, render: bool = False) -> gym.Env:
     import minigrid  # noqa: F401  (importing registers the MiniGrid ids with gymnasium)
     if not env_config.name.startswith("MiniGrid-"):
         raise ValueError(f"minigrid: environment.name = {env_config.name!r} is not a MiniGrid "
                          f"id. Fix: use e.g. MiniGrid-MemoryS9-v0.")
     env = make_registered(env_config.name, {**DEFAULT_KWARGS, **env_config.reset_params}, render)
-    return StartColumn(SuccessFromFinalReward(TurnAndForward(AgentViewImage(env))))
+    return CueSeen(StartColumn(SuccessFromFinalReward(TurnAndForward(AgentViewImage(env)))))
 
 
 def check(env_config) -> None:

@@ -256,6 +256,29 @@ def test_minigrid_memory_shows_the_cue_at_the_start_only_from_the_first_column()
     assert visible == {1: {True}, **{column: {False} for column in range(2, 7)}}
 
 
+def _start_in_column(env, column: int) -> None:
+    seed = 0
+    env.reset(seed=seed)
+    while int(env.unwrapped.agent_pos[0]) != column:
+        seed += 1
+        env.reset(seed=seed)
+
+
+def test_minigrid_memory_reports_whether_the_agent_looked_at_the_cue():
+    """From column 3 the cue is out of view until the agent turns round (two left turns)."""
+    env = make_env(EnvironmentConfig(type="minigrid", name="MiniGrid-MemoryS9-v0",
+                                     reset_params={"max_steps": 4}))
+    for actions, seen in (((2, 2, 2, 2), 0.0), ((0, 0, 2, 2), 1.0)):
+        _start_in_column(env, 3)
+        for action in actions:
+            *_, terminated, truncated, info = env.step(action)
+        assert truncated and info["cue_seen"] == seen
+    _start_in_column(env, 1)     # seen at the start, from the first column
+    for action in (2, 2, 2, 2):
+        *_, info = env.step(action)
+    assert info["cue_seen"] == 1.0
+
+
 def test_memory_gym_rejects_unsupported_ids_and_unknown_reset_params():
     with pytest.raises(ValueError, match="MortarMayhemB-v0.*MortarMayhem-Grid-v0"):
         make_env(EnvironmentConfig(type="memory_gym", name="MortarMayhemB-v0"))
