@@ -829,7 +829,7 @@ def test_a_run_has_one_owner_and_sighup_saves_it(tmp_path):
     assert _same(load_model_file(str(folder / "models" / "twin" / "update_000002.nn"))[0],
                  kept)
     os.killpg(owner.pid, signal.SIGHUP)
-    assert owner.wait(timeout=60) == 130
+    assert owner.wait(timeout=120) == 130
     out, err = _output(logs, "a" if owner is first else "b")
     assert "Traceback" not in err and "error:" not in err, err
     assert "continue with: python train.py --resume models/twin.nn" in out, out
