@@ -217,17 +217,13 @@ class Settings:
         "column of the memory table below). Training, evaluate.py and enjoy.py stay eager.",
         default=False)
     compile_update: bool = setting(
-        "Compile the update's encoder and memory over a minibatch's segments, forward and "
-        "backward, with torch.compile (inductor). The first updates pay the compiles (one "
-        "per new minibatch shape; benchmarks/throughput.py prints the time); docs/"
-        "performance.md gives what it saves per config. Needs a C++ compiler on CPU. Acting "
-        "stays as compile_acting says.", default=False)
+        "Compile the update's encoder and memory (forward and backward) with torch.compile "
+        "(inductor); the first updates pay the compiles. Needs a C++ compiler on CPU "
+        "(docs/performance.md).", default=False)
     update_precision: Literal["float32", "bfloat16"] = setting(
-        "Precision of the update's encoder and memory (torch.autocast: matrix products in "
-        "bfloat16, accumulated in float32); the heads, the loss and the optimiser stay "
-        "float32, and acting stays float32, so the rollout's log-probabilities differ from "
-        "the update's by the rounding. bfloat16 pays on CPUs with AMX or AVX512-BF16 and on "
-        "GPUs with bfloat16 tensor cores (docs/performance.md).", default="float32")
+        "bfloat16 autocasts the update's encoder and memory (products in bfloat16, float32 "
+        "accumulation); heads, loss, optimiser and acting stay float32. Pays on CPUs with AMX "
+        "and GPUs with bfloat16 tensor cores (docs/performance.md).", default="float32")
     env_processes: Optional[int] = setting(
         "Processes that step the environments (each steps n_workers/env_processes of them); "
         "null = min(n_workers, CPU cores).", low=1, high=4096, fix="use null for automatic",
