@@ -256,6 +256,24 @@ def test_minigrid_memory_shows_the_cue_at_the_start_only_from_the_first_column()
     assert visible == {1: {True}, **{column: {False} for column in range(2, 7)}}
 
 
+def test_minigrid_renders_fewer_pixels_per_tile_and_refuses_too_few_for_the_cnn():
+    """tile_pixels 12: a (36, 36, 3) view in which the cue still shows from column 1 only;
+    8 (a 24-pixel view) is refused, as the Nature CNN needs 36 pixels."""
+    small = EnvironmentConfig(type="minigrid", name="MiniGrid-MemoryS9-v0",
+                              reset_params={"tile_pixels": 12})
+    env = make_env(small)
+    assert env.observation_space.shape == (36, 36, 3)
+    for seed in range(40):
+        obs, _ = env.reset(seed=seed)
+        assert obs.shape == (36, 36, 3)
+        green = (obs[..., 1] > 150) & (obs[..., 0] < 100) & (obs[..., 2] < 100)
+        assert green.any() == (int(env.unwrapped.agent_pos[0]) == 1)
+    families()["minigrid"].check(small)
+    with pytest.raises(ValueError, match="tile_pixels = 8.*at least 12"):
+        families()["minigrid"].check(EnvironmentConfig(
+            type="minigrid", name="MiniGrid-MemoryS9-v0", reset_params={"tile_pixels": 8}))
+
+
 def _start_in_column(env, column: int) -> None:
     seed = 0
     env.reset(seed=seed)
