@@ -22,7 +22,9 @@ from typing import NamedTuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-MACHINE = "2 CPU cores (AMD EPYC, AVX2), 24 GiB, no GPU; torch 2.13.0+cpu"
+MACHINE = ("2 CPU cores (an AMD EPYC or an Intel Xeon: the runs span sessions on both), 24 GiB, "
+           "no GPU; torch 2.13.0+cpu. Training times are wall-clock times of runs that often "
+           "shared the cores with other runs, so they bound the cost from above")
 
 
 def training_seconds(run: str, summaries: str) -> float | None:
