@@ -21,6 +21,7 @@ from config import Config
 from env_backends import EnvBackend, EpisodeInfo
 from model import ActorCritic
 from normalization import RewardScaler
+from runs.checkpoint import env_state_to_arrays, env_state_to_tensors
 
 
 @dataclass
@@ -41,25 +42,6 @@ class SamplingTimes:
         now = time.perf_counter()
         setattr(self, phase, getattr(self, phase) + now - self._mark)
         self._mark = now
-
-
-def to_tensors(tree):
-    """An env backend's state (arrays, lists and dicts of them) as tensors, which a
-    checkpoint holds (torch.load with weights_only reads tensors, not arrays)."""
-    if isinstance(tree, dict):
-        return {k: to_tensors(v) for k, v in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return [to_tensors(v) for v in tree]
-    return torch.from_numpy(np.array(tree))
-
-
-def to_arrays(tree):
-    """Undo to_tensors."""
-    if isinstance(tree, dict):
-        return {k: to_arrays(v) for k, v in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return [to_arrays(v) for v in tree]
-    return tree.numpy()
 
 
 class Sampler:
@@ -85,14 +67,14 @@ class Sampler:
                  "episode_step": self.agent.episode_step.cpu().clone(),
                  "memory_state": {k: v.cpu().clone() for k, v in self.agent.state._asdict().items()},
                  "carried": self.buffer.carried(),
-                 **to_tensors(self.pool.state())}
+                 **env_state_to_tensors(self.pool.state())}
         if self.reward_scaler is not None:
             state["reward_scaler"] = self.reward_scaler.state()
         return state
 
     def restore(self, state: dict) -> None:
         """Undo state(): the envs continue their running episodes; memory slots come back."""
-        obs = self.pool.restore(to_arrays({k: v for k, v in state.items()
+        obs = self.pool.restore(env_state_to_arrays({k: v for k, v in state.items()
                                            if k.startswith("env_")}))
         self.next_obs = self._to_device(obs)
         self.next_mask = self._mask(self.pool.action_masks)

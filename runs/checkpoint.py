@@ -11,6 +11,7 @@ import os
 import pickle
 from typing import Any, TypedDict
 
+import numpy as np
 import torch
 
 from config import Config, config_from_dict
@@ -123,3 +124,22 @@ def quantize_int8(weights: dict[str, torch.Tensor]) -> tuple[dict, dict]:
 def dequantize_int8(quantized: dict[str, dict]) -> dict[str, torch.Tensor]:
     """float32 weights back from quantize_int8's records; each is off by at most scale / 2."""
     return {name: r["q"].float() * r["scale"] for name, r in quantized.items()}
+
+
+def env_state_to_tensors(tree):
+    """An env backend's state (arrays, lists and dicts of them) as tensors, which a
+    checkpoint holds (torch.load with weights_only reads tensors, not arrays)."""
+    if isinstance(tree, dict):
+        return {k: env_state_to_tensors(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [env_state_to_tensors(v) for v in tree]
+    return torch.from_numpy(np.array(tree))
+
+
+def env_state_to_arrays(tree):
+    """Undo env_state_to_tensors."""
+    if isinstance(tree, dict):
+        return {k: env_state_to_arrays(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [env_state_to_arrays(v) for v in tree]
+    return tree.numpy()

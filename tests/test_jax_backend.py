@@ -18,7 +18,7 @@ from config import ConfigError, EnvironmentConfig, config_from_dict, load_config
 from env_backends.jax_backend import JaxBackend  # noqa: E402
 from environments.episodes import HELD_OUT_SEED_START, episode_seed  # noqa: E402
 from runs.checkpoint import load_model_file  # noqa: E402
-from sampler import to_arrays, to_tensors  # noqa: E402
+from runs.checkpoint import env_state_to_arrays, env_state_to_tensors  # noqa: E402
 from tests.test_env_backends import assert_same_weights, train  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -74,9 +74,9 @@ def test_the_env_state_goes_through_a_weights_only_checkpoint_exactly(tmp_path):
     chosen = actions(30, 3)
     envs = JaxBackend(CHAIN, SEEDS)
     observations(envs, chosen[:7])
-    torch.save(to_tensors(envs.state()), tmp_path / "state.pt")
+    torch.save(env_state_to_tensors(envs.state()), tmp_path / "state.pt")
     before, after = np.asarray(envs.obs), observations(envs, chosen[7:])
-    saved = to_arrays(torch.load(tmp_path / "state.pt", weights_only=True))
+    saved = env_state_to_arrays(torch.load(tmp_path / "state.pt", weights_only=True))
     again = JaxBackend(CHAIN, SEEDS)
     np.testing.assert_array_equal(np.asarray(again.restore(saved)), before)
     np.testing.assert_array_equal(observations(again, chosen[7:]), after)
