@@ -57,6 +57,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
                         help="call algorithm OLD (a run name without _seedN) NEW; give two "
                              "groups one NEW name to aggregate them as one (repeatable)")
+    parser.add_argument("--complete-only", action="store_true",
+                        help="leave out of the statistics (not out of run_scores.csv) the "
+                             "training seeds an algorithm lacks on some task, and the --compare "
+                             "pairs that name an algorithm without runs left, instead of "
+                             "refusing: for a table whose cells are still training")
     parser.add_argument("--reps", type=int, default=10_000,
                         help="bootstrap resamples for the table and the sample-efficiency "
                              "curves (default: %(default)s)")
@@ -108,6 +113,25 @@ def warn_uneven_steps(finals) -> None:
                   f"{high:,} steps; see run_scores.csv", file=sys.stderr)
 
 
+def complete_algorithms(table, pairs: list) -> tuple:
+    """`table` with only the runs of training seeds that an algorithm has on every task
+    (rliable needs every run on every task), and the pairs whose algorithms both remain."""
+    import evaluation as ev
+    finals = ev.final_scores(table)
+    tasks = finals["task"].nunique()
+    covered = finals.groupby(["algorithm", "seed_of_run"])["task"].nunique()
+    full = set(covered[covered == tasks].index)
+    keep = [(a, s) in full for a, s in zip(table["algorithm"], table["seed_of_run"])]
+    kept = table[keep]
+    for algorithm in sorted(set(table["algorithm"])):
+        left = sorted(s for a, s in set(covered.index) - full if a == algorithm)
+        if left:
+            print(f"note: {algorithm}'s seed(s) {left} lack a task; left out of the statistics, "
+                  f"kept in run_scores.csv", file=sys.stderr)
+    names = set(kept["algorithm"])
+    return kept, [p for p in pairs if set(p) <= names]
+
+
 def stage(text: str) -> float:
     print(text, flush=True)
     return time.time()
@@ -134,7 +158,9 @@ def aggregate(args: argparse.Namespace) -> list[str]:
     import pandas as pd
 
     import evaluation as ev
-    table = run_table(args)
+    table = everything = run_table(args)
+    if args.complete_only:
+        table, args.compare = complete_algorithms(table, args.compare)
     finals = ev.final_scores(table)
     tasks = sorted(table["task"].unique())
     print(f"{table['run'].nunique()} runs ({table['algorithm'].nunique()} algorithm(s), "
@@ -157,7 +183,7 @@ def aggregate(args: argparse.Namespace) -> list[str]:
     print(f"({time.time() - start:.1f} s)\n\n{ev.table_text(estimates)}\n", flush=True)
     for name, text in (("table.csv", ev.table_frame(estimates).to_csv(index=False)),
                        ("table.md", ev.table_markdown(estimates) + "\n"),
-                       ("run_scores.csv", table.to_csv(index=False))):
+                       ("run_scores.csv", everything.to_csv(index=False))):
         with open(os.path.join(args.out, name), "w", encoding="utf-8") as f:
             f.write(text)
         written.append(os.path.join(args.out, name))

@@ -1,7 +1,8 @@
 # Shared by small_tasks.sh and image_tasks.sh (sourced, not run): the variants of a task's
 # config, training + evaluation that skip finished runs and resume interrupted ones, and the
 # aggregation of a task's variants.
-# The caller sets PY (python) and tmp (a scratch folder) and runs from the repository root.
+# The caller sets PY (python) and tmp (a scratch folder) and runs from the repository root;
+# STEP_TIMEOUT (seconds), when set, goes into every variant's config.
 
 variants() {   # $1 task config, $2 run prefix, $3 checkpoint interval, $4.. memory kinds with
                # a shipped configs/$1_KIND.yaml: writes $tmp/$2.yaml (TrXL), $2_gtrxl,
@@ -14,7 +15,11 @@ variants() {   # $1 task config, $2 run prefix, $3 checkpoint interval, $4.. mem
     "configs/$config.yaml" > "$tmp/${prefix}_gtrxl.yaml"
   sed -E 's/memory_length: [0-9]+/memory_length: 1/' "configs/$config.yaml" > "$tmp/${prefix}_nomem.yaml"
   for kind in "$@"; do cp "configs/${config}_$kind.yaml" "$tmp/${prefix}_$kind.yaml"; done
-  for f in "$tmp/$prefix"*.yaml; do echo "checkpoint_interval: $interval" >> "$f"; done
+  for f in "$tmp/$prefix"*.yaml; do
+    echo "checkpoint_interval: $interval" >> "$f"
+    # A background job paused by a benchmark window must not read as a hung environment.
+    if [ -n "${STEP_TIMEOUT:-}" ]; then echo "step_timeout: $STEP_TIMEOUT" >> "$f"; fi
+  done
 }
 
 finished() {   # $1 run, $2 variant: has models/$1.nn trained its budget (TASK_UPDATES when
