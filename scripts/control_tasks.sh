@@ -10,7 +10,9 @@
 #    200,704 steps, the learning rate annealed over them; the configs' 488 updates are the
 #    1M steps of Ni et al.), returns normalised between -500 (about a random policy's
 #    -300 over 1,000 steps, less a margin) and 3000. About 4 minutes a run on 2 idle cores.
-# Each task with TrXL, GRU and the memoryless control x 5 seeds.
+# Each task with TrXL, GRU and the memoryless control x 5 seeds; HalfCheetah-V also with
+# TrXL's architecture and a 1-step window (half_cheetah_v_nomem), which parts what the
+# transformer blocks cost from what attending over the window adds.
 #
 # As in small_tasks.sh: a run with scores is not trained again, an interrupted one resumes,
 # seeds 0-2 of every variant come first, TASKS="half_cheetah_v" runs one task,
@@ -36,20 +38,23 @@ done
 # A bench window pauses background jobs (SIGSTOP): a pause is not a hung environment.
 for f in "$tmp"/*.yaml; do echo "step_timeout: 86400" >> "$f"; done
 
-run_task() {   # $1 run prefix, $2 seeds, $3 results folder, $4 $5 the score range
-  local v earlier="$3/run_scores.csv" with=() scores=()
-  for v in "$1" "$1_gru" "$1_none"; do
+run_task() {   # $1 run prefix, $2 seeds, $3 results folder, $4 $5 the score range, $6.. more
+               # variants than TrXL, GRU and none (e.g. ${1}_nomem: TrXL with a 1-step window)
+  local v earlier="$3/run_scores.csv" with=() scores=() compare=()
+  local all=("$1" "$1_gru" "$1_none" "${@:6}")
+  for v in "${all[@]}"; do
     if selected "$v" "${VARIANTS:-}"; then train "$v" "$2"; fi
   done
   [ -f "$earlier" ] && with=(--earlier "$earlier")
-  for v in "$1" "$1_gru" "$1_none"; do
+  for v in "${all[@]}"; do
     if compgen -G "models/${v}_seed*/scores.csv" > /dev/null; then
       scores+=(models/"$v"_seed*/scores.csv)
     fi
   done
+  for v in "${@:6}"; do compare+=(--compare "$1" "$v" --compare "$v" "$1_none"); done
   "$PY" aggregate.py "${scores[@]}" "${with[@]}" \
     --compare "$1" "$1_gru" --compare "$1" "$1_none" --compare "$1_gru" "$1_none" \
-    --min-score "$4" --max-score "$5" --out "$3"
+    "${compare[@]}" --min-score "$4" --max-score "$5" --out "$3"
 }
 
 for group in 0-2 3-4; do
@@ -59,6 +64,6 @@ for group in 0-2 3-4; do
     run_task pendulum "$seeds" results/pendulum_p -1600 0
   fi
   if selected half_cheetah_v "${TASKS:-}"; then
-    run_task half_cheetah_v "$seeds" results/half_cheetah_v -500 3000
+    run_task half_cheetah_v "$seeds" results/half_cheetah_v -500 3000 half_cheetah_v_nomem
   fi
 done
