@@ -13,6 +13,8 @@ import contextlib
 import os
 import re
 import secrets
+import signal
+import threading
 from typing import IO, Iterator
 
 TEMPORARY_PREFIX = ".tmp-"
@@ -70,6 +72,43 @@ def atomic_write(path: str, mode: str = "wb", **open_kwargs) -> Iterator[IO]:
     """The file object of atomic_path(path), opened with `mode`."""
     with atomic_path(path) as tmp, open(tmp, mode, **open_kwargs) as f:
         yield f
+
+
+# The signals that stop a run (train.py handles each like Ctrl-C).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def stop_signals_deferred() -> Iterator[None]:
+    """A stop signal that arrives inside the block is handled when it ends, by the handler
+    it would have met. A save cut by one would be lost twice over: torch.save, interrupted,
+    raises its own RuntimeError ("unexpected pos") in place of the interrupt, so the run
+    would stop as failed. The handlers are swapped rather than the signals blocked: a
+    blocked signal goes to another thread, and Python runs its handler in the main thread
+    all the same. Only the main thread can set handlers; elsewhere this does nothing. The
+    first signal is handled; later ones inside the block are dropped, as the first already
+    stops the run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: arrived.append(signum))
+                for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if arrived:
+            _deliver(arrived[0], previous[arrived[0]])
+
+
+def _deliver(signum: int, handler) -> None:
+    """What `handler`, the handler of `signum` before the deferral, does with it."""
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        os.kill(os.getpid(), signum)
 
 
 def stale_temporaries(folder: str, names: list[str] | None = None) -> list[str]:

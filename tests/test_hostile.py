@@ -944,6 +944,28 @@ def test_recursive_yaml_is_refused_within_a_memory_bound(tmp_path):
     assert len(lines) == 3 and all("refers to the anchor it lies in" in x for x in lines)
 
 
+def test_a_stop_signal_during_a_periodic_save_waits_for_the_save(tmp_path, tiny_yaml, capsys,
+                                                                 monkeypatch):
+    """Ctrl-C while the periodic checkpoint of update 1 is written: the checkpoint is
+    completed, then the run stops as interrupted (130), not failed. Without the deferral the
+    interrupt lands inside the save, and inside torch.save it becomes torch's own
+    RuntimeError ("unexpected pos"), which stopped runs with status 1."""
+    real, interrupted = trainer_module.save_model_file, []
+
+    def save_while_interrupted(path, payload):
+        if not interrupted:
+            interrupted.append(path)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)         # where the interrupt lands unless it is deferred
+        real(path, payload)
+    monkeypatch.setattr(trainer_module, "save_model_file", save_while_interrupted)
+    assert _train(tmp_path, "--config", tiny_yaml, "--run-id", "r") == 130
+    assert interrupted == [str(tmp_path / "models" / "r" / "update_000001.nn")]
+    assert load_model_file(interrupted[0])[0]["update"] == 1
+    assert load_model_file(str(tmp_path / "models" / "r.nn"))[0]["update"] == 1
+    assert "error:" not in capsys.readouterr().err
+
+
 def test_a_kill_during_a_save_leaves_a_temporary_that_the_next_start_removes(tmp_path,
                                                                            tiny_yaml):
     """SIGKILL while a save of run r writes its temporaries: the earlier files stay intact,
