@@ -15,6 +15,9 @@ setup: $(BIN)/python
 	# POPGym and MuJoCo are optional for users; the tests train on them.
 	$(BIN)/pip install --quiet --no-deps -r requirements-popgym.txt
 	$(BIN)/pip install --quiet -r requirements-mujoco.txt
+	# JAX and its environment suites (gymnax, Craftax, POPGym Arcade), with their real
+	# imports listed: their declared dependencies would replace gymnasium and pygame-ce.
+	$(BIN)/pip install --quiet --no-deps -r requirements-jax.txt
 
 test: setup
 	$(BIN)/ruff check .

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from config import Config
-from environments import ActionLayout, SpaceSpec
-from environments.actions import MASK_KEY
+from env_backends import EnvBackend
+from environments import SpaceSpec
 from memories import state_nbytes
 from model import ActorCritic, PolicyOutput, StepOutput, build_model
 from preflight.memory_estimate import check_fits, playing_memory
@@ -96,7 +96,8 @@ class MemoryAgent:
     def act(self, obs: np.ndarray, mask: Optional[np.ndarray] = None,
             deterministic: bool = False) -> np.ndarray:
         """obs (W, *obs_shape) and the action masks (W, sum(nvec)) if the env supplies them
-        -> flat actions (W, A)."""
+        -> flat actions (W, A). obs may be any array torch reads (numpy's, or JAX's through
+        DLPack)."""
         policy = self.policy(obs)
         mask = None if mask is None else torch.as_tensor(mask, device=self.device)
         return policy.distribution.sample(mask, deterministic=deterministic).cpu().numpy()
@@ -104,7 +105,8 @@ class MemoryAgent:
     def policy(self, obs: np.ndarray) -> PolicyOutput:
         """One step of every env: the policy's distribution and value; the memory takes the
         step."""
-        return self.step(self.normalize(torch.as_tensor(obs, device=self.device))).policy
+        obs = torch.as_tensor(obs) if isinstance(obs, np.ndarray) else torch.from_dlpack(obs)
+        return self.step(self.normalize(obs.to(self.device))).policy
 
     def nbytes(self) -> int:
         """Bytes of the memory state."""
@@ -134,22 +136,27 @@ def load_agent(path: str, n_envs: int, device: torch.device) -> tuple[MemoryAgen
 class EpisodeResult:
     total_return: float
     length: int
-    info: dict                      # the environment's info at the last step
+    success: Optional[float]        # info["success"] at the last step, where the env gives it
+    metrics: dict[str, float]       # the other numbers of the last step's info
 
 
-def play_episode(agent: MemoryAgent, env, seed: int, deterministic: bool,
+def play_episode(agent: MemoryAgent, envs, seed: int, deterministic: bool,
                  before_step: Optional[Callable[[], bool]] = None) -> Optional[EpisodeResult]:
-    """Play one episode of a single env with agent slot 0. `before_step` runs before every
-    action (enjoy.py renders there); returning False abandons the episode (None)."""
-    actions = ActionLayout(env.action_space)
-    obs, info = env.reset(seed=seed)
+    """Play one episode, seeded with `seed`, with agent slot 0 in `envs`: an env backend of
+    one environment without autoreset (env_backends.player_backend), or a gymnasium env as
+    make_env builds it. `before_step` runs before every action (enjoy.py renders there);
+    returning False abandons the episode (None)."""
+    if not isinstance(envs, EnvBackend):
+        from env_backends.vector import VectorBackend
+        envs = VectorBackend.around([envs])
+    obs = envs.reset([seed])
     agent.reset(0)
-    total, length, done = 0.0, 0, False
-    while not done:
+    while True:
         if before_step is not None and not before_step():
             return None
-        mask = info[MASK_KEY][None] if MASK_KEY in info else None
-        action = agent.act(obs[None], mask, deterministic)[0]
-        obs, reward, terminated, truncated, info = env.step(actions.to_env(action))
-        total, length, done = total + float(reward), length + 1, terminated or truncated
-    return EpisodeResult(total, length, info)
+        result = envs.step(agent.act(obs, envs.action_masks, deterministic))
+        if result.episodes:
+            episode = result.episodes[0]
+            return EpisodeResult(episode.reward, episode.length, episode.success,
+                                 episode.metrics)
+        obs = result.obs

@@ -49,6 +49,13 @@ class Minibatch:
         return parts
 
 
+@dataclass
+class MinibatchShare:
+    """One rank's segments of a minibatch drawn from the whole run's workers."""
+    batch: Minibatch             # this rank's segments (possibly none)
+    run_steps: int               # steps of the whole minibatch, on all ranks together
+
+
 def gae(rewards: torch.Tensor, values: torch.Tensor, terminated: torch.Tensor,
         truncated: torch.Tensor, truncation_values: torch.Tensor, last_value: torch.Tensor,
         gamma: float, lam: float) -> torch.Tensor:
@@ -143,11 +150,23 @@ class RolloutBuffer:
 
     def minibatches(self, n_mini_batch: int, generator: torch.Generator) -> Iterator[Minibatch]:
         """Shuffled whole segments, split into n_mini_batch nearly equal groups."""
+        for share in self.shared_minibatches(n_mini_batch, generator, 0, self.workers):
+            yield share.batch
+
+    def shared_minibatches(self, n_mini_batch: int, generator: torch.Generator,
+                           first_worker: int, run_workers: int) -> Iterator["MinibatchShare"]:
+        """The minibatches of a run whose `run_workers` workers are spread over ranks, this
+        buffer holding workers first_worker.. of them: every rank draws the same shuffle of
+        the whole run's segments (`generator` in the same state on each) and takes its own
+        segments of each minibatch, so the ranks together take the 1-rank run's minibatches."""
         W, T, G = self.workers, self.steps, self.segment
         per_worker = T // G
-        order = torch.randperm(W * per_worker, generator=generator)
+        order = torch.randperm(run_workers * per_worker, generator=generator)
         for chunk in torch.tensor_split(order, n_mini_batch):
-            yield self._segments(chunk // per_worker, (chunk % per_worker) * G)
+            worker = chunk // per_worker - first_worker
+            mine = (worker >= 0) & (worker < W)
+            yield MinibatchShare(self._segments(worker[mine], (chunk[mine] % per_worker) * G),
+                                 chunk.numel() * G)
 
     def _segments(self, worker: torch.Tensor, start: torch.Tensor) -> Minibatch:
         """Gather segments beginning at rollout step `start` of `worker` (both (B,))."""

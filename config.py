@@ -16,14 +16,11 @@ import os
 import sys
 import typing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from preflight.refusal import RefusedInput, short
+from preflight.typed import ConfigError, build_dataclass
 from preflight.yaml_loader import load_yaml
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot be used. The message says where and how to fix it."""
 
 
 def setting(doc: str, *, low=None, high=None, fix: Optional[str] = None, **kwargs):
@@ -73,6 +70,15 @@ class EnvironmentConfig:
     previous_reward: bool = setting(
         "Add the previous reward to every observation as one scalar, 0 at an episode's "
         "first step.", default=False)
+    backend: Literal["auto", "processes", "vector", "jax"] = setting(
+        "Where the environments run (env_backends): processes (spawned env processes, "
+        "observations in shared memory; for costly or crash-prone envs), vector (a loop in "
+        "the trainer's process; for cheap vector envs), jax (jit(vmap(...)) over a JAX "
+        "environment in the trainer's process). auto = the family's default (the Backends "
+        "column below), or processes where env_processes or max_worker_restarts is set. A "
+        "backend the family cannot run, or a process setting without processes, fails at "
+        "start-up.", fix="use auto, or one of processes, vector, jax that environment.type runs on",
+        default="auto")
 
 
 @dataclass(frozen=True)
@@ -207,6 +213,14 @@ class Settings:
         "compiler. Memories whose layers torch.compile cannot trace refuse it (the compiles "
         "column of the memory table below). Training, evaluate.py and enjoy.py stay eager.",
         default=False)
+    compile_update: bool = setting(
+        "Compile the update's encoder and memory (forward and backward) with torch.compile "
+        "(inductor); the first updates pay the compiles. Needs a C++ compiler on CPU "
+        "(docs/performance.md).", default=False)
+    update_precision: Literal["float32", "bfloat16"] = setting(
+        "bfloat16 autocasts the update's encoder and memory (products in bfloat16, float32 "
+        "accumulation); heads, loss, optimiser and acting stay float32. Pays on CPUs with AMX "
+        "and GPUs with bfloat16 tensor cores (docs/performance.md).", default="float32")
     env_processes: Optional[int] = setting(
         "Processes that step the environments (each steps n_workers/env_processes of them); "
         "null = min(n_workers, CPU cores).", low=1, high=4096, fix="use null for automatic",
@@ -277,84 +291,6 @@ def schema() -> type:
 # --------------------------------------------------------------------------------------
 # Loading and validation
 # --------------------------------------------------------------------------------------
-
-def _type_name(tp) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    if origin is Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _type_name(args[0]) + " or null"
-    if dataclasses.is_dataclass(tp):
-        return "a mapping"
-    return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
-            dict: "a mapping"}[tp]
-
-
-def _convert(value: Any, tp, where: str, source: str):
-    """Check `value` against the annotation `tp`; return the typed value or raise ConfigError."""
-    def fail(problem: str, fix: str):
-        raise ConfigError(f"{source}: {where} = {short(value)}: {problem}. Fix: {fix}.")
-
-    origin = typing.get_origin(tp)
-    if origin is Union:
-        if value is None:
-            return None
-        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _convert(value, inner, where, source)
-    if origin is Literal:
-        choices = typing.get_args(tp)
-        if value not in choices or isinstance(value, bool):
-            fail("not an allowed value", "use " + _type_name(tp))
-        return value
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            fail("expected a mapping of keys to values", f"write {where} as a YAML mapping")
-        return _build(tp, value, where, source)
-    if tp is bool:
-        if not isinstance(value, bool):
-            fail("expected true or false", "write true or false without quotes")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            fail("expected an integer", "write a whole number such as 4")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            fail("expected a number", "write a number such as 0.5 or 3.0e-4")
-        if isinstance(value, int) and abs(value) > sys.float_info.max:
-            fail("too large for a floating-point number", "write a number such as 0.5 or 3.0e-4")
-        if not math.isfinite(value):   # NaN and inf slip through range checks and the first
-            # update would end in a NaN loss
-            fail("not a finite number", "write a number such as 0.5 or 3.0e-4")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            fail("expected a string", "quote the value")
-        return value
-    if tp is dict:
-        if not isinstance(value, dict):
-            fail("expected a mapping", "write a YAML mapping (or {} for none)")
-        return dict(value)
-    raise AssertionError(f"unhandled annotation {tp}")
-
-
-def _build(cls, data: dict, prefix: str, source: str):
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in data.items():
-        where = f"{prefix}.{key}" if prefix else str(key)
-        if key not in fields:
-            import difflib
-            close = difflib.get_close_matches(str(key), fields, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else \
-                f"known keys here: {', '.join(sorted(fields))}"
-            raise ConfigError(f"{source}: {where} = {short(value)}: unknown key. Fix: "
-                              f"remove it; {hint}")
-        kwargs[key] = _convert(value, hints[key], where, source)
-    return cls(**kwargs)
-
 
 def largest_divisors(n: int, count: int = 8) -> list[int]:
     """Up to `count` largest divisors of n, ascending. They are the cofactors n // d of the
@@ -529,13 +465,18 @@ def _check_family(c: Config, source: str) -> None:
             family.check(c.environment)
         except ValueError as e:
             raise ConfigError(f"{source}: {e}") from None
+    from env_backends import backend_problem
+    problem = backend_problem(c)
+    if problem is not None:
+        key, value, what, fix = problem
+        raise ConfigError(f"{source}: {key} = {short(value)}: {what}. Fix: {fix}.")
 
 
 def config_from_dict(data: dict, source: str = "<dict>") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the file must hold a YAML mapping of keys to values, "
                           f"found {type(data).__name__}. Fix: start from configs/proof_of_memory.yaml.")
-    config = _build(schema(), data, "", source)
+    config = build_dataclass(schema(), data, "", source)
     check_bounds(config, source)
     _check_combinations(config, source)
     _check_memory(config, source)
@@ -592,77 +533,9 @@ def load_config(path: str | os.PathLike, overrides: Optional[dict] = None) -> Co
     return config_from_dict(data, path)
 
 
-def _range_text(bound: Optional[Bound]) -> str:
-    """A field's inclusive bounds as the reference shows them: [1, 4,096], >= 0, ..."""
-    if bound is None:
-        return ""
-    if bound.high is None:
-        return f">= {bound.low:,}"
-    if bound.low is None:
-        return f"<= {bound.high:,}"
-    return f"[{bound.low:,}, {bound.high:,}]"
-
-
-def markdown_reference() -> str:
-    """The table of docs/configuration.md, generated from the fields' docs and bounds."""
-    lines = ["| key | default | bounds | meaning |", "|---|---|---|---|"]
-
-    def walk(default_obj, prefix):
-        hints = typing.get_type_hints(type(default_obj))
-        for f in dataclasses.fields(default_obj):
-            key, default = prefix + f.name, getattr(default_obj, f.name)
-            if dataclasses.is_dataclass(hints[f.name]):
-                lines.append(f"| `{key}` | | | {f.metadata['doc']} |")
-                walk(default, key + ".")
-            else:
-                lines.append(f"| `{key}` | `{default!r}` | {_range_text(bounds().get(key))} | "
-                             f"{f.metadata['doc']} |")
-    walk(schema()(), "")
-    return "\n".join(lines)
-
-
-def markdown_registries() -> str:
-    """The tables of registered memories and environment families."""
-    from environments import families
-    from memories import kinds
-    lines = ["## Memories", "", "| memory | section | compiles | what |", "|---|---|---|---|"]
-    lines += [f"| `{k.name}` | `{k.section}` | {'yes' if k.compiles else 'no'} | {k.summary} |"
-              for k in kinds().values()]
-    lines += ["", "## Environment families", "", "| environment.type | what |", "|---|---|"]
-    lines += [f"| `{f.name}` | {f.summary} |" for f in families().values()]
-    return "\n".join(lines)
-
-
-PAGE_HEAD = """# Configuration reference
-
-Every run is set by one YAML file, checked against the schema in `config.py` before anything
-starts: an unknown key, a wrong type or an impossible combination stops the run with a message
-that names the file, the key, the value and the fix. Nested sections are written as YAML
-mappings (`transformer: {num_blocks: 3}`); the dotted keys below name their fields, as `--set`
-in `train.py` and `benchmarks/throughput.py` and `--grid` in `sweep.py` do. Sizes derived from
-these fields (batch size, segment length, number of segments) are computed, never written back.
-
-The bounds column lists each field's inclusive bounds, checked when the file loads; the limits
-on counts lie far above any real run. Exclusive bounds and combinations of fields
-(`segment_length` must divide `worker_steps`, `embed_dim` must be a multiple of `num_heads`,
-...) are checked as well.
-
-Each memory and each environment family is registered by its own file (docs/extending.md),
-which declares its section, bounds and checks; the tables after the reference list them. This
-page is generated from the schema's field docs: `python config.py --markdown >
-docs/configuration.md` rewrites it (with every memory registered then, plugins included), and
-a test fails when a line of it is no longer true.
-
-"""
-
-
-def markdown_page() -> str:
-    """The whole of docs/configuration.md."""
-    return PAGE_HEAD + markdown_reference() + "\n\n" + markdown_registries() + "\n"
-
-
 if __name__ == "__main__":
     if sys.argv[1:] == ["--markdown"]:
+        from preflight.reference import markdown_page
         print(markdown_page(), end="")
     else:
         for p in sys.argv[1:]:

@@ -95,17 +95,6 @@ def upscale(frame: np.ndarray, minimum: int = 256) -> np.ndarray:
     return frame.repeat(scale, axis=0).repeat(scale, axis=1) if scale > 1 else frame
 
 
-def renders_frames(env, seed: int) -> bool:
-    """Whether env.render() gives RGB frames: envs built without a render_mode (POPGym's
-    constructors take none) return None or raise NotImplementedError."""
-    env.reset(seed=seed)
-    try:
-        frame = env.render()
-    except NotImplementedError:
-        return False
-    return isinstance(frame, np.ndarray) and frame.ndim == 3
-
-
 def video_destination(args: argparse.Namespace) -> Optional[str]:
     """--video, or videos/RUN.mp4 without a display; None to show a window."""
     if args.video is not None or has_display():
@@ -117,7 +106,7 @@ def video_destination(args: argparse.Namespace) -> Optional[str]:
 def play(args: argparse.Namespace) -> list[dict]:
     import torch
     from agent import load_agent, play_episode
-    from environments import make_env, space_spec
+    from env_backends import player_backend
     from preflight.outputs import check_writable_file
     from runs.checkpoint import check_environment
 
@@ -126,12 +115,13 @@ def play(args: argparse.Namespace) -> list[dict]:
         check_writable_file(video_path, "--video")
     agent, config, spec = load_agent(args.model, 1, torch.device("cpu"))
     try:
-        env = make_env(config.environment, render=True, info_masks=spec.action_mask)
+        env = player_backend(config.environment, info_masks=spec.action_mask, render=True)
     except ValueError as e:
         raise ValueError(f"{args.model}: cannot build its environment: {e}") from None
-    check_environment(args.model, spec.to_dict(), config.environment,
-                      space_spec(env).to_dict())
-    rendering = renders_frames(env, args.seed)
+    check_environment(args.model, spec.to_dict(), config.environment, env.spec.to_dict())
+    env.reset([args.seed])
+    # Envs built without a render_mode (POPGym's constructors take none) give no frames.
+    rendering = env.render() is not None
     if not rendering:
         print(f"note: {config.environment.type}/{config.environment.name} cannot render frames; "
               f"playing without a window or video, printing each episode's result.",
@@ -155,11 +145,11 @@ def play(args: argparse.Namespace) -> list[dict]:
                                   show if rendering else None)
             if played is None:                          # the window was closed
                 return results
-            total, length, info = played.total_return, played.length, played.info
+            total, length = played.total_return, played.length
             if video_path:
                 frames.append(upscale(env.render()))   # the final state, too
             result = {"episode": episode, "seed": args.seed + episode, "return": total,
-                      "length": length, "success": info.get("success")}
+                      "length": length, "success": played.success}
             results.append(result)
             print(f"episode {episode}  seed {result['seed']}  return {total:.3f}  "
                   f"length {length}  success {result['success']}", flush=True)

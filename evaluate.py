@@ -29,8 +29,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from config import BOUNDS, EnvironmentConfig, EvaluationConfig
-from environments.episodes import (HELD_OUT_SEED_START, check_held_out, final_metrics,
-                                   held_out_seeds)
+from environments.episodes import (HELD_OUT_SEED_START, check_held_out, held_out_seeds)
 from runs import paths
 from runs.atomic import atomic_write
 from utils import format_duration
@@ -162,15 +161,15 @@ def check_spec(checkpoint: Checkpoint, spec: dict, env_config: EnvironmentConfig
                cache: dict[str, dict]) -> None:
     """ValueError when the model's environment now has other observations or actions than
     the model was trained on. `cache` maps an env config's repr to its spec."""
-    from environments import make_env, space_spec
+    from env_backends import player_backend
     from runs.checkpoint import check_environment
     key = repr(env_config)
     if key not in cache:
         try:
-            env = make_env(env_config)
+            env = player_backend(env_config)
         except ValueError as e:
             raise ValueError(f"{checkpoint.path}: cannot build its environment: {e}") from None
-        cache[key] = space_spec(env).to_dict()
+        cache[key] = env.spec.to_dict()
         env.close()
     check_environment(checkpoint.path, spec, env_config, cache[key])
 
@@ -215,14 +214,14 @@ class CheckpointPlayer:
     def _load(self, checkpoint: Checkpoint) -> None:
         import torch
         from agent import load_agent
-        from environments import make_env, space_spec
+        from env_backends import player_backend
         from runs.checkpoint import check_environment
         self.close()
         # Batch of one episode: a GPU would gain nothing, and the CPU keeps results exact.
         self.agent, config, spec = load_agent(checkpoint.path, 1, torch.device("cpu"))
-        self.env = make_env(config.environment, info_masks=spec.action_mask)
+        self.env = player_backend(config.environment, info_masks=spec.action_mask)
         check_environment(checkpoint.path, spec.to_dict(), config.environment,
-                          space_spec(self.env).to_dict())
+                          self.env.spec.to_dict())
         self.path = checkpoint.path
 
     def play(self, task: SeedTask) -> list[EpisodeScore]:
@@ -238,10 +237,8 @@ class CheckpointPlayer:
         torch.manual_seed(action_seed(c.seed_of_run, c.update, task.env_seed, repetition))
         from agent import play_episode
         episode = play_episode(self.agent, self.env, task.env_seed, c.settings.deterministic)
-        total, length, info = episode.total_return, episode.length, episode.info
-        success = float(info["success"]) if "success" in info else None
-        return EpisodeScore(c, task.env_seed, repetition, total, length, success,
-                            final_metrics(info))
+        return EpisodeScore(c, task.env_seed, repetition, episode.total_return, episode.length,
+                            episode.success, episode.metrics)
 
     def close(self) -> None:
         if self.env is not None:

@@ -6,8 +6,9 @@ memories/window.py.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -132,6 +133,8 @@ class ActorCritic(nn.Module):
         # Running observation statistics: buffers, so the model file carries them to
         # evaluate.py and enjoy.py. Applied before the network by the agent (agent.py), so
         # that the buffer stores the observations exactly as the network saw them.
+        self.compile_update = config.compile_update
+        self.autocast = config.update_precision == "bfloat16"
         self.obs_normalizer = ObservationNormalizer(spec.obs_shape, config.normalization_clip) \
             if config.normalize_observations else None
 
@@ -147,10 +150,19 @@ class ActorCritic(nn.Module):
                 query_step: torch.Tensor) -> PolicyOutput:
         """Training: obs (B, G, *obs_shape) of B segments; memory (B, K, *shape) the entries
         the buffer kept for them (memories.StoreLayout); key_episode (B, M+G); query_step
-        (B, G). Outputs are (B, G, ...)."""
+        (B, G). Outputs are (B, G, ...). The encoder and memory run as compile_update and
+        update_precision say; the heads in float32, eagerly."""
+        features = compiled_features() if self.compile_update else ActorCritic.features
+        with torch.autocast(obs.device.type, torch.bfloat16, enabled=self.autocast):
+            h = features(self, obs, memory, key_episode, query_step)     # (B, G, D_out)
+        return self._heads(h.float())
+
+    def features(self, obs: torch.Tensor, memory: torch.Tensor, key_episode: torch.Tensor,
+                 query_step: torch.Tensor) -> torch.Tensor:
+        """The encoder and the memory over B segments (forward's arguments): (B, G, D_out)."""
         x = self.encoder(obs)                                              # (B, G, D)
         memory = memory.to(torch.float32)          # stored entries may be held in bfloat16
-        return self._heads(self.memory.segments(x, memory, key_episode, query_step))
+        return self.memory.segments(x, memory, key_episode, query_step)
 
     @torch.no_grad()
     def step(self, obs: torch.Tensor, state: NamedTuple, episode_step: torch.Tensor) -> StepOutput:
@@ -159,6 +171,14 @@ class ActorCritic(nn.Module):
         callbacks into the caller: torch.compile takes the whole step as one graph."""
         h, state, to_store = self.memory.step(self.encoder(obs), state, episode_step)
         return StepOutput(self._heads(h, reconstruct=False), state, to_store)
+
+
+@functools.cache
+def compiled_features() -> Callable:
+    """ActorCritic.features compiled (called with the model first), built once per process.
+    Shapes change between minibatches (a last micro-batch, a rank's share), so after the
+    first shape torch.compile recompiles with dynamic sizes rather than once per shape."""
+    return torch.compile(ActorCritic.features)
 
 
 def build_model(config: Config, spec: SpaceSpec, device: torch.device) -> ActorCritic:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from importlib.metadata import entry_points
-from typing import Iterable
+from typing import Callable, Generic, Iterable, TypeVar
+
+T = TypeVar("T")
 
 
 def import_registering_modules(package: str, path: Iterable[str], group: str) -> None:
@@ -23,3 +25,38 @@ def import_registering_modules(package: str, path: Iterable[str], group: str) ->
             raise RuntimeError(f"the plugin {entry.value!r} (entry point {entry.name!r} in "
                                f"{group}) fails to import: {type(e).__name__}: {e}. Fix: "
                                f"repair or uninstall that package.") from e
+
+
+class Registry(Generic[T]):
+    """The things of one kind that may be named in a config: registered by the modules of
+    `package` and by the entry points of `group`, which are imported on the first lookup.
+
+    A module imported again replaces its own entries; two modules claiming one name fail,
+    named by `origin` (where an entry is defined)."""
+
+    def __init__(self, package: str, path: Iterable[str], group: str, what: str,
+                 origin: Callable[[T], str]):
+        self._package, self._path, self._group = package, path, group
+        self._what, self._origin = what, origin
+        self._entries: dict[str, T] = {}
+        self._discovered = False
+
+    def add(self, name: str, entry: T) -> T:
+        clash = self._entries.get(name)
+        if clash is not None and self._origin(clash) != self._origin(entry):
+            raise ValueError(f"{self._what} {name!r} is registered by both "
+                             f"{self._origin(clash)} and {self._origin(entry)}. Fix: rename "
+                             f"one of them.")
+        self._entries[name] = entry
+        return entry
+
+    def registered(self) -> dict[str, T]:
+        """What is registered so far, without importing anything."""
+        return dict(self._entries)
+
+    def all(self) -> dict[str, T]:
+        """Every entry by name: the package's modules, then the entry points."""
+        if not self._discovered:
+            self._discovered = True
+            import_registering_modules(self._package, self._path, self._group)
+        return dict(self._entries)

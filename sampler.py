@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
@@ -17,9 +18,9 @@ import torch
 from agent import MemoryAgent
 from buffer import RolloutBuffer
 from config import Config
+from env_backends import EnvBackend, EpisodeInfo
 from model import ActorCritic
 from normalization import RewardScaler
-from worker_pool import EpisodeInfo, WorkerPool
 
 
 @dataclass
@@ -27,9 +28,9 @@ class SamplingTimes:
     """Seconds of one rollout by phase (benchmarks/throughput.py prints them per step). The
     envs step during `recording`; only what is left of their step shows as `waiting`."""
     acting: float = 0.0       # the network's step and action sampling
-    sending: float = 0.0      # handing the actions to the env processes
+    sending: float = 0.0      # handing the actions to the env backend
     recording: float = 0.0    # log-probabilities, buffer writes, bookkeeping, observation copies
-    waiting: float = 0.0      # waiting for the env processes' replies
+    waiting: float = 0.0      # waiting for the env backend's step (in-process: the step itself)
 
     def __post_init__(self) -> None:
         # Not a field: dataclasses.asdict(times) is the phases alone.
@@ -42,10 +43,29 @@ class SamplingTimes:
         self._mark = now
 
 
-class Sampler:
-    """Steps the worker pool for one rollout of `model` and fills the buffer."""
+def to_tensors(tree):
+    """An env backend's state (arrays, lists and dicts of them) as tensors, which a
+    checkpoint holds (torch.load with weights_only reads tensors, not arrays)."""
+    if isinstance(tree, dict):
+        return {k: to_tensors(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [to_tensors(v) for v in tree]
+    return torch.from_numpy(np.array(tree))
 
-    def __init__(self, pool: WorkerPool, buffer: RolloutBuffer, config: Config,
+
+def to_arrays(tree):
+    """Undo to_tensors."""
+    if isinstance(tree, dict):
+        return {k: to_arrays(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [to_arrays(v) for v in tree]
+    return tree.numpy()
+
+
+class Sampler:
+    """Steps the env backend for one rollout of `model` and fills the buffer."""
+
+    def __init__(self, pool: EnvBackend, buffer: RolloutBuffer, config: Config,
                  device: torch.device, model: ActorCritic):
         self.pool, self.buffer, self.device = pool, buffer, device
         self.agent = MemoryAgent(model, buffer.workers, device, config.compile_acting)
@@ -54,29 +74,28 @@ class Sampler:
         self.reward_scaler = RewardScaler(buffer.workers, config.gamma, config.normalization_clip,
                                           device) if config.scale_rewards else None
         self.next_obs = self._to_device(pool.reset())
-        self.next_mask = self._mask()
+        self.next_mask = self._mask(pool.action_masks)
         self.times = SamplingTimes()          # of the latest rollout
 
     def state(self) -> dict:
         """What a resumed run needs to continue the running episodes exactly (at an update
-        boundary): episode bookkeeping, the carried memory slots, the envs' replay record."""
-        episodes, actions = self.pool.running_episodes()
+        boundary): episode bookkeeping, the carried memory slots, and the env backend's state
+        (its entries are named env_*: a replay record, or a JAX backend's env state)."""
         state = {"episode": self.episode.cpu().clone(),
                  "episode_step": self.agent.episode_step.cpu().clone(),
                  "memory_state": {k: v.cpu().clone() for k, v in self.agent.state._asdict().items()},
                  "carried": self.buffer.carried(),
-                 "env_episodes": torch.from_numpy(episodes),
-                 "env_actions": [torch.from_numpy(a) for a in actions]}
+                 **to_tensors(self.pool.state())}
         if self.reward_scaler is not None:
             state["reward_scaler"] = self.reward_scaler.state()
         return state
 
     def restore(self, state: dict) -> None:
-        """Undo state(): envs replay their running episodes; memory slots come back."""
-        obs = self.pool.restore(state["env_episodes"].numpy(),
-                                [a.numpy() for a in state["env_actions"]])
+        """Undo state(): the envs continue their running episodes; memory slots come back."""
+        obs = self.pool.restore(to_arrays({k: v for k, v in state.items()
+                                           if k.startswith("env_")}))
         self.next_obs = self._to_device(obs)
-        self.next_mask = self._mask()
+        self.next_mask = self._mask(self.pool.action_masks)
         if self.reward_scaler is not None:
             self.reward_scaler.restore(state["reward_scaler"])
         self.episode = state["episode"].to(self.device)
@@ -85,14 +104,16 @@ class Sampler:
             **{k: v.to(self.device) for k, v in state["memory_state"].items()})
         self.buffer.restore_carried(state["carried"])
 
-    def _to_device(self, array: np.ndarray) -> torch.Tensor:
-        # One host-to-device copy per step; on CPU a copy too, since the shared array is
-        # overwritten by the next step.
-        return torch.from_numpy(array).to(self.device, copy=True)
+    def _to_device(self, array) -> torch.Tensor:
+        """A numpy array: one host-to-device copy per step; on CPU a copy too, since the
+        backend overwrites its array at the next step. Another array (JAX's) is read through
+        DLPack without a copy where it already lies on the device: it is immutable."""
+        if isinstance(array, np.ndarray):
+            return torch.from_numpy(array).to(self.device, copy=True)
+        return torch.from_dlpack(array).to(self.device)
 
-    def _mask(self):
+    def _mask(self, masks: Optional[np.ndarray]) -> Optional[torch.Tensor]:
         """The action masks (W, sum(nvec)) of the observations to act on next, or None."""
-        masks = self.pool.action_masks
         return None if masks is None else self._to_device(masks)
 
     def collect(self) -> tuple[list[EpisodeInfo], torch.Tensor]:
@@ -150,7 +171,7 @@ class Sampler:
         buf.terminated[:, t], buf.truncated[:, t] = terminated, truncated
         if result.truncated.any():       # checked on the host: no device sync per step
             self.times.lap("recording")
-            buf.truncation_values[:, t] = self._truncation_values(truncated)
+            buf.truncation_values[:, t] = self._truncation_values(result.final_obs, truncated)
             self.times.lap("acting")
         else:
             buf.truncation_values[:, t] = 0.0
@@ -158,14 +179,14 @@ class Sampler:
         self.agent.episodes_ended(ended)
         self.episode = self.episode + ended.long()
         self.next_obs = self._to_device(result.obs)
-        self.next_mask = self._mask()
+        self.next_mask = self._mask(result.action_masks)
         self.times.lap("recording")
         return result.episodes
 
-    def _truncation_values(self, truncated: torch.Tensor) -> torch.Tensor:
+    def _truncation_values(self, final_obs, truncated: torch.Tensor) -> torch.Tensor:
         """Value of the observation a time limit cut off, seen with its own episode's memory
         (the state after the step that led to it): truncation is not termination (Pardo et
         al. 2018)."""
-        final_obs = self.agent.normalize(self._to_device(self.pool.final_obs))
+        final_obs = self.agent.normalize(self._to_device(final_obs))
         policy = self.agent.step(final_obs, advance=False).policy
         return torch.where(truncated, policy.value, 0.0)

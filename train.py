@@ -15,6 +15,11 @@ input of any kind is refused before a worker starts, with one `error:` line and 
 2 (docs/reliability.md); so is a second process on a run in use (models/RUN.lock). Ctrl-C,
 SIGTERM or SIGHUP saves the last completed update and stops the workers; a second Ctrl-C
 exits at once.
+
+    torchrun --nproc-per-node 2 train.py --config configs/minigrid_memory.yaml
+
+runs one data-parallel run of 2 ranks, each stepping half of n_workers (docs/scaling.md);
+rank 0 alone checks the command line, holds the run's lock and writes its files.
 """
 from __future__ import annotations
 
@@ -99,16 +104,28 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 class Interrupts:
     """SIGTERM and SIGHUP are handled like Ctrl-C; after the first, a second one exits at
-    once."""
+    once. A rank of a torchrun launch (`launched`) ignores the second instead: torchrun
+    itself sends it (SIGINT, then SIGTERM to the rest when one rank stops), and kills what
+    is left after its own timeout, so the first signal's save must not be cut short."""
+
+    def __init__(self, launched: bool = False):
+        self.launched = launched
 
     def __enter__(self) -> "Interrupts":
         self.previous = {signum: signal.signal(signum, self._first) for signum in STOP_SIGNALS}
         return self
 
     def _first(self, signum, frame):
+        if self.launched:
+            self.escalate()
         raise KeyboardInterrupt
 
     def escalate(self) -> None:
+        if self.launched:
+            for signum in (signal.SIGINT, *STOP_SIGNALS):
+                signal.signal(signum, signal.SIG_IGN)
+            return
+
         def second(signum, frame):
             print("\nsecond interrupt: exiting now, without saving", file=sys.stderr, flush=True)
             os._exit(130)
@@ -131,13 +148,13 @@ class PlannedRun:
     resume_path: Optional[str] = None   # the checkpoint's file, named when it is refused
 
 
-def train_one(run: PlannedRun, args) -> int:
-    from trainer import NonFiniteError, Trainer
+def train_one(run: PlannedRun, args, ranks) -> int:
+    from trainer import Trainer
     config, run_id = run.config, run.run_id
-    with Interrupts() as interrupts:
+    with Interrupts(launched=ranks.distributed) as interrupts:
         try:
             trainer = Trainer(config, run_id, args.models_dir, args.summaries_dir, run.resume,
-                              origin=run.origin)
+                              origin=run.origin, ranks=ranks)
         except KeyboardInterrupt:
             print("\ninterrupted while starting: nothing to save", file=sys.stderr)
             return 130
@@ -145,38 +162,17 @@ def train_one(run: PlannedRun, args) -> int:
             print(error_line(f"{run.resume_path}: {e}" if run.resume_path else e),
                   file=sys.stderr)
             return EXIT_REFUSED
-        print(f"run {run_id}: {config.environment.type}/{config.environment.name}, "
-              f"{config.n_workers} workers x {config.worker_steps} steps, update "
-              f"{trainer.update}/{config.updates}, device {trainer.device}, {trainer.threads} "
-              f"torch threads, seed {config.seed}; config {run.origin}", flush=True)
-        start, status = time.time(), 0
-        try:
-            trainer.run()
-        except KeyboardInterrupt:
-            interrupts.escalate()
-            # After SIGHUP the terminal may be gone: the save must not depend on printing.
-            with contextlib.suppress(OSError):
-                print(f"\ninterrupted: saving update {trainer.snapshot['update']}", flush=True)
-            status = 130
-        except OSError as e:
-            # models/ or summaries/ became read-only or full: stop, keep what is on disk.
-            interrupts.escalate()
-            print(error_line(f"the run stopped on an OS error after update "
-                             f"{trainer.snapshot['update']}: {describe_os_error(e)}"),
-                  file=sys.stderr, flush=True)
-            status = 1
-        except (NonFiniteError, RuntimeError) as e:
-            interrupts.escalate()
-            print(f"error: {e}\nsaving the last completed update ({trainer.snapshot['update']})",
-                  file=sys.stderr, flush=True)
-            status = 1
-        finally:
-            try:
-                trainer.close()
-            except OSError as e:     # the last TensorBoard events could not be flushed
-                print(error_line(f"closing the summaries failed: {describe_os_error(e)}"),
-                      file=sys.stderr, flush=True)
-                status = status or 1
+        if ranks.is_main:
+            print(f"run {run_id}: {config.environment.type}/{config.environment.name}, "
+                  f"{config.n_workers} workers x {config.worker_steps} steps"
+                  f"{f' on {ranks.world_size} ranks' if ranks.distributed else ''}, update "
+                  f"{trainer.update}/{config.updates}, device {trainer.device}, "
+                  f"{trainer.threads} torch threads, seed {config.seed}; config {run.origin}",
+                  flush=True)
+        start = time.time()
+        status = run_until_stopped(trainer, interrupts, ranks)
+        if not ranks.is_main:
+            return status
         saved = trainer.snapshot
         try:
             path = trainer.save()
@@ -186,12 +182,62 @@ def train_one(run: PlannedRun, args) -> int:
                              f"{kept_checkpoint(args.models_dir, run_id)}"),
                   file=sys.stderr, flush=True)
             return 1
-        resume_hint = f"; continue with: python train.py --resume {path}" if status else ""
+        launcher = f"torchrun --nproc-per-node {ranks.world_size} train.py" \
+            if ranks.distributed else "python train.py"
+        resume_hint = f"; continue with: {launcher} --resume {path}" if status else ""
         # The saved snapshot's counters: an interrupt can land between an update's counters.
         with contextlib.suppress(OSError):
             print(f"saved {path} after {saved['update']} updates, {saved['steps']:,} steps, "
                   f"{time.time() - start:.0f} s{resume_hint}", flush=True)
         return status
+
+
+def run_until_stopped(trainer, interrupts: Interrupts, ranks) -> int:
+    """Train to the end (status 0) or until a signal, an OS error or a failure stops the
+    run (130 or 1), then close the workers and summaries. A stop signal that lands while
+    the run is already stopping on an error (a rank whose collective failed gets torchrun's
+    SIGTERM as it starts to save) only confirms the stop."""
+    try:
+        return _train_and_close(trainer, interrupts, ranks)
+    except KeyboardInterrupt:
+        interrupts.escalate()
+        return 130
+
+
+def _train_and_close(trainer, interrupts: Interrupts, ranks) -> int:
+    from trainer import NonFiniteError
+    status = 0
+    try:
+        trainer.run()
+    except KeyboardInterrupt:
+        interrupts.escalate()
+        if ranks.is_main:   # rank 0 saves every rank's state; the others just stop
+            # After SIGHUP the terminal may be gone: the save must not depend on printing.
+            with contextlib.suppress(OSError):
+                print(f"\ninterrupted: saving update {trainer.snapshot['update']}", flush=True)
+        status = 130
+    except OSError as e:
+        # models/ or summaries/ became read-only or full: stop, keep what is on disk.
+        interrupts.escalate()
+        print(error_line(f"the run stopped on an OS error after update "
+                         f"{trainer.snapshot['update']}: {describe_os_error(e)}"),
+              file=sys.stderr, flush=True)
+        status = 1
+    except (NonFiniteError, RuntimeError) as e:
+        # On several ranks also a collective that failed: another rank stopped.
+        interrupts.escalate()
+        saving = f"saving the last completed update ({trainer.snapshot['update']})" \
+            if ranks.is_main else f"rank {ranks.rank} stops"
+        print(f"error: {e}\n{saving}", file=sys.stderr, flush=True)
+        status = 1
+    finally:
+        try:
+            trainer.close()
+        except OSError as e:     # the last TensorBoard events could not be flushed
+            print(error_line(f"closing the summaries failed: {describe_os_error(e)}"),
+                  file=sys.stderr, flush=True)
+            status = status or 1
+    return status
 
 
 def describe_os_error(e: OSError) -> str:
@@ -263,12 +309,12 @@ class Resumed:
     own_run: Optional[str]
 
 
-def resumed(args) -> Resumed:
+def resumed(args, world_size: int = 1) -> Resumed:
     """The checkpoint of --resume PATH or RUN, checked; RefusedInput when it cannot be
     resumed, or when it is a periodic checkpoint older than its run's latest (resuming it
     would overwrite the later updates)."""
     from runs.checkpoint import load_model_file
-    from runs.resume import check_training_state
+    from runs.resume import check_training_state, check_world_size
     if args.resume.endswith(paths.MODEL_SUFFIX) or os.sep in args.resume:
         path = args.resume
     else:
@@ -276,6 +322,7 @@ def resumed(args) -> Resumed:
             paths.model_file(args.models_dir, args.resume)
     payload, config = load_model_file(path)
     check_training_state(payload, path)
+    check_world_size(payload, path, world_size)
     own_run = paths.run_in(path, args.models_dir)
     if own_run is None:                         # a file from elsewhere: a new run
         stem = os.path.splitext(os.path.basename(path))[0]
@@ -301,7 +348,8 @@ def check_run(config, source: str, resume: Optional[Resumed] = None) -> None:
     memory the run needs."""
     import torch
 
-    from environments import make_env, space_spec
+    from agent import cpp_compiler
+    from env_backends import player_backend
     from memories import kind_of
     from preflight.memory_estimate import check_fits, training_memory
     from preflight.refusal import short
@@ -310,20 +358,25 @@ def check_run(config, source: str, resume: Optional[Resumed] = None) -> None:
     from trainer import build_model
     from utils import resolve_device
     try:
-        resolve_device(config.device)
+        device = resolve_device(config.device)
     except RuntimeError as e:
         raise RefusedInput(f"{source}: {e}") from None
+    if config.compile_update and device.type == "cpu" and cpp_compiler() is None:
+        raise RefusedInput(f"{source}: compile_update = True needs a C++ compiler on CPU "
+                           f"(inductor builds the kernels with it), and none was found. Fix: "
+                           f"install one (e.g. apt install g++, or set CXX), or set "
+                           f"compile_update: false.")
     env_config = config.environment
     what = f"environment {env_config.type}/{short(env_config.name)}"
     try:
-        env = make_env(env_config)
+        env = player_backend(env_config)       # in this process, whatever the run's backend
     except Exception as e:   # noqa: BLE001 - gym.make raises its own error types, importing
         # a user's module anything at all; the user must learn which config entry to fix.
         raise RefusedInput(f"{source}: {what} cannot be built: {reason(e)} Fix: check "
                            f"environment.name and environment.reset_params.") from None
     try:
-        spec = space_spec(env)
-        env.reset(seed=0)
+        spec = env.spec
+        env.reset([0])
     except Exception as e:   # noqa: BLE001 - as above, from the environment's own reset
         raise RefusedInput(f"{source}: {what} fails to reset: {reason(e)} Fix: check "
                            f"environment.reset_params.") from None
@@ -355,16 +408,18 @@ def reason(e: Exception) -> str:
     return text if isinstance(e, ValueError) else f"{type(e).__name__}: {text}."
 
 
-def prepare(args, locks: contextlib.ExitStack) -> list[PlannedRun]:
+def prepare(args, locks: contextlib.ExitStack, ranks) -> list[PlannedRun]:
     """Every run the command line asks for, each checked and its run id claimed (its lock
-    held until `locks` closes); RefusedInput (or ConfigError) otherwise."""
+    held until `locks` closes); RefusedInput (or ConfigError) otherwise. Rank 0's work
+    alone on several ranks (`ranks`)."""
+    from distributed import worker_share
     from preflight.outputs import check_output_folders
     from preflight.overrides import load_with
     # Flags that are checked as they are parsed, and that a resumed run may change too.
     overrides = {k: v for k, v in (("seed", args.seed), ("device", args.device),
                                    ("updates", args.updates)) if v is not None}
     if args.resume:
-        resume = resumed(args)
+        resume = resumed(args, ranks.world_size)
         config = dataclasses.replace(resume.config, **overrides)
         paths.check_run_id(resume.run_id)
         check_run(config, resume.path, resume)
@@ -384,6 +439,7 @@ def prepare(args, locks: contextlib.ExitStack) -> list[PlannedRun]:
         [(dataclasses.replace(config, seed=seed), f"{run_id}_seed{seed}") for seed in args.seeds]
     for _, run in runs:
         paths.check_run_id(run)
+    worker_share(config.n_workers, ranks)
     check_run(config, source)
     check_output_folders(args.models_dir, args.summaries_dir)
     for _, run in runs:
@@ -395,14 +451,35 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from runs.integrity import allow_env_ids
     allow_env_ids(args.allow_env_id)
+    import distributed
+    try:
+        ranks = distributed.ranks_from_environment()
+    except ValueError as e:
+        print(error_line(e), file=sys.stderr)
+        return EXIT_REFUSED
+    distributed.start(ranks)
+    try:
+        return train_all(args, ranks)
+    finally:
+        distributed.stop()
+
+
+def train_all(args, ranks) -> int:
+    """Rank 0 checks the command line and claims the runs; every rank then trains them."""
+    from distributed import Collectives
     with contextlib.ExitStack() as locks:      # the runs' locks, held until the end
-        try:
-            runs = prepare(args, locks)
-        except ValueError as e:       # ConfigError, RefusedInput, a model file's ValueError
-            print(error_line(e), file=sys.stderr)
+        refusal, runs = None, None
+        if ranks.is_main:
+            try:
+                runs = prepare(args, locks, ranks)
+            except ValueError as e:   # ConfigError, RefusedInput, a model file's ValueError
+                refusal = error_line(e)
+                print(refusal, file=sys.stderr)
+        refusal, runs = Collectives(ranks).broadcast((refusal, runs))
+        if refusal:
             return EXIT_REFUSED
         for run in runs:
-            status = train_one(run, args)
+            status = train_one(run, args, ranks)
             if status:
                 return status
     return 0

@@ -16,17 +16,18 @@ from torch.utils.tensorboard import SummaryWriter
 
 from buffer import Minibatch, RolloutBuffer
 from config import Config
-from environments import SpaceSpec, check_in_parent
-from losses import LossTerms, normalize_advantages, ppo_loss
+from distributed import Collectives, Ranks, rank_device, rank_seed, worker_share
+from env_backends import EpisodeInfo, ReplayMismatch, make_backend
+from environments import SpaceSpec
+from losses import LossTerms, ppo_loss
 from model import ActorCritic, build_model
 from preflight.refusal import RefusedInput
 from runs import paths
 from runs.checkpoint import Payload, save_model_file
-from runs.resume import check_resumable
+from runs.resume import RANK_ENTRIES, check_resumable, check_world_size, rank_part
 from sampler import Sampler
-from utils import (explained_variance, format_duration, polynomial_decay, remaining_seconds,
+from utils import (format_duration, polynomial_decay, remaining_seconds,
                    resolve_device, seed_everything, set_torch_threads, worker_seeds)
-from worker_pool import EpisodeInfo, ReplayMismatch, WorkerPool
 
 
 def _summary_thread_hook(args: threading.ExceptHookArgs) -> None:
@@ -100,20 +101,30 @@ def minibatch_loss(model: ActorCritic, batch: Minibatch, config: Config,
                     config.reconstruction_loss_coefficient)
 
 
+SINGLE = Collectives(Ranks())
+
+
 def accumulate_gradients(model: ActorCritic, batch: Minibatch, config: Config,
-                         schedules: Schedules) -> dict[str, float]:
+                         schedules: Schedules, collectives: Collectives = SINGLE,
+                         run_steps: Optional[int] = None) -> dict[str, float]:
     """Add the minibatch loss's gradients to the parameters' .grad, computed in parts of at
     most micro_batch_size steps (whole segments); each part's mean loss is weighted by its
-    share, so the sum is the minibatch mean. Returns the minibatch's loss terms."""
-    batch = dataclasses.replace(batch, advantages=normalize_advantages(batch.advantages))
+    share, so the sum is the minibatch mean. Returns the minibatch's loss terms. On several
+    ranks `batch` is this rank's share of a minibatch of `run_steps` steps: advantages are
+    normalised over the whole minibatch and each part is weighted by its share of it, so the
+    ranks' gradients sum to the whole minibatch's (distributed.Collectives.sum_gradients)."""
+    run_steps = run_steps or batch.steps
+    batch = dataclasses.replace(
+        batch, advantages=collectives.normalize_advantages(batch.advantages))
     size = config.micro_batch_size or batch.steps
-    terms: dict[str, float] = {}
+    # Every name, even for a rank with no segments: the ranks sum the terms by name.
+    terms = {f.name: 0.0 for f in dataclasses.fields(LossTerms)}
     for part in batch.split(max(1, size // config.segment_len)):
-        share = part.steps / batch.steps
+        share = part.steps / run_steps
         part_terms = minibatch_loss(model, part, config, schedules)
         (part_terms.total * share).backward()
         for key, value in part_terms.detached().items():
-            terms[key] = terms.get(key, 0.0) + value * share
+            terms[key] += value * share
     return terms
 
 
@@ -142,37 +153,48 @@ class Trainer:
     """Runs PPO updates. With `resume` (a payload written by save()) it continues that run
     exactly: weights, optimiser, counters, RNG states, the running episodes and memory.
     `origin` says where the config came from (a file and the command line's --set values);
-    the run's TensorBoard config records it above the config itself."""
+    the run's TensorBoard config records it above the config itself.
+
+    With `ranks` of a torchrun launch (distributed.py) this is one rank of a data-parallel
+    run: it steps its share of the config's n_workers and joins the other ranks once per
+    minibatch; rank 0 alone writes summaries and holds the checkpoint of every rank."""
 
     def __init__(self, config: Config, run_id: str, models_dir: str = "models",
                  summaries_dir: str = "summaries", resume: Optional[Payload] = None,
-                 origin: str = ""):
-        self.config, self.run_id = config, run_id
+                 origin: str = "", ranks: Ranks = Ranks()):
+        self.config, self.run_id, self.ranks = config, run_id, ranks
+        self.collectives = Collectives(ranks)
+        self.workers = worker_share(config.n_workers, ranks)
+        # This rank's share of the environments: the buffer and sampler see only those.
+        local = dataclasses.replace(config, n_workers=self.workers.stop - self.workers.start)
+        # The same seed on every rank: the same initial weights and minibatch shuffles.
         self.generator = seed_everything(config.seed)
-        self.device = resolve_device(config.device)
+        self.device = rank_device(resolve_device(config.device), ranks)
         self.models_dir = models_dir
         self.model_path = paths.model_file(models_dir, run_id)
-        processes = config.env_processes or min(config.n_workers, len(os.sched_getaffinity(0)))
-        # Unsupported spaces fail here, before any worker starts.
-        info_masks = check_in_parent(config.environment)
-        self.pool = WorkerPool(config.environment, config.n_workers, processes,
-                               worker_seeds(config.seed, config.n_workers),
-                               config.max_worker_restarts, info_masks,
-                               config.step_timeout)
+        cores = max(1, len(os.sched_getaffinity(0)) // ranks.local_world_size)
+        # The env backend (env_backends), for this rank's environments: unsupported spaces
+        # fail here, before any env process starts.
+        self.pool = make_backend(local, worker_seeds(config.seed, config.n_workers)[self.workers],
+                                 cores)
         try:
             self.spec = self.pool.spec
             # Threads first: the initialisation (orthogonal_ uses a QR decomposition) must run
             # with the same thread count every time for seeded runs to be bit-identical.
-            self.threads = set_torch_threads(config.torch_threads, count_parameters(config, self.spec))
+            self.threads = set_torch_threads(config.torch_threads,
+                                             count_parameters(config, self.spec), cores)
             self.model = build_model(config, self.spec, self.device)
+            self.collectives.broadcast_parameters(self.model)
+            if ranks.rank:       # each rank its own actions; rank 0 draws as one rank would
+                torch.manual_seed(rank_seed(config.seed, ranks.rank))
             # Fused: one kernel over all parameters instead of a Python loop over them, a
             # fifth of the default step's time; it runs every minibatch however small the
             # rollout (benchmarks/optimiser_step.py).
             self.optimizer = torch.optim.AdamW(self.model.parameters(),
                                                lr=config.learning_rate_schedule.initial, fused=True)
-            self.buffer = RolloutBuffer(config, self.spec, self.device)
-            self.sampler = Sampler(self.pool, self.buffer, config, self.device, self.model)
-            self.update, self.steps, self.skipped_steps = 0, 0, 0
+            self.buffer = RolloutBuffer(local, self.spec, self.device)
+            self.sampler = Sampler(self.pool, self.buffer, local, self.device, self.model)
+            self.update, self.steps, self.skipped_steps, self.restarts = 0, 0, 0, 0
             self.log_dir = paths.new_log_folder(summaries_dir, run_id)
             if resume is not None:
                 self._restore(resume)
@@ -182,21 +204,24 @@ class Trainer:
         # On resume the same folder continues; events after the checkpoint are purged. The
         # purge takes steps >= purge_step, and the checkpoint's own update logged at
         # self.steps, so it starts one step later.
-        self.writer = SummaryWriter(self.log_dir,
-                                    purge_step=self.steps + 1 if resume else None)
-        if resume is None:
+        self.writer = SummaryWriter(self.log_dir, purge_step=self.steps + 1 if resume else None) \
+            if ranks.is_main else None
+        if resume is None and ranks.is_main:
             comment = f"# {origin}\n" if origin else ""
             self.writer.add_text("config", "```yaml\n" + comment +
                                  yaml.safe_dump(config.to_dict()) + "```")
         self.last_stats: Optional[TrainingStats] = None
-        self.snapshot = _cloned(self.checkpoint())
+        self.snapshot = self._gathered_checkpoint()
 
     def _restore(self, payload: Payload) -> None:
         """Continue `payload`'s run; RefusedInput (a ValueError) when it does not fit."""
+        check_world_size(payload, "the checkpoint", self.ranks.world_size)
         fresh = self.checkpoint()
-        check_resumable(payload, "the checkpoint", self.config.environment, fresh["spec"],
-                        fresh["model"], list(self.model.parameters()), fresh["rng"],
-                        fresh["sampler"])
+        mine = rank_part(payload, self.ranks.rank)
+        check_resumable({**payload, **mine}, "the checkpoint", self.config.environment,
+                        fresh["spec"], fresh["model"], list(self.model.parameters()),
+                        fresh["rng"], fresh["sampler"])
+        payload = {**payload, **mine}
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.update, self.steps = payload["update"], payload["steps"]
@@ -231,6 +256,7 @@ class Trainer:
         t0 = time.time()
         self.model.eval()
         episodes, last_value = self.sampler.collect()
+        episodes = self._all_episodes(episodes)
         self.buffer.compute_advantages(last_value, self.config.gamma, self.config.gae_lambda)
         t1 = time.time()
         self.model.train()
@@ -247,10 +273,15 @@ class Trainer:
             group["lr"] = schedules.learning_rate
         sums: dict[str, float] = {}
         grad_norms = []
+        parameters = list(self.model.parameters())
         for _ in range(self.config.epochs):
-            for batch in self.buffer.minibatches(self.config.n_mini_batch, self.generator):
+            for share in self.buffer.shared_minibatches(self.config.n_mini_batch, self.generator,
+                                                        self.workers.start,
+                                                        self.config.n_workers):
                 self.optimizer.zero_grad(set_to_none=True)
-                terms = accumulate_gradients(self.model, batch, self.config, schedules)
+                terms = accumulate_gradients(self.model, share.batch, self.config, schedules,
+                                             self.collectives, share.run_steps)
+                terms = self.collectives.sum_gradients(parameters, terms)
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(),
                                                                  self.config.max_grad_norm))
                 if not self._finite(terms, grad_norm):
@@ -260,10 +291,20 @@ class Trainer:
                 grad_norms.append(grad_norm)
                 self.optimizer.step()
         n = max(1, len(grad_norms))
-        b = self.buffer
-        return TrainingStats({k: v / n for k, v in sums.items()}, float(np.mean(grad_norms)) if grad_norms else float("nan"),
-                             explained_variance(b.values, b.returns), float(b.values.mean()),
-                             float(b.advantages.mean()))
+        b, reduce = self.buffer, self.collectives
+        return TrainingStats({k: v / n for k, v in sums.items()},
+                             float(np.mean(grad_norms)) if grad_norms else float("nan"),
+                             reduce.explained_variance(b.values, b.returns),
+                             reduce.mean(b.values), reduce.mean(b.advantages))
+
+    def _all_episodes(self, episodes: list[EpisodeInfo]) -> list[EpisodeInfo]:
+        """Every rank's finished episodes on rank 0 (what it logs; and every rank's worker
+        restarts in all, in self.restarts); a rank's own elsewhere."""
+        gathered = self.collectives.gather((episodes, self.pool.restarts))
+        if gathered is None:
+            return episodes
+        self.restarts = sum(restarts for _, restarts in gathered)
+        return [e for part, _ in gathered for e in part]
 
     def _finite(self, terms: dict[str, float], grad_norm: float) -> bool:
         """False (and counted) when a step must be skipped; NonFiniteError when the run stops."""
@@ -282,6 +323,8 @@ class Trainer:
     # ----- output -----
     def _log(self, episodes: list[EpisodeInfo], stats: TrainingStats, schedules: Schedules,
              times: UpdateTimes) -> None:
+        if self.writer is None:          # not rank 0
+            return
         w, step = self.writer, self.steps
         for key, value in episode_summary(episodes).items():
             w.add_scalar(f"episode/{key}", value, step)
@@ -291,7 +334,7 @@ class Trainer:
             w.add_scalar(f"{group}/{key}", value, step)
         w.add_scalar("optim/grad_norm", stats.grad_norm, step)
         w.add_scalar("optim/skipped_steps", self.skipped_steps, step)
-        w.add_scalar("env/worker_restarts", self.pool.restarts, step)
+        w.add_scalar("env/worker_restarts", self.restarts, step)
         w.add_scalar("value/explained_variance", stats.explained_variance, step)
         w.add_scalar("value/mean", stats.value_mean, step)
         w.add_scalar("advantage/mean", stats.advantage_mean, step)
@@ -304,6 +347,8 @@ class Trainer:
 
     def _report(self, episodes: list[EpisodeInfo], times: UpdateTimes, eta: float,
                 target: int) -> None:
+        if not self.ranks.is_main:
+            return
         done = self.update
         sps = self.config.batch_size / (times.sampling + times.optimisation)
         summary = episode_summary(episodes)
@@ -325,20 +370,35 @@ class Trainer:
                 "update": self.update, "steps": self.steps, "skipped_steps": self.skipped_steps,
                 "log_dir": self.log_dir, "rng": rng, "sampler": self.sampler.state()}
 
+    def _gathered_checkpoint(self) -> Optional[Payload]:
+        """On rank 0, a copy of checkpoint() with every other rank's generator and sampler
+        states ("ranks", distributed.py); None on other ranks. Rank 0 holds it from one
+        update to the next, so it saves without waiting for any other rank."""
+        payload = _cloned(self.checkpoint())
+        gathered = self.collectives.gather({key: payload[key] for key in RANK_ENTRIES})
+        if gathered is None:
+            return None
+        if self.ranks.distributed:
+            payload.update(world_size=self.ranks.world_size, ranks=gathered[1:])
+        return payload
+
     def save(self) -> str:
-        """Write the last completed update's checkpoint (never a half-done update's)."""
+        """Write the last completed update's checkpoint (never a half-done update's); rank 0
+        only."""
+        assert self.ranks.is_main, "only rank 0 writes the model file"
         save_model_file(self.model_path, self.snapshot)
         return self.model_path
 
     def _after_update(self) -> None:
-        self.snapshot = _cloned(self.checkpoint())
+        self.snapshot = self._gathered_checkpoint()
         interval = self.config.checkpoint_interval
-        if interval and self.update % interval == 0:
+        if interval and self.update % interval == 0 and self.ranks.is_main:
             save_model_file(paths.periodic_file(self.models_dir, self.run_id, self.update),
                             self.snapshot)
             self.save()
 
     def close(self) -> None:
         self.pool.close()
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
 

@@ -36,13 +36,16 @@ def seed_everything(seed: int) -> torch.Generator:
 SMALL_MODEL_PARAMETERS = 1_000_000
 
 
-def set_torch_threads(requested: Optional[int], parameters: int) -> int:
+def set_torch_threads(requested: Optional[int], parameters: int,
+                      cores: Optional[int] = None) -> int:
     """Choose torch's intra-op threads deliberately: torch's default (every core) oversubscribes
     a machine whose cores also run the environment processes, and stalled some updates 25x. Small models run on one thread:
     their ops are too small to pay for waking a second one (proof-of-memory: 3,300 vs 1,100
-    steps/s; masked CartPole: 2,900 vs 1,400). Larger ones use every core we may run on."""
+    steps/s; masked CartPole: 2,900 vs 1,400). Larger ones use every core we may run on
+    (`cores`: this process's share when several ranks share the machine)."""
     if requested is None:
-        requested = 1 if parameters < SMALL_MODEL_PARAMETERS else len(os.sched_getaffinity(0))
+        cores = cores or len(os.sched_getaffinity(0))
+        requested = 1 if parameters < SMALL_MODEL_PARAMETERS else cores
     torch.set_num_threads(requested)
     return requested
 

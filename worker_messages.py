@@ -1,44 +1,15 @@
 """What the worker pool and its environment processes send each other, and the shared
 memory the observations travel through (worker_pool.py): typed records, a Command to a
-process, a Reply or a Failure back, and the records a step produces.
+process, a Reply or a Failure back (a Step's reply value is env_backends.env_slice.SliceStep).
 
 Like worker_pool.py, this module must not import torch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from multiprocessing import shared_memory
 from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
-
-
-@dataclass(frozen=True)
-class EpisodeInfo:
-    """One finished episode. `worker` is the environment's index in the pool; reward and length
-    are counted by the pool; success comes from info["success"] when the env reports it;
-    metrics are the other numeric scalars of the env's final info (e.g. Memory Gym's)."""
-    worker: int
-    reward: float
-    length: int
-    success: Optional[float]
-    metrics: dict[str, float] = field(default_factory=dict)
-
-
-class SliceStep(NamedTuple):
-    """One process's part of a step: its environments' rewards, flags and finished episodes."""
-    rewards: np.ndarray      # float32 (envs of the slice,)
-    terminated: np.ndarray   # bool (envs of the slice,)
-    truncated: np.ndarray    # bool (envs of the slice,)
-    episodes: list[EpisodeInfo]
-
-
-class StepResult(NamedTuple):
-    obs: np.ndarray          # the pool's shared observation array, to act on next
-    rewards: np.ndarray      # float32 (n_envs,)
-    terminated: np.ndarray   # bool (n_envs,)
-    truncated: np.ndarray    # bool (n_envs,)
-    episodes: list[EpisodeInfo]
 
 
 # --------------------------------------------------------------------------------------
@@ -55,7 +26,7 @@ class Attach(NamedTuple):      # map the pool's shared observation arrays, by bl
 
 
 class Reset(NamedTuple):       # start every environment's next episode
-    pass
+    seeds: Optional[list[int]] = None    # the episodes' own seeds, else the next training seeds
 
 
 class Step(NamedTuple):        # step every environment of the slice; replied: a SliceStep
@@ -82,11 +53,6 @@ class Failure(NamedTuple):     # a command raised in the process
     env_in_slice: Optional[int]    # the environment being worked on, if any
     traceback: str
     replay: Optional[str] = None   # set when a Restore's recorded episode did not replay
-
-
-class ReplayMismatch(ValueError):
-    """A recorded episode did not replay (Restore): the record is not this environment's
-    (an altered or foreign checkpoint) or the environment is not deterministic."""
 
 
 # --------------------------------------------------------------------------------------

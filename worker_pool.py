@@ -25,11 +25,12 @@ from typing import Any, Optional
 import numpy as np
 
 from config import STEP_TIMEOUT_SECONDS
-from environments import ActionLayout, SpaceSpec, make_env, space_spec
-from environments.actions import MASK_KEY
-from environments.episodes import episode_seed, final_metrics
-from worker_messages import (Attach, Close, Command, EpisodeInfo, Failure, ReplayMismatch, Reply,
-                             Reset, Restore, SliceStep, Step, StepResult, shared_array)
+from env_backends.base import EnvBackend, EnvState, ReplayMismatch, StepResult
+from env_backends.env_slice import EnvSlice, SliceStep
+from env_backends.replay import EpisodeRecord
+from environments import SpaceSpec
+from worker_messages import (Attach, Close, Command, Failure, Reply, Reset, Restore, Step,
+                             shared_array)
 
 # How often a waiting side checks that the other side is still alive.
 POLL_SECONDS = 1.0
@@ -41,29 +42,15 @@ JOIN_SECONDS = 5.0
 # Worker process
 # --------------------------------------------------------------------------------------
 
-def _success(info: dict) -> Optional[float]:
-    return float(info["success"]) if "success" in info else None
-
-
-class _Worker:
+class _Worker(EnvSlice):
     """The environments of one process and the commands the pool sends them."""
 
     def __init__(self, conn: Connection, env_config, info_masks: bool, first_env: int,
                  seeds: list[int], episodes: list[int], current):
-        self.conn = conn
         self._current = current         # shared with the pool, which names a hung env by it
+        super().__init__(seeds, episodes, first_env)
+        self.conn = conn
         self.env_config, self.info_masks = env_config, info_masks
-        self.first_env = first_env
-        self.seeds = seeds
-        self.envs: list = []
-        self.actions: list[ActionLayout] = []
-        self.current = None
-        self.episode = np.array(episodes, dtype=np.int64)     # resets so far, per env
-        self.episode_reward = np.zeros(len(seeds), dtype=np.float64)
-        self.episode_length = np.zeros(len(seeds), dtype=np.int64)
-        self.obs: Optional[np.ndarray] = None
-        self.final_obs: Optional[np.ndarray] = None
-        self.masks: Optional[np.ndarray] = None
 
     @property
     def current(self) -> Optional[int]:
@@ -87,11 +74,6 @@ class _Worker:
         except Exception:
             self._report(Failure(self.current, traceback.format_exc()))
 
-    def close(self) -> None:
-        for env in self.envs:
-            env.close()
-        self.envs = []
-
     def _report(self, message: Failure) -> None:
         try:
             self.conn.send(message)
@@ -110,96 +92,30 @@ class _Worker:
             return None
 
     def _handle(self, command: Command) -> Any:
-        handlers = {Attach: self._attach, Reset: self._reset_all, Step: self._step,
-                    Restore: self._restore}
+        handlers = {Attach: self._attach, Reset: lambda c: self.reset_all(c.seeds),
+                    Step: lambda c: self.step(c.actions),
+                    Restore: lambda c: self.restore(c.episodes, c.actions)}
         assert type(command) in handlers, f"unknown command {command!r}"
         return handlers[type(command)](command)
 
     def _create_envs(self) -> dict:
-        for j in range(len(self.seeds)):
-            self.current = j
-            self.envs.append(make_env(self.env_config, info_masks=self.info_masks))
-        self.current = None
+        spec = self.create_envs(self.env_config, self.info_masks)
         # pygame (Memory Gym) lets SDL catch SIGTERM, which would make Process.terminate()
         # unable to stop this process.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        self.actions = [ActionLayout(env.action_space) for env in self.envs]
-        specs = {space_spec(env) for env in self.envs}
-        if len(specs) != 1:
-            raise RuntimeError(f"the environments of one config have different spaces: {specs}")
-        return specs.pop().to_dict()
+        return spec.to_dict()
 
     def _attach(self, command: Attach) -> None:
         mine = slice(self.first_env, self.first_env + len(self.envs))
-        self.obs, self.final_obs = (
+        obs, final_obs = (
             shared_array(shared_memory.SharedMemory(name=name), command.shape,
                           command.dtype)[mine]
             for name in (command.obs_name, command.final_obs_name))
+        masks = None
         if command.mask_name is not None:
-            self.masks = shared_array(shared_memory.SharedMemory(name=command.mask_name),
-                                       (command.shape[0], command.mask_size), "bool")[mine]
-
-    def _keep_mask(self, j: int, info: dict) -> None:
-        """Env j's action mask for the observation it just gave, where the pool keeps masks."""
-        if self.masks is not None:
-            self.masks[j] = info[MASK_KEY]
-
-    def _reset_all(self, command: Reset) -> None:
-        for j in range(len(self.envs)):
-            self.obs[j] = self._reset_env(j)
-
-    def _reset_env(self, j: int) -> np.ndarray:
-        """Start env j's next episode with that episode's own seed."""
-        self.current = j
-        observation, info = self.envs[j].reset(seed=episode_seed(self.seeds[j], self.episode[j]))
-        self._keep_mask(j, info)
-        self.episode[j] += 1
-        self.episode_reward[j] = 0.0
-        self.episode_length[j] = 0
-        return observation
-
-    def _restore(self, command: Restore) -> None:
-        """Rebuild each env's running episode: reset with that episode's seed, replay its
-        actions. episodes[j] is the number of resets env j had done (its episode's index + 1)."""
-        for j, env in enumerate(self.envs):
-            self.episode[j] = command.episodes[j] - 1
-            self.obs[j] = self._reset_env(j)
-            for k, action in enumerate(command.actions[j]):
-                observation, reward, terminated, truncated, info = env.step(
-                    self.actions[j].to_env(action))
-                self._keep_mask(j, info)
-                if terminated or truncated:
-                    raise ReplayMismatch(f"its recorded episode ended after {k + 1} of "
-                                         f"{len(command.actions[j])} recorded actions")
-                self.episode_reward[j] += reward
-                self.episode_length[j] += 1
-                self.obs[j] = observation
-
-    def _step(self, command: Step) -> SliceStep:
-        actions, n = command.actions, len(self.envs)
-        rewards = np.zeros(n, dtype=np.float32)
-        terminated = np.zeros(n, dtype=bool)
-        truncated = np.zeros(n, dtype=bool)
-        episodes = []
-        for j, env in enumerate(self.envs):
-            self.current = j
-            observation, reward, terminated[j], truncated[j], info = env.step(
-                self.actions[j].to_env(actions[j]))
-            self._keep_mask(j, info)
-            rewards[j] = reward
-            self.episode_reward[j] += reward
-            self.episode_length[j] += 1
-            if terminated[j] or truncated[j]:
-                self.final_obs[j] = observation
-                episodes.append(self._episode_info(j, info))
-                observation = self._reset_env(j)
-            self.obs[j] = observation
-        return SliceStep(rewards, terminated, truncated, episodes)
-
-    def _episode_info(self, j: int, info: dict) -> EpisodeInfo:
-        return EpisodeInfo(worker=self.first_env + j, reward=float(self.episode_reward[j]),
-                           length=int(self.episode_length[j]), success=_success(info),
-                           metrics=final_metrics(info))
+            masks = shared_array(shared_memory.SharedMemory(name=command.mask_name),
+                                 (command.shape[0], command.mask_size), "bool")[mine]
+        self.attach(obs, final_obs, masks)
 
 
 def _worker_main(conn: Connection, env_config, info_masks: bool, first_env: int,
@@ -275,7 +191,7 @@ def _describe_exit(exitcode: Optional[int]) -> str:
     return f"exited with code {exitcode}"
 
 
-class WorkerPool:
+class WorkerPool(EnvBackend):
     """`n_envs` environments stepped in `n_processes` processes; see the module docstring.
 
     Env i's k-th episode is seeded with episode_seed(seeds[i], k). `obs` is the
@@ -288,7 +204,6 @@ class WorkerPool:
     spec: SpaceSpec
     obs: np.ndarray
     final_obs: np.ndarray
-    action_masks: Optional[np.ndarray]
 
     def __init__(self, env_config, n_envs: int, n_processes: int, seeds: list[int],
                  max_restarts: int = 0, info_masks: bool = False,
@@ -312,12 +227,8 @@ class WorkerPool:
         self._closed = False
         self._failure: Optional[str] = None
         self._in_flight: Optional[np.ndarray] = None      # actions of a started step
-        # What restore() needs: resets per env, and the actions of each running episode
-        # (compact and growing by doubling: endless episodes stay cheap).
-        self.episodes = np.zeros(n_envs, dtype=np.int64)
-        self._actions = np.zeros((n_envs, 0, 0), dtype=np.int16)
-        self._episode_steps = np.zeros(n_envs, dtype=np.int64)
-        self.action_masks = None
+        self._masks: Optional[np.ndarray] = None
+        self.record: Optional[EpisodeRecord] = None        # once the spec is known
         try:
             _start_resource_tracker()
             self._start_processes()
@@ -325,10 +236,7 @@ class WorkerPool:
             self.obs, self.final_obs = self._create_shared_arrays()
             self._send_all(self._attach_command())
             self._collect()
-            # Integers as int16 where every choice fits, continuous actions exactly as sampled.
-            compact = np.int16 if max(self.spec.action_nvec, default=0) <= 2**15 else np.int64
-            self._actions = np.zeros((n_envs, 64, self.spec.action_width),
-                                     dtype=np.float32 if self.spec.action_continuous else compact)
+            self.record = EpisodeRecord(self.spec, n_envs)
         except BaseException:
             self.close()
             raise
@@ -337,35 +245,34 @@ class WorkerPool:
     def n_processes(self) -> int:
         return len(self._slices)
 
-    def reset(self) -> np.ndarray:
+    @property
+    def action_masks(self) -> Optional[np.ndarray]:
+        return self._masks
+
+    def reset(self, seeds=None) -> np.ndarray:
         """Reset every environment; returns the shared observation array. Episodes still
         running are dropped without an EpisodeInfo."""
         self._check_usable()
-        self._send_all(Reset())
+        for p, envs in enumerate(self._slices):
+            self._send(p, Reset(None if seeds is None else [int(s) for s in seeds[envs]]))
         self._collect()
-        self.episodes += 1
-        self._episode_steps[:] = 0
+        self.record.started()
         return self.obs
 
-    def restore(self, episodes: np.ndarray, actions: list[np.ndarray]) -> np.ndarray:
-        """Put every env back into the episode a checkpoint recorded: env i's episodes[i]-th
-        episode after the actions actions[i] (shape (n, action dims)). Returns obs."""
+    def state(self) -> EnvState:
+        return self.record.state()
+
+    def restore(self, state: EnvState) -> np.ndarray:
+        """Put every env back into the episode a checkpoint recorded (state()): env i's
+        episodes[i]-th episode after its recorded actions (shape (n, action dims)). Returns
+        obs."""
         self._check_usable()
-        self._check_replay(episodes, actions)
+        episodes, actions = self.record.checked(state)
         for p, envs in enumerate(self._slices):
             self._send(p, Restore([int(e) for e in episodes[envs]], actions[envs]))
         self._collect(steps=1 + max((len(a) for a in actions), default=0))
-        self.episodes = np.asarray(episodes, dtype=np.int64).copy()
-        self._episode_steps[:] = 0
-        for i, a in enumerate(actions):
-            for row in a:
-                self._record(i, row)
+        self.record.restored(episodes, actions)
         return self.obs
-
-    def step(self, actions: np.ndarray) -> StepResult:
-        """Apply actions[i] (integers, one per action dimension) to env i."""
-        self.step_async(actions)
-        return self.step_wait()
 
     def step_async(self, actions: np.ndarray) -> None:
         """Start a step and return at once: the envs run while the caller does other work
@@ -384,33 +291,14 @@ class WorkerPool:
                                "step_async(actions) first, or step(actions) for both.")
         actions, self._in_flight = self._in_flight, None
         parts: list[SliceStep] = self._collect(restartable=True)
-        self._track(actions, parts)
+        terminated = np.concatenate([part.terminated for part in parts])
+        truncated = np.concatenate([part.truncated for part in parts])
+        self.record.track(actions, terminated | truncated)
         return StepResult(obs=self.obs,
                           rewards=np.concatenate([part.rewards for part in parts]),
-                          terminated=np.concatenate([part.terminated for part in parts]),
-                          truncated=np.concatenate([part.truncated for part in parts]),
-                          episodes=[episode for part in parts for episode in part.episodes])
-
-    def _record(self, i: int, action: np.ndarray) -> None:
-        if self._episode_steps[i] == self._actions.shape[1]:
-            self._actions = np.concatenate([self._actions, np.zeros_like(self._actions)], axis=1)
-        self._actions[i, self._episode_steps[i]] = action
-        self._episode_steps[i] += 1
-
-    def _track(self, actions: np.ndarray, parts: list[SliceStep]) -> None:
-        ended = np.concatenate([part.terminated | part.truncated for part in parts])
-        for i in range(self.n_envs):
-            if ended[i]:
-                self.episodes[i] += 1
-                self._episode_steps[i] = 0
-            else:
-                self._record(i, actions[i])
-
-    def running_episodes(self) -> tuple[np.ndarray, list[np.ndarray]]:
-        """(resets per env, actions of each running episode as (n, A) arrays of the spec's
-        action dtype): restore()'s input."""
-        return self.episodes.copy(), [self._actions[i, :n].astype(self.spec.action_dtype)
-                                      for i, n in enumerate(self._episode_steps)]
+                          terminated=terminated, truncated=truncated,
+                          episodes=[episode for part in parts for episode in part.episodes],
+                          final_obs=self.final_obs, action_masks=self._masks)
 
     def close(self) -> None:
         """Stop the processes (terminating those that do not exit) and free the shared memory."""
@@ -458,10 +346,16 @@ class WorkerPool:
         process = context.Process(
             target=_worker_main, name=f"env-process-{p}", daemon=True,
             args=(child_end, self.env_config, self.info_masks, envs.start, self.seeds[envs],
-                  [int(e) for e in self.episodes[envs]], self._current[p]))
+                  self._episode_counts(envs), self._current[p]))
         process.start()
         child_end.close()
         return process, parent_end
+
+    def _episode_counts(self, envs: slice) -> list[int]:
+        """Resets so far of the envs of a slice (a restarted process continues from them)."""
+        if self.record is None:
+            return [0] * (envs.stop - envs.start)
+        return [int(e) for e in self.record.episodes[envs]]
 
     def _restart(self, p: int, failure: str) -> SliceStep:
         """Replace failed process p by a fresh one whose envs start new episodes (with the
@@ -505,7 +399,7 @@ class WorkerPool:
         arrays = [self._shared_block((self.n_envs, *self.spec.obs_shape), self.spec.obs_dtype)
                   for _ in range(2)]
         if self.spec.action_mask:
-            self.action_masks = self._shared_block((self.n_envs, self.spec.mask_size), "bool")
+            self._masks = self._shared_block((self.n_envs, self.spec.mask_size), "bool")
         return arrays[0], arrays[1]
 
     def _shared_block(self, shape: tuple[int, ...], dtype: str) -> np.ndarray:
@@ -618,17 +512,3 @@ class WorkerPool:
         if self._in_flight is not None:
             raise RuntimeError("WorkerPool: a step is in flight. Fix: call step_wait() before "
                                "anything else.")
-
-    def _check_replay(self, episodes: np.ndarray, actions: list[np.ndarray]) -> None:
-        """ReplayMismatch unless restore()'s record has an episode count >= 1 and actions
-        within the action space for every env."""
-        if len(episodes) != self.n_envs or len(actions) != self.n_envs or np.any(
-                np.asarray(episodes) < 1):
-            raise ReplayMismatch(f"the record of the running episodes does not describe "
-                                 f"{self.n_envs} environments that have started an episode")
-        for i, a in enumerate(actions):
-            a = np.asarray(a)
-            if a.size and (a.ndim != 2 or a.shape[1] != self.spec.action_width
-                           or self.spec.actions_outside(a).any()):
-                raise ReplayMismatch(f"worker {i}'s recorded actions lie outside the action "
-                                     f"space ({self.spec.action_space_text()})")

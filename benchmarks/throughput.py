@@ -13,8 +13,12 @@ optimisation's overhead over it; the whole loop's floor (the envs alone, the net
 acting step alone for every rollout step, and the compute floor) and the share of it the
 loop reaches; peak memory of the whole process tree (sum of proportional
 set sizes of the trainer and its workers); bytes held by the buffer, of which the cached
-memory stream, and by the KV cache (or recurrent state).
-The first update is a warm-up and is not timed.
+memory stream, and by the KV cache (or recurrent state); the update's FLOPs (counted by
+torch.utils.flop_counter) and the rate the compute floor reaches, as a share of the
+machine's peak (benchmarks/flops.py says how the peak is derived): the model FLOPs
+utilisation.
+The first update is a warm-up and is not timed; its time is printed apart (with
+compile_update it holds the compiles).
 """
 from __future__ import annotations
 
@@ -83,8 +87,11 @@ def env_only_steps_per_second(trainer, steps_per_worker: int) -> float:
 
 def in_process_env_step_ms(env_config, steps: int) -> float:
     """One environment stepped in this process with random actions, no pool: what the envs
-    themselves cost, next to the pool's step."""
-    from environments import make_env
+    themselves cost, next to the pool's step (nan for a JAX family, whose backend steps
+    them in this process already: env-only says what they cost)."""
+    from environments import families, make_env
+    if "jax" in families()[env_config.type].backends:
+        return float("nan")
     env = make_env(env_config)
     try:
         env.reset(seed=0)
@@ -118,6 +125,43 @@ def compute_floor_seconds(trainer) -> float:
     return elapsed
 
 
+@dataclasses.dataclass
+class FloorVariant:
+    compile_update: bool
+    update_precision: str
+    first_seconds: float       # the first minibatch: with compile_update, its compile
+    floor_seconds: float       # per update, from the minibatches timed after the first
+
+
+def floor_variants(trainer, timed: int = 3) -> list[FloorVariant]:
+    """The compute floor under each of compile_update x update_precision, side by side on
+    the same data: one minibatch first (it pays any compile), then `timed` minibatches, the
+    update's floor estimated as their mean x minibatches x epochs."""
+    from trainer import Schedules, accumulate_gradients
+    config, model = trainer.config, trainer.model
+    schedules = Schedules.at(config, 0)
+    batches = list(trainer.buffer.minibatches(config.n_mini_batch, trainer.generator))
+    saved = model.compile_update, model.autocast
+    variants = []
+    model.train()
+    try:
+        for compiled in (False, True):
+            for precision in ("float32", "bfloat16"):
+                model.compile_update, model.autocast = compiled, precision == "bfloat16"
+                times = []
+                for batch in batches[:timed + 1]:
+                    start = time.perf_counter()
+                    accumulate_gradients(model, batch, config, schedules)
+                    times.append(time.perf_counter() - start)
+                model.zero_grad(set_to_none=True)
+                per_batch = sum(times[1:]) / len(times[1:])
+                variants.append(FloorVariant(compiled, precision, times[0],
+                                             per_batch * config.n_mini_batch * config.epochs))
+    finally:
+        model.compile_update, model.autocast = saved
+    return variants
+
+
 def acting_forward_ms(trainer, steps: int = 50) -> float:
     """The network's acting step alone on a batch of the rollout's shapes, best of 3 rounds:
     what acting would cost with no rollout around it (benchmarks/acting_step.py)."""
@@ -139,6 +183,24 @@ def acting_forward_ms(trainer, steps: int = 50) -> float:
         return min(milliseconds(step, inputs, steps) for _ in range(3))
 
 
+def utilisation(flops: int, floor: float, optimisation: float, peak, precision: str
+                ) -> list[str]:
+    """The update's FLOPs, and the rate of the compute floor and of the whole optimisation
+    against the peak of the precision its matrix products run in."""
+    reference = peak.measured_bfloat16 if precision == "bfloat16" else peak.measured_float32
+    lines = [f"update FLOPs                 {flops / 1e9:.1f} GFLOP over the timed updates "
+             f"(forward + backward, matrix products, counted)",
+             f"compute floor FLOP/s         {flops / floor / 1e9:.1f} GFLOP/s = "
+             f"{flops / floor / reference:.1%} of the measured {precision} GEMM peak (MFU)",
+             f"optimisation FLOP/s         {flops / optimisation / 1e9:.1f} GFLOP/s = "
+             f"{flops / optimisation / reference:.1%} of it"]
+    if peak.specified is not None:
+        lines.append(f"compute floor vs spec peak   {flops / floor / peak.specified:.1%} of the "
+                     f"specified float32 peak")
+    from benchmarks.flops import describe
+    return lines + describe(peak)
+
+
 def main(argv=None) -> int:
     from preflight.overrides import Setting, load_with, parse_setting, repeated_key
     parser = argparse.ArgumentParser(description=__doc__,
@@ -147,6 +209,9 @@ def main(argv=None) -> int:
     parser.add_argument("--updates", type=int, default=3, help="timed updates after a warm-up")
     parser.add_argument("--device", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--n-workers", type=int, help="overrides the config's n_workers")
+    parser.add_argument("--floor-variants", action="store_true",
+                        help="also time the compute floor with compile_update and "
+                             "update_precision each way, side by side on the same data")
     parser.add_argument("--set", nargs="+", action="extend", default=[], type=parse_setting,
                         metavar="KEY=VALUE", help="override config values, as train.py --set "
                                                   "does (dotted keys, YAML values)")
@@ -160,6 +225,7 @@ def main(argv=None) -> int:
     if repeated:
         parser.error(f"--set {repeated}: the key is given twice (or also by its own flag)")
     import torch
+    from benchmarks.flops import machine_peak, update_flops
     from trainer import Trainer
 
     try:
@@ -171,7 +237,9 @@ def main(argv=None) -> int:
         trainer = Trainer(config, "benchmark", os.path.join(out, "models"),
                           os.path.join(out, "summaries"))
         try:
+            start = time.perf_counter()
             trainer.train_one_update()                     # warm-up: allocations, first episodes
+            first_update = time.perf_counter() - start
             sampling = optimisation = 0.0
             phases: dict[str, float] = {}          # sampler.SamplingTimes, summed over updates
             for _ in range(args.updates):
@@ -186,6 +254,9 @@ def main(argv=None) -> int:
             env_step_ms = in_process_env_step_ms(config.environment, 1000)
             floor = compute_floor_seconds(trainer) * args.updates
             acting_ms = acting_forward_ms(trainer)
+            flops = update_flops(trainer) * args.updates
+            peak = machine_peak(trainer.threads)
+            variants = floor_variants(trainer) if args.floor_variants else []
             buffer_bytes, cache_bytes = trainer.buffer.nbytes(), trainer.sampler.agent.nbytes()
             stream_bytes = trainer.buffer.stored.nbytes
             gpu_peak = torch.cuda.max_memory_allocated() if trainer.device.type == "cuda" else None
@@ -194,7 +265,10 @@ def main(argv=None) -> int:
     steps = config.batch_size * args.updates
     sampling_sps = steps / sampling
     print(f"config                      {args.config} ({args.updates} timed updates of "
-          f"{config.batch_size} steps, device {trainer.device}, {trainer.threads} threads)")
+          f"{config.batch_size} steps, device {trainer.device}, {trainer.threads} threads, "
+          f"compile_update {config.compile_update}, update_precision "
+          f"{config.update_precision})")
+    print(f"first update seconds        {first_update:.1f}  (warm-up, not timed)")
     print(f"steps/s whole loop          {steps / (sampling + optimisation):.1f}")
     print(f"sampling seconds            {sampling:.2f}  ({sampling_sps:.1f} steps/s)")
     print(f"optimisation seconds        {optimisation:.2f}")
@@ -213,6 +287,13 @@ def main(argv=None) -> int:
           f"acting step alone {acting_ms:.2f} ms x {config.worker_steps * args.updates} steps + "
           f"compute floor; the loop runs at {loop_floor / (sampling + optimisation):.0%} of "
           f"its floor's speed)")
+    for line in utilisation(flops, floor, optimisation, peak, config.update_precision):
+        print(line)
+    for v in variants:
+        print(f"floor variant               compile_update {str(v.compile_update):5} "
+              f"{v.update_precision:8}  {v.floor_seconds:7.2f} s per update "
+              f"({v.floor_seconds / variants[0].floor_seconds:.2f}x the eager float32; first "
+              f"minibatch {v.first_seconds:.1f} s)")
     print(f"peak memory (PSS, tree)     {peak_training / 2**20:.0f} MiB during training "
           f"({memory.peak / 2**20:.0f} MiB with this benchmark's own measurements)")
     print(f"buffer bytes                {buffer_bytes / 2**20:.1f} MiB (+ memory state "

@@ -32,7 +32,7 @@ from environments.actions import (MASK_KEY, ActionLayout, ActionMasks,  # noqa: 
 from environments.adapters import (AdaptObservation, PreviousActionReward,  # noqa: E402
                                    needs_adapting)
 from environments.spec import SpaceSpec, space_spec  # noqa: E402
-from plugins import import_registering_modules  # noqa: E402
+from plugins import Registry  # noqa: E402
 
 __all__ = ["ActionLayout", "Family", "SpaceSpec", "check_in_parent", "families", "make_env",
            "register_family", "space_spec"]
@@ -56,31 +56,24 @@ class Family:
     open: bool = False
     # An environment.name the shared tests build, step and render (tests/test_environments.py).
     example: str = ""
+    # The env backends that can run it (env_backends: processes, vector, jax), its default
+    # (environment.backend: auto) first.
+    backends: tuple[str, ...] = ("processes", "vector")
 
 
-_FAMILIES: dict[str, Family] = {}
-_discovered = False
+_FAMILIES: Registry[Family] = Registry(__name__, __path__, ENTRY_POINT_GROUP,
+                                       "environment family", lambda f: f.make.__module__)
 
 
 def register_family(family: Family) -> Family:
     """Add `family` to those a config may name; a module imported again replaces its own."""
-    clash = _FAMILIES.get(family.name)
-    if clash is not None and clash.make.__module__ != family.make.__module__:
-        raise ValueError(f"environment family {family.name!r} is registered by both "
-                         f"{clash.make.__module__} and {family.make.__module__}. Fix: rename "
-                         f"one of them.")
-    _FAMILIES[family.name] = family
-    return family
+    return _FAMILIES.add(family.name, family)
 
 
 def families() -> dict[str, Family]:
     """Every registered family by name: this package's modules, then the entry points of
     ENTRY_POINT_GROUP (imported on the first call)."""
-    global _discovered
-    if not _discovered:
-        _discovered = True
-        import_registering_modules(__name__, __path__, ENTRY_POINT_GROUP)
-    return dict(_FAMILIES)
+    return _FAMILIES.all()
 
 
 def make_env(env_config, render: bool = False, info_masks: Optional[bool] = None):
@@ -98,6 +91,10 @@ def make_env(env_config, render: bool = False, info_masks: Optional[bool] = None
     if env_config.type not in registered:
         raise ValueError(f"environment.type = {env_config.type!r} is unknown; known types are "
                          f"{', '.join(registered)}.")
+    if "jax" in registered[env_config.type].backends:
+        raise ValueError(f"environment.type = {env_config.type!r}: a JAX family, whose "
+                         f"environments run on the jax backend, not as gymnasium envs. Fix: "
+                         f"build them with env_backends.player_backend or make_backend.")
     env = registered[env_config.type].make(env_config, render)
     try:
         env = _adapted(env, env_config, info_masks)

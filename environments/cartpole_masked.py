@@ -49,5 +49,6 @@ def make(env_config, render: bool = False) -> gym.Env:
 
 register_family(Family(
     name="cartpole_masked", make=make, example="CartPole-v1",
+    backends=("vector", "processes"),
     check=lambda env_config: cartpole_id(env_config.name),
     summary="CartPole with the velocities hidden (positions only)."))

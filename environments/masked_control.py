@@ -24,9 +24,12 @@ neither positions nor velocities (PyBullet's Ant gave four foot-contact flags, w
 al. kept with the positions). Observations become float32. The MuJoCo tasks need the optional
 package mujoco (requirements-mujoco.txt); Pendulum needs none. environment.reset_params go
 to gym.make (e.g. max_episode_steps); ones that change the observation's layout are refused.
+MuJoCo renders through OpenGL, which needs a display or an off-screen context: without a
+display, rendering (enjoy.py's videos) uses EGL unless MUJOCO_GL says otherwise.
 """
 from __future__ import annotations
 
+import os
 import re
 
 import gymnasium as gym
@@ -74,6 +77,15 @@ def parse(name: str) -> tuple[str, str, str]:
     return match["task"], match["kept"], f"{match['task']}-{match['version']}"
 
 
+def headless_rendering() -> None:
+    """Without a display, MuJoCo's default GLFW context fails ("an OpenGL platform library
+    has not been loaded"); EGL renders off-screen (Mesa's or the GPU driver's). MUJOCO_GL is
+    read when mujoco is first imported, so this runs before that import; a user's own
+    MUJOCO_GL (osmesa, glfw) stands."""
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("MUJOCO_GL", "egl")
+
+
 def make(env_config, render: bool = False) -> gym.Env:
     task, kept, env_id = parse(env_config.name)
     if task in MUJOCO:
@@ -82,6 +94,8 @@ def make(env_config, render: bool = False) -> gym.Env:
         except ImportError:
             raise ValueError(f"masked_control: {env_config.name} needs the optional package "
                              f"mujoco. Fix: pip install -r requirements-mujoco.txt") from None
+    if task in MUJOCO and render:
+        headless_rendering()
     kwargs = {**FAMILY_DEFAULTS.get(task, {}), **env_config.reset_params}
     env = make_registered(env_id, kwargs, render)
     size, positions, velocities = TASKS[task]

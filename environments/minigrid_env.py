@@ -2,6 +2,9 @@
 
 Observation: the agent's partial view rendered at 28 pixels per tile, uint8 (84, 84, 3) for
 the default agent_view_size of 3; the mission text is dropped (constant within a task).
+environment.reset_params.tile_pixels renders fewer pixels per tile: at 12 the view is
+(36, 36, 3), the smallest image the Nature CNN takes, and the CNN costs about a tenth of its
+84x84 cost (the tiles are flat colours and shapes, which 12 pixels still draw apart).
 Actions: Discrete(3), 0 = turn left, 1 = turn right, 2 = forward (MiniGrid's own numbers);
 pickup, drop, toggle and done are never needed in the Memory tasks.
 info at the end of an episode holds "success": 1.0 if the final reward is positive (MiniGrid
@@ -11,8 +14,8 @@ evaluate.py's scores.csv can break success down by it (scripts/breakdown.py); "c
 1.0 if the start room's cue object was ever inside the agent's view square during the episode
 (a run's TensorBoard logs its mean as episode/cue_seen: the share of episodes in which the
 agent looked at what it must remember).
-environment.reset_params go to gym.make as keyword arguments (e.g. max_steps) and override
-the defaults here (agent_view_size=3).
+The other environment.reset_params go to gym.make as keyword arguments (e.g. max_steps) and
+override the defaults here (agent_view_size=3).
 render(): the full grid as an RGB frame (MiniGrid's render_mode="rgb_array").
 """
 from __future__ import annotations
@@ -24,6 +27,8 @@ from environments import Family, register_family
 from environments.gym_env import make_registered
 
 TILE_PIXELS = 28
+# The Nature CNN's three convolutions (8/4, 4/2, 3/1) need an image of at least 36 pixels.
+MIN_VIEW_PIXELS = 36
 DEFAULT_KWARGS = {"agent_view_size": 3}
 N_ACTIONS = 3
 
@@ -105,8 +110,11 @@ def make(env_config, render: bool = False) -> gym.Env:
     if not env_config.name.startswith("MiniGrid-"):
         raise ValueError(f"minigrid: environment.name = {env_config.name!r} is not a MiniGrid "
                          f"id. Fix: use e.g. MiniGrid-MemoryS9-v0.")
-    env = make_registered(env_config.name, {**DEFAULT_KWARGS, **env_config.reset_params}, render)
-    return CueSeen(StartColumn(SuccessFromFinalReward(TurnAndForward(AgentViewImage(env)))))
+    kwargs = {**DEFAULT_KWARGS, **env_config.reset_params}
+    tile_pixels = kwargs.pop("tile_pixels", TILE_PIXELS)
+    env = make_registered(env_config.name, kwargs, render)
+    view = AgentViewImage(env, tile_pixels)
+    return CueSeen(StartColumn(SuccessFromFinalReward(TurnAndForward(view))))
 
 
 def check(env_config) -> None:
@@ -114,6 +122,15 @@ def check(env_config) -> None:
         raise ValueError(f"environment.name = {env_config.name!r}: the minigrid type wraps the "
                          f"Memory tasks. Fix: use MiniGrid-MemoryS9-v0 (or S7, S11, S13...), "
                          f"or type: gymnasium.")
+    params = {**DEFAULT_KWARGS, **env_config.reset_params}
+    tile, view = params.get("tile_pixels", TILE_PIXELS), params["agent_view_size"]
+    if not isinstance(view, int) or view < 1:
+        return                      # MiniGrid's own check names a bad agent_view_size
+    least = -(-MIN_VIEW_PIXELS // view)
+    if not isinstance(tile, int) or isinstance(tile, bool) or tile < least:
+        raise ValueError(f"environment.reset_params.tile_pixels = {tile!r}: with agent_view_size "
+                         f"{view} the view image must be at least {MIN_VIEW_PIXELS} pixels wide "
+                         f"for the CNN. Fix: use an integer tile_pixels of at least {least}.")
 
 
 register_family(Family(

@@ -50,5 +50,6 @@ def make(env_config, render: bool = False) -> gym.Env:
 
 register_family(Family(
     name="popgym", make=make, open=True, example="RepeatPreviousEasy",
+    backends=("vector", "processes"),
     summary="POPGym's tasks by class name, e.g. RepeatPreviousEasy (optional "
             "requirements-popgym.txt)."))

@@ -149,6 +149,7 @@ def make(env_config, render: bool = False) -> gym.Env:
 
 register_family(Family(
     name="proof_of_memory", make=make, example="ProofOfMemory-v0",
+    backends=("vector", "processes"),
     check=lambda env_config: check_params(env_config.reset_params),
     summary="ProofOfMemory-v0: a corridor whose rewarding exit is shown only at the first step "
             "(reset_params: corridor_length, freeze_steps, max_episode_steps)."))

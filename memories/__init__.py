@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Optional, 
 import torch
 from torch import nn
 
-from plugins import import_registering_modules
+from plugins import Registry
 
 if TYPE_CHECKING:
     from config import Config
@@ -113,36 +113,30 @@ class MemoryKind:
     sized: Mapping[str, Callable[[int, int], Mapping[str, Any]]] = field(default_factory=dict)
 
 
-_KINDS: dict[str, MemoryKind] = {}
-_discovered = False
+def _origin(kind: MemoryKind) -> str:
+    return f"{kind.settings.__module__}.{kind.settings.__qualname__}"
+
+
+_KINDS: Registry[MemoryKind] = Registry(__name__, __path__, ENTRY_POINT_GROUP, "memory", _origin)
 
 
 def register(kind: MemoryKind) -> MemoryKind:
     """Add `kind` to the memories a config may name. A file that is imported again replaces
     its own kinds; two files claiming one name, or one section with two dataclasses, fail."""
-    def origin(k: MemoryKind) -> str:
-        return f"{k.settings.__module__}.{k.settings.__qualname__}"
-    clash = _KINDS.get(kind.name)
-    if clash is not None and origin(clash) != origin(kind):
-        raise ValueError(f"memory {kind.name!r} is registered by both {origin(clash)} and "
-                         f"{origin(kind)}. Fix: rename one of them.")
-    for other in _KINDS.values():
-        if other.section == kind.section and origin(other) != origin(kind):
+    for other in _KINDS.registered().values():
+        # A clash of names is the registry's to report.
+        if (other.section == kind.section and other.name != kind.name
+                and _origin(other) != _origin(kind)):
             raise ValueError(f"config section {kind.section!r} of memory {kind.name!r} "
-                             f"({origin(kind)}) is memory {other.name!r}'s already. Fix: "
+                             f"({_origin(kind)}) is memory {other.name!r}'s already. Fix: "
                              f"name another section.")
-    _KINDS[kind.name] = kind
-    return kind
+    return _KINDS.add(kind.name, kind)
 
 
 def kinds() -> dict[str, MemoryKind]:
     """Every registered kind by name: this package's files, then the entry points of
     ENTRY_POINT_GROUP (imported on the first call)."""
-    global _discovered
-    if not _discovered:
-        _discovered = True
-        import_registering_modules(__name__, __path__, ENTRY_POINT_GROUP)
-    return dict(_KINDS)
+    return _KINDS.all()
 
 
 def kind_of(config: Config) -> MemoryKind:

@@ -41,6 +41,8 @@ class Payload(TypedDict, total=False):
     log_dir: str                # the TensorBoard folder; only its timestamp is ever used
     rng: dict                   # generator states: torch, shuffle (and cuda)
     sampler: dict               # Sampler.state(): running episodes and memory
+    world_size: int             # ranks of a data-parallel run (distributed.py); absent: 1
+    ranks: list                 # ranks 1..world_size-1: their own {"rng", "sampler"}
 
 
 def save_model_file(path: str, payload: Payload) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from typing import Callable, Optional
 
 from preflight.refusal import RefusedInput, short
@@ -31,6 +32,17 @@ def owner_pid(path: str) -> Optional[int]:
     except (OSError, UnicodeDecodeError):
         return None
     return int(text) if text.isdigit() else None
+
+
+def _wait_for_owner_pid(path: str, patience_s: float = 2.0) -> Optional[int]:
+    """The owner's PID, waiting briefly for it: the owner writes it just after taking the
+    lock, so a process refused in between would otherwise find the file still empty."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        pid = owner_pid(path)
+        if pid is not None or time.monotonic() >= deadline:
+            return pid
+        time.sleep(0.02)
 
 
 class FileLock:
@@ -56,7 +68,7 @@ class FileLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
-                raise RefusedInput(self.refusal(owner_pid(self.path))) from None
+                raise RefusedInput(self.refusal(_wait_for_owner_pid(self.path))) from None
             # The previous owner may have removed the file between our open and our flock:
             # then we hold a lock on a file nobody else can find, and must open the new one.
             try:

@@ -128,3 +128,37 @@ def optimizer_mismatch(parameters: list, state: dict) -> Optional[str]:
                 return f"'optimizer' state {index}.{key} does not have its parameter's " \
                        f"shape {list(shape)}"
     return None
+
+
+# What differs between the ranks of a data-parallel run (distributed.py): each rank's own
+# generator states and sampler. A checkpoint of N > 1 ranks keeps rank 0's at the top level
+# (where a 1-rank checkpoint keeps them) and those of ranks 1..N-1 in "ranks", in order.
+RANK_ENTRIES = ("rng", "sampler")
+
+
+def rank_part(payload: Payload, rank: int) -> dict:
+    """The entries of `payload` that rank `rank` restores besides the shared ones."""
+    if rank == 0:
+        return {key: payload[key] for key in RANK_ENTRIES}
+    return payload["ranks"][rank - 1]
+
+
+def check_world_size(payload: Payload, where: str, world_size: int) -> None:
+    """RefusedInput unless the checkpoint was written by a run of `world_size` ranks: every
+    rank's running episodes and memory continue only on a rank of the same place (another
+    number of ranks would need each worker's episodes moved between ranks)."""
+    saved = payload.get("world_size", 1)
+    ranks = payload.get("ranks", [])
+    if not isinstance(saved, int) or saved < 1 or not isinstance(ranks, list) or \
+            len(ranks) != saved - 1 or not all(isinstance(r, dict) and set(r) == set(RANK_ENTRIES)
+                                               for r in ranks):
+        raise RefusedInput(f"{where}: its 'world_size' and 'ranks' entries do not describe the "
+                           f"ranks of a run. Fix: resume from another checkpoint of the run.")
+    if saved != world_size:
+        def launch(n: int) -> str:
+            return "python train.py" if n == 1 else f"torchrun --nproc-per-node {n} train.py"
+        raise RefusedInput(
+            f"{where}: written by a run of {saved} rank(s), resumed with {world_size}; each "
+            f"rank's running episodes and memory continue only on a rank of the same place. "
+            f"Fix: resume with {saved} rank(s): {launch(saved)} --resume ... (on several "
+            f"machines: {saved} ranks in all).")

@@ -15,7 +15,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
-RUNS=${RUNS:-entropy:1 entropy:0 entropy:2 entropy:3 entropy:4}
+# The candidate (an early entropy bonus on the small config) first, then its control with
+# the shipped constant entropy weight, then the GRU at the candidate's settings.
+RUNS=${RUNS:-small_entropy:0 small_entropy:1 small_entropy:2 small_entropy:3 small_entropy:4 \
+  small:0 small:1 small:2 small:3 small:4 \
+  small_entropy_gru:0 small_entropy_gru:1 small_entropy_gru:2 small_entropy_gru:3 small_entropy_gru:4}
 CHUNK=${CHUNK:-0}
 
 progress() {   # $1 model file: updates it has trained (0 when there is none)
@@ -37,7 +41,9 @@ aggregate() {
   [ -f results/minigrid_memory/run_scores.csv ] && with=(--earlier results/minigrid_memory/run_scores.csv)
   "$PY" aggregate.py "${scores[@]}" "${with[@]}" --metric success --complete-only \
     --compare minigrid minigrid_nomem --compare minigrid minigrid_gtrxl \
-    --compare minigrid_entropy minigrid --compare minigrid_entropy minigrid_nomem \
+    --compare minigrid_small_entropy minigrid_small \
+    --compare minigrid_small_entropy minigrid_nomem \
+    --compare minigrid_small_entropy minigrid_small_entropy_gru \
     --out results/minigrid_memory
 }
 

@@ -9,7 +9,7 @@ from buffer import RolloutBuffer
 from config import Config, config_from_dict
 from environments import SpaceSpec
 from memories import MemoryKind, kinds
-from worker_pool import EpisodeInfo, StepResult
+from env_backends import EpisodeInfo, StepResult
 
 
 def memory_variants() -> dict[str, tuple[MemoryKind, dict]]:
@@ -101,7 +101,8 @@ class ScriptedPool:
             self.t[w] = 0
             self.episodes_done[w] += 1
         self.obs[:] = new
-        return StepResult(self.obs, rewards, terminated, truncated, episodes)
+        return StepResult(self.obs, rewards, terminated, truncated, episodes, self.final_obs,
+                          self.action_masks)
 
     def step_async(self, actions: np.ndarray) -> None:
         # Steps at once: obs and final_obs change before step_wait, as the real pool's

@@ -21,7 +21,9 @@ def test_throughput_prints_every_figure(capsys):
     out = capsys.readouterr().out
     for label in ("steps/s whole loop", "sampling seconds", "optimisation seconds",
                   "env-only steps/s", "compute floor seconds", "whole-loop floor seconds",
-                  "peak memory (PSS, tree)", "buffer bytes", "cached memory bytes"):
+                  "peak memory (PSS, tree)", "buffer bytes", "cached memory bytes",
+                  "first update seconds", "update FLOPs", "compute floor FLOP/s",
+                  "peak float32 GEMM (measured)", "peak bfloat16 GEMM (measured)"):
         assert printed_numbers(out, label)[0] > 0, label
     phases = printed_numbers(out, "sampling step ms")
     assert len(phases) == 6 and all(ms > 0 for ms in phases)     # 4 phases, env-only, envs alone
@@ -166,3 +168,29 @@ def test_prepared_originals_match_the_documented_commits():
     for name in ("original", "cleanrl"):
         patch = open(os.path.join(root, "benchmarks", "patches", f"{name}.patch")).read()
         assert "SBS parameters=" in patch and "SBS update=" in patch
+
+
+def test_gpu_check_dry_run_lists_the_multi_gpu_steps():
+    """gpu_check.sh cannot run here (no GPU): its syntax is checked, and a dry run prints
+    the 2-GPU equivalence tests and the 1- and 2-GPU torchrun trainings."""
+    import subprocess
+    assert subprocess.run(["bash", "-n", "benchmarks/gpu_check.sh"]).returncode == 0
+    dry = subprocess.run(["bash", "benchmarks/gpu_check.sh"], capture_output=True, text=True,
+                         env={"DRY_RUN": "1", "PATH": "/usr/bin:/bin"}, timeout=30)
+    assert dry.returncode == 0, dry.stderr
+    assert "tests/test_distributed.py" in dry.stdout
+    for n in (1, 2):
+        assert f"--nproc-per-node {n} train.py" in dry.stdout
+
+
+def test_compute_floor_plot_reads_the_committed_log(tmp_path):
+    from benchmarks import plot_compute_floor
+    log = "benchmarks/logs/compute_floor_2026-12-03.log"
+    figures = plot_compute_floor.parse(open(log).read())
+    assert list(figures) == ["minigrid_memory", "mortar_mayhem_grid"]
+    assert figures["minigrid_memory"].floors == {"eager float32": 18.81, "eager bfloat16": 12.16,
+                                                 "compiled float32": 17.57,
+                                                 "compiled bfloat16": 8.7}
+    assert figures["mortar_mayhem_grid"].mfu["eager float32"] == (40.3, 43.6)
+    assert plot_compute_floor.main([log, str(tmp_path / "floor.png")]) == 0
+    assert (tmp_path / "floor.png").stat().st_size > 0

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from config import (Config, ConfigError, Settings, config_from_dict, largest_divisors,
-                    load_config, markdown_page, markdown_reference)
+                    load_config)
+from preflight.reference import markdown_page, markdown_reference
 from memories.trxl import TransformerConfig
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -69,19 +69,22 @@ def test_space_spec_round_trips_through_plain_dict():
 @pytest.mark.parametrize("family", sorted(families()))
 def test_every_registered_family_builds_and_steps_its_example(family):
     """A family joins this test by registering (environments.Family.example): its example
-    env builds through make_env, resets and steps within the spaces it declares."""
-    env = make_env(EnvironmentConfig(type=family, name=families()[family].example))
-    try:
-        spec = space_spec(env)
-        observation, _ = env.reset(seed=3)
+    env builds through the backend enjoy.py and evaluate.py play on (a JAX family's through
+    the jax backend), resets and steps within the spaces it declares."""
+    from env_backends import player_backend
+    if families()[family].backends == ("jax",):
+        pytest.importorskip("jax", reason="the JAX families need requirements-jax.txt")
+    with player_backend(EnvironmentConfig(type=family, name=families()[family].example)) \
+            as envs:
+        spec, rng = envs.spec, np.random.default_rng(0)
+        observation = envs.reset([3])
         for _ in range(5):
-            assert observation.shape == spec.obs_shape
-            action = env.action_space.sample()
-            observation, _, terminated, truncated, _ = env.step(action)
-            if terminated or truncated:
-                observation, _ = env.reset()
-    finally:
-        env.close()
+            assert tuple(observation.shape) == (1, *spec.obs_shape)
+            categorical = rng.integers(0, spec.action_nvec, (1, len(spec.action_nvec)))
+            actions = np.concatenate([categorical, rng.standard_normal(
+                (1, spec.action_continuous)), rng.integers(0, 2, (1, spec.action_binary))], 1)
+            result = envs.step(actions.astype(spec.action_dtype))
+            observation = envs.reset([4]) if result.episodes else result.obs
 
 
 def test_unknown_family_is_rejected():
@@ -251,6 +254,24 @@ def test_minigrid_memory_shows_the_cue_at_the_start_only_from_the_first_column()
         green = (obs[..., 1] > 150) & (obs[..., 0] < 100) & (obs[..., 2] < 100)
         visible.setdefault(int(env.unwrapped.agent_pos[0]), set()).add(bool(green.any()))
     assert visible == {1: {True}, **{column: {False} for column in range(2, 7)}}
+
+
+def test_minigrid_renders_fewer_pixels_per_tile_and_refuses_too_few_for_the_cnn():
+    """tile_pixels 12: a (36, 36, 3) view in which the cue still shows from column 1 only;
+    8 (a 24-pixel view) is refused, as the Nature CNN needs 36 pixels."""
+    small = EnvironmentConfig(type="minigrid", name="MiniGrid-MemoryS9-v0",
+                              reset_params={"tile_pixels": 12})
+    env = make_env(small)
+    assert env.observation_space.shape == (36, 36, 3)
+    for seed in range(40):
+        obs, _ = env.reset(seed=seed)
+        assert obs.shape == (36, 36, 3)
+        green = (obs[..., 1] > 150) & (obs[..., 0] < 100) & (obs[..., 2] < 100)
+        assert green.any() == (int(env.unwrapped.agent_pos[0]) == 1)
+    families()["minigrid"].check(small)
+    with pytest.raises(ValueError, match="tile_pixels = 8.*at least 12"):
+        families()["minigrid"].check(EnvironmentConfig(
+            type="minigrid", name="MiniGrid-MemoryS9-v0", reset_params={"tile_pixels": 8}))
 
 
 def _start_in_column(env, column: int) -> None:

@@ -13,11 +13,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import errno
+import fcntl
 import math
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import typing
 from dataclasses import dataclass, field
@@ -34,9 +36,10 @@ import evaluate
 import train
 import trainer as trainer_module
 from config import Config, load_config
-from preflight.refusal import MAX_MESSAGE_CHARS
+from preflight.refusal import MAX_MESSAGE_CHARS, RefusedInput
 from runs import checkpoint as model_file, integrity
 from runs.checkpoint import load_model_file, save_model_file
+from runs.lock import run_lock
 from trainer import Trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -829,7 +832,7 @@ def test_a_run_has_one_owner_and_sighup_saves_it(tmp_path):
     assert _same(load_model_file(str(folder / "models" / "twin" / "update_000002.nn"))[0],
                  kept)
     os.killpg(owner.pid, signal.SIGHUP)
-    assert owner.wait(timeout=60) == 130
+    assert owner.wait(timeout=120) == 130
     out, err = _output(logs, "a" if owner is first else "b")
     assert "Traceback" not in err and "error:" not in err, err
     assert "continue with: python train.py --resume models/twin.nn" in out, out
@@ -852,6 +855,25 @@ def _env_processes(pid: int) -> list[int]:
         if b"spawn_main" in command and b"resource_tracker" not in command:
             found.append(child)
     return found
+
+
+def test_a_process_refused_before_the_owner_wrote_its_pid_still_names_it(tmp_path):
+    """The owner takes the lock and only then writes its PID: a process refused in between
+    waits for the PID rather than naming "another process"."""
+    folder = str(tmp_path / "models" / "twin")
+    path = folder + ".lock"
+    os.makedirs(os.path.dirname(path))
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    late = threading.Timer(0.3, lambda: os.write(fd, b"4242\n"))
+    late.start()
+    try:
+        with pytest.raises(RefusedInput, match="in use by process 4242"):
+            with run_lock(folder, "twin", "a second train.py"):
+                pass
+    finally:
+        late.join()
+        os.close(fd)
 
 
 def test_a_stopped_environment_process_times_out_and_the_run_is_saved(tmp_path):

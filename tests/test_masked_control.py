@@ -3,6 +3,7 @@
 the table: for MuJoCo, P must be qpos without the unobserved root coordinates and V must be
 qvel."""
 import importlib.util
+import os
 
 import numpy as np
 import pytest
@@ -54,6 +55,43 @@ def test_pendulum_renders_frames_for_videos():
         assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
     finally:
         env.close()
+
+
+HEADLESS_FRAME = """
+from config import EnvironmentConfig
+from environments import make_env
+env = make_env(EnvironmentConfig(type="masked_control", name="HalfCheetah-V-v5"), render=True)
+env.reset(seed=0)
+frame = env.render()
+print(frame.shape, frame.dtype, int(frame.std() > 10))
+"""
+
+
+@needs_mujoco
+def test_mujoco_renders_frames_without_a_display():
+    """enjoy.py's videos on a server: no DISPLAY, no MUJOCO_GL, a fresh process (mujoco reads
+    MUJOCO_GL when first imported) still gets real frames, off-screen."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MUJOCO_GL", "PYOPENGL_PLATFORM")}
+    out = subprocess.run([sys.executable, "-c", HEADLESS_FRAME], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[-2] == "(480, 480, 3) uint8 1"
+
+
+def test_a_users_mujoco_gl_choice_stands(monkeypatch):
+    from environments.masked_control import headless_rendering
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("MUJOCO_GL", "osmesa")
+    headless_rendering()
+    assert os.environ["MUJOCO_GL"] == "osmesa"
+    monkeypatch.delenv("MUJOCO_GL")
+    headless_rendering()
+    assert os.environ["MUJOCO_GL"] == "egl"
 
 
 @pytest.mark.parametrize("name", ["Pendulum-X-v1", "Pendulum-v1", "Swimmer-P-v5", "cheetah-P-v5"])

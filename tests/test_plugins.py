@@ -12,7 +12,7 @@ import textwrap
 import pytest
 import yaml
 
-from environments import Family, register_family
+from environments import Family, families, register_family
 from memories import kinds, register
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -170,7 +170,7 @@ def test_a_plugin_memory_and_family_train_and_play(tmp_path):
     reference = run(env, "config.py", "--markdown")
     assert "| `trace` | `trace` | yes | A throwaway exponential trace. |" in reference.stdout
     assert "| `trace.keep` | `0.5` |" in reference.stdout
-    assert "| `coin` | A throwaway coin to remember. |" in reference.stdout
+    assert "| `coin` | processes, vector | A throwaway coin to remember. |" in reference.stdout
 
 
 def test_a_plugins_settings_are_checked_like_the_projects(tmp_path):
@@ -207,6 +207,7 @@ def test_a_name_or_section_is_registered_once():
         width: int = 1
 
     taken = kinds()["trxl"]
+    assert "gymnasium" in families()   # discovered, as a config's loading would
     with pytest.raises(ValueError, match="memory 'trxl' is registered by both"):
         register(dataclasses.replace(taken, settings=Other))
     with pytest.raises(ValueError, match="config section 'transformer' of memory 'other'"):

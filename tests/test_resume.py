@@ -123,8 +123,9 @@ def children_of(pid: int) -> list[psutil.Process]:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_saves_and_stops_every_worker(tmp_path, sig):
     config = tmp_path / "long.yaml"
+    # Env processes (environment.backend: processes), so that there are workers to stop.
     config.write_text(open(os.path.join(ROOT, "configs", "proof_of_memory.yaml")).read()
-                      .replace("updates: 40", "updates: 100000"))
+                      .replace("updates: 40", "updates: 100000") + "env_processes: 2\n")
     process = subprocess.Popen(
         [sys.executable, "train.py", "--config", str(config), "--run-id", "long",
          "--models-dir", str(tmp_path / "m"), "--summaries-dir", str(tmp_path / "s")],
@@ -154,6 +155,7 @@ def test_killed_trainer_leaves_no_workers(tmp_path):
     """SIGKILL cannot be handled: the workers notice their parent is gone and exit."""
     process = subprocess.Popen(
         [sys.executable, "train.py", "--run-id", "k", "--updates", "100000",
+         "--set", "environment.backend=processes",
          "--models-dir", str(tmp_path / "m"), "--summaries-dir", str(tmp_path / "s")],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env={**os.environ, "SDL_VIDEODRIVER": "dummy"})

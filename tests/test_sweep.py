@@ -49,7 +49,9 @@ def first_trainer(models: str, running: set[str]) -> tuple[str, psutil.Process] 
     """A trial's first train.py process that has saved a checkpoint but not its last one."""
     for process in psutil.process_iter(["cmdline"]):
         cmd = process.info["cmdline"] or []
-        if len(cmd) < 2 or not cmd[1].endswith("train.py") or "--resume" in cmd:
+        # Only this test's trials: other train.py processes may run on the machine.
+        if (len(cmd) < 2 or not cmd[1].endswith("train.py") or "--resume" in cmd
+                or "--run-id" not in cmd or models not in " ".join(cmd)):
             continue
         run = cmd[cmd.index("--run-id") + 1]
         if run in running:

@@ -230,16 +230,16 @@ def test_episode_seeds_are_distinct_training_seeds():
 
 
 def test_restore_replays_running_episodes_exactly():
-    """A pool rebuilt from running_episodes() continues exactly like the original."""
+    """A pool rebuilt from state() continues exactly like the original."""
     actions = random_actions(40, len(SEEDS))
     with WorkerPool(POM, len(SEEDS), 2, SEEDS) as pool:
         record(pool, actions[:13])
-        episodes, running = pool.running_episodes()
+        state = pool.state()
         before = pool.obs.copy()
         after = record_steps(pool, actions[13:])
     with WorkerPool(POM, len(SEEDS), 2, SEEDS) as pool:
         pool.reset()
-        np.testing.assert_array_equal(pool.restore(episodes, running), before)
+        np.testing.assert_array_equal(pool.restore(state), before)
         np.testing.assert_array_equal(record_steps(pool, actions[13:]), after)
 
 
