@@ -96,7 +96,10 @@ def per_algorithm(folder: str, summaries: str) -> dict[str, Training]:
 
 
 def write_times(folder: str, rows: dict[str, Training]) -> None:
-    """Keep the times that are known for a later checkout without summaries/."""
+    """Keep the times that are known for a later checkout without summaries/ (no file when
+    none is known)."""
+    if not any(row.seconds for row in rows.values()):
+        return
     with open(os.path.join(folder, TIMES), "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["algorithm", "runs", "steps", "mean_seconds"])
