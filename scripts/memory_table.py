@@ -16,8 +16,9 @@ Scores come from results/FOLDER/run_scores.csv (committed; it keeps the runs of 
 checkouts, whose models/ are gone) and from models/RUN/scores.csv. `--train` trains each
 missing seed, the cells cheapest to complete first (an interrupted run resumes from its
 checkpoint; a finished one is only evaluated), evaluates it on held-out seeds and
-aggregates the column's folder with aggregate.py. The page and its plots depend on the committed files alone: `--check` (the
-test) regenerates the text without training or plotting. Parameter counts and each
+aggregates the column's folder with aggregate.py after each run. The page and its plots
+depend on the committed files alone: `--check` (the test) regenerates the text without
+training or plotting. Parameter counts and each
 memory's deviations from the TrXL config are computed from the configs
 (results/memory_table/configs.csv, rewritten by every run without --check).
 """
@@ -627,8 +628,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 0
         for job in jobs:
             train_job(job, args.step_timeout)
-        for folder in sorted({j.column.folder for j in jobs}):
-            aggregate_folder(folder)
+            # After every run, not once at the end: a queue stopped with its session leaves
+            # results/ (what is committed) up to date with the runs that finished.
+            aggregate_folder(job.column.folder)
         if jobs:       # the per-task sections at the page's end, from the folders just written
             subprocess.run([_python(), "scripts/results_section.py", "--page", args.page],
                            cwd=ROOT, check=True)
