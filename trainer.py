@@ -23,7 +23,6 @@ from losses import LossTerms, ppo_loss
 from model import ActorCritic, build_model
 from preflight.refusal import RefusedInput
 from runs import paths
-from runs.atomic import stop_signals_deferred
 from runs.checkpoint import Payload, save_model_file
 from runs.resume import RANK_ENTRIES, check_resumable, check_world_size, rank_part
 from sampler import Sampler
@@ -394,10 +393,9 @@ class Trainer:
         self.snapshot = self._gathered_checkpoint()
         interval = self.config.checkpoint_interval
         if interval and self.update % interval == 0 and self.ranks.is_main:
-            with stop_signals_deferred():
-                save_model_file(paths.periodic_file(self.models_dir, self.run_id, self.update),
-                                self.snapshot)
-                self.save()
+            save_model_file(paths.periodic_file(self.models_dir, self.run_id, self.update),
+                            self.snapshot)
+            self.save()
 
     def close(self) -> None:
         self.pool.close()

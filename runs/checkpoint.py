@@ -17,7 +17,7 @@ import torch
 from config import Config, config_from_dict
 from preflight.refusal import RefusedInput, short
 from runs import integrity
-from runs.atomic import atomic_write
+from runs.atomic import atomic_write, stop_signals_deferred
 
 MODEL_FORMAT = "trxl-ppo-model"
 MODEL_VERSION = 1
@@ -47,8 +47,9 @@ class Payload(TypedDict, total=False):
 
 
 def save_model_file(path: str, payload: Payload) -> None:
-    """Write atomically (runs.atomic): a kill during the save leaves the previous file."""
-    with atomic_write(path) as f:
+    """Write atomically (runs.atomic): a kill during the save leaves the previous file, and
+    a stop signal (Ctrl-C, SIGTERM, SIGHUP) waits until the file is complete."""
+    with stop_signals_deferred(), atomic_write(path) as f:
         torch.save({"format": MODEL_FORMAT, "version": MODEL_VERSION, **payload}, f)
 
 

@@ -946,22 +946,23 @@ def test_recursive_yaml_is_refused_within_a_memory_bound(tmp_path):
 
 def test_a_stop_signal_during_a_periodic_save_waits_for_the_save(tmp_path, tiny_yaml, capsys,
                                                                  monkeypatch):
-    """Ctrl-C while the periodic checkpoint of update 1 is written: the checkpoint is
+    """Ctrl-C inside torch.save of the periodic checkpoint of update 1: the checkpoint is
     completed, then the run stops as interrupted (130), not failed. Without the deferral the
-    interrupt lands inside the save, and inside torch.save it becomes torch's own
-    RuntimeError ("unexpected pos"), which stopped runs with status 1."""
-    real, interrupted = trainer_module.save_model_file, []
+    interrupt lands inside torch.save, which turns it into its own RuntimeError ("unexpected
+    pos"), and the run stopped with status 1."""
+    real, interrupted = torch.save, []
 
-    def save_while_interrupted(path, payload):
+    def save_while_interrupted(obj, f, *args, **kwargs):
         if not interrupted:
-            interrupted.append(path)
+            interrupted.append(f.name)
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.2)         # where the interrupt lands unless it is deferred
-        real(path, payload)
-    monkeypatch.setattr(trainer_module, "save_model_file", save_while_interrupted)
+        real(obj, f, *args, **kwargs)
+    monkeypatch.setattr(torch, "save", save_while_interrupted)
     assert _train(tmp_path, "--config", tiny_yaml, "--run-id", "r") == 130
-    assert interrupted == [str(tmp_path / "models" / "r" / "update_000001.nn")]
-    assert load_model_file(interrupted[0])[0]["update"] == 1
+    assert len(interrupted) == 1 and "update_000001.nn" in interrupted[0], interrupted
+    periodic = str(tmp_path / "models" / "r" / "update_000001.nn")
+    assert load_model_file(periodic)[0]["update"] == 1
     assert load_model_file(str(tmp_path / "models" / "r.nn"))[0]["update"] == 1
     assert "error:" not in capsys.readouterr().err
 
