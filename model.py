@@ -85,29 +85,40 @@ def make_encoder(spec: SpaceSpec, embed_dim: int) -> nn.Module:
 
 
 class ImageDecoder(nn.Module):
-    """Transposed Nature CNN for the observation-reconstruction loss: (..., D) -> (..., 84, 84, C)
-    in [0, 1]. Memory Gym (Pleines et al. 2025) reports TrXL needs it on the finite tasks."""
+    """The ImageEncoder run backwards, for the observation-reconstruction loss: (..., D) ->
+    (..., H, W, C) in [0, 1] for the encoder's (H, W, C) images. Memory Gym (Pleines et al.
+    2025) reports TrXL needs it on the finite tasks. Each transposed convolution's
+    output_padding restores the rows and columns its convolution's stride dropped, so any
+    size the encoder takes comes back whole (84 -> 20 -> 9 -> 7 and back; 36 -> 8 -> 3 -> 1)."""
 
-    def __init__(self, embed_dim: int, channels: int):
+    def __init__(self, embed_dim: int, obs_shape: tuple[int, ...]):
         super().__init__()
-        self.project = nn.Sequential(nn.Linear(embed_dim, 64 * 7 * 7), nn.ReLU())
+        h, w, c = obs_shape
+        sizes = [(h, w)]
+        for kernel, stride in ((8, 4), (4, 2), (3, 1)):
+            sizes.append(tuple((n - kernel) // stride + 1 for n in sizes[-1]))
+        (h1, w1), (h2, w2), (h3, w3) = sizes[1:]
+        self.grid = (h3, w3)
+        self.project = nn.Sequential(nn.Linear(embed_dim, 64 * h3 * w3), nn.ReLU())
         self.deconv = nn.Sequential(
             nn.ConvTranspose2d(64, 64, 3, 1), nn.ReLU(),
-            nn.ConvTranspose2d(64, 32, 4, 2), nn.ReLU(),
-            nn.ConvTranspose2d(32, channels, 8, 4), nn.Sigmoid())
+            nn.ConvTranspose2d(64, 32, 4, 2, output_padding=((h1 - 4) % 2, (w1 - 4) % 2)),
+            nn.ReLU(),
+            nn.ConvTranspose2d(32, c, 8, 4, output_padding=((h - 8) % 4, (w - 8) % 4)),
+            nn.Sigmoid())
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         lead = h.shape[:-1]
-        x = self.project(h).view(-1, 64, 7, 7)                             # (B*, 64, 7, 7)
-        x = self.deconv(x)                                                 # (B*, C, 84, 84)
-        return x.permute(0, 2, 3, 1).reshape(*lead, 84, 84, -1)           # (..., 84, 84, C)
+        x = self.project(h).view(-1, 64, *self.grid)                       # (B*, 64, h3, w3)
+        x = self.deconv(x)                                                 # (B*, C, H, W)
+        return x.permute(0, 2, 3, 1).reshape(*lead, *x.shape[2:], -1)     # (..., H, W, C)
 
 
 @dataclass
 class PolicyOutput:
     distribution: ActionDistribution   # over the flat actions, batch (...)
     value: torch.Tensor                # (...)
-    reconstruction: Optional[torch.Tensor] = None  # (..., 84, 84, C) when the decoder is on
+    reconstruction: Optional[torch.Tensor] = None  # (..., H, W, C) when the decoder is on
 
 
 class StepOutput(NamedTuple):
@@ -128,7 +139,7 @@ class ActorCritic(nn.Module):
         self.value_branch = nn.Sequential(orthogonal(nn.Linear(hidden, hidden)), nn.ReLU())
         self.policy_heads = ActionHead(spec, hidden, config)
         self.value_head = orthogonal(nn.Linear(hidden, 1), gain=1.0)
-        self.decoder = ImageDecoder(D_out, spec.obs_shape[-1]) \
+        self.decoder = ImageDecoder(D_out, spec.obs_shape) \
             if config.reconstruction_loss_coefficient > 0 else None
         # Running observation statistics: buffers, so the model file carries them to
         # evaluate.py and enjoy.py. Applied before the network by the agent (agent.py), so
@@ -183,11 +194,10 @@ def compiled_features() -> Callable:
 
 def build_model(config: Config, spec: SpaceSpec, device: torch.device) -> ActorCritic:
     """The network config describes, for spec's observations and actions, on device."""
-    if config.reconstruction_loss_coefficient > 0 and not (
-            spec.obs_dtype == "uint8" and tuple(spec.obs_shape[:2]) == (84, 84)):
+    if config.reconstruction_loss_coefficient > 0 and not spec.is_image:
         raise ValueError(f"reconstruction_loss_coefficient = {config.reconstruction_loss_coefficient}"
-                         f": the decoder reconstructs 84x84 images, but this environment observes "
-                         f"{spec.obs_dtype} {tuple(spec.obs_shape)}. Fix: set it to 0.0.")
+                         f": the decoder reconstructs image observations, but this environment "
+                         f"observes {spec.obs_dtype} {tuple(spec.obs_shape)}. Fix: set it to 0.0.")
     if config.normalize_observations and spec.obs_dtype != "float32":
         raise ValueError(f"normalize_observations = True: it normalises vector observations, "
                          f"but this environment observes {spec.obs_dtype} "

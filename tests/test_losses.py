@@ -2,6 +2,7 @@
 import dataclasses
 import math
 
+import pytest
 import torch
 
 from buffer import RolloutBuffer
@@ -72,18 +73,20 @@ def test_micro_batches_give_the_same_gradient_as_the_whole_minibatch():
         torch.testing.assert_close(parts, whole, atol=1e-6, rtol=1e-4)
 
 
-def test_reconstruction_decoder_on_image_observations():
-    """With a reconstruction coefficient, image models decode the 84x84 observation and the
-    loss includes the reconstruction error."""
+@pytest.mark.parametrize("image", [(84, 84, 3), (36, 36, 3), (39, 47, 1)])
+def test_reconstruction_decoder_on_image_observations(image):
+    """With a reconstruction coefficient, image models decode the observation at its own size
+    (Memory Gym's 84x84, MiniGrid's 36x36 view at 12 pixels a tile, sizes the strides do not
+    divide) and the loss includes the reconstruction error."""
     from buffer import Minibatch
     from environments import SpaceSpec
     cfg = dataclasses.replace(tiny_config(), reconstruction_loss_coefficient=0.5)
-    spec = SpaceSpec((84, 84, 3), "uint8", (3,))
+    spec = SpaceSpec(image, "uint8", (3,))
     torch.manual_seed(0)
     model = ActorCritic(cfg, spec)
     B, G, M = 2, 4, cfg.transformer.memory_length - 1
     N, D = cfg.transformer.num_blocks, cfg.transformer.embed_dim
-    batch = Minibatch(obs=torch.randint(0, 256, (B, G, 84, 84, 3), dtype=torch.uint8),
+    batch = Minibatch(obs=torch.randint(0, 256, (B, G, *image), dtype=torch.uint8),
                       actions=torch.zeros(B, G, 1, dtype=torch.long),
                       action_masks=torch.zeros(B, G, 0, dtype=torch.bool),
                       log_probs=torch.zeros(B, G), values=torch.zeros(B, G),
@@ -91,7 +94,7 @@ def test_reconstruction_decoder_on_image_observations():
                       memory=torch.zeros(B, M, N, D), key_episode=torch.zeros(B, M + G, dtype=torch.long),
                       query_step=torch.zeros(B, G, dtype=torch.long))
     out = model(batch.obs, batch.memory, batch.key_episode, batch.query_step)
-    assert out.reconstruction.shape == (B, G, 84, 84, 3)
+    assert out.reconstruction.shape == (B, G, *image)
     terms = minibatch_loss(model, batch, cfg, Schedules.at(cfg, 0))
     assert terms.reconstruction.item() > 0
     terms.total.backward()
