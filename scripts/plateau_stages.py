@@ -20,13 +20,12 @@ These are training episodes, not held-out seeds; scripts/minigrid_study.sh score
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from training_curve import ROOT, scalars, smooth  # noqa: E402
+from training_curve import runs_parser, scalars, smooth  # noqa: E402
 
 SMOOTH = 10
 MARKS = {"uses the cue": ("value/explained_variance", 0.15),
@@ -80,11 +79,7 @@ def plot(runs: dict[str, dict[str, list[tuple[int, float]]]], out: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", metavar="RUN")
-    parser.add_argument("--out", required=True, help="the PNG to write (a .csv goes beside it)")
-    parser.add_argument("--summaries", default=os.path.join(ROOT, "summaries"))
+    parser = runs_parser(__doc__)
     args = parser.parse_args(argv)
     try:
         runs = {run: {tag: scalars(run, args.summaries, tag) for tag in PANELS}

@@ -38,6 +38,16 @@ def scalars(run: str, summaries: str, tag: str) -> list[tuple[int, float]]:
     return sorted(by_step.items())
 
 
+def runs_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments every script over runs' summaries takes: RUN..., --out, --summaries."""
+    parser = argparse.ArgumentParser(description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", metavar="RUN")
+    parser.add_argument("--out", required=True, help="the PNG to write (a .csv goes beside it)")
+    parser.add_argument("--summaries", default=os.path.join(ROOT, "summaries"))
+    return parser
+
+
 def smooth(values: list[float], window: int) -> list[float]:
     """The trailing mean over `window` updates (fewer at the start)."""
     return [sum(values[max(0, i - window + 1):i + 1]) / (i + 1 - max(0, i - window + 1))
@@ -45,11 +55,7 @@ def smooth(values: list[float], window: int) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", metavar="RUN")
-    parser.add_argument("--out", required=True, help="the PNG to write (a .csv goes beside it)")
-    parser.add_argument("--summaries", default=os.path.join(ROOT, "summaries"))
+    parser = runs_parser(__doc__)
     parser.add_argument("--tag", default="episode/return")
     parser.add_argument("--smooth", type=int, default=5, help="updates in the trailing mean")
     args = parser.parse_args(argv)
