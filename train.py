@@ -37,6 +37,7 @@ from typing import Optional
 import preflight.process_setup  # noqa: F401  (before torch)
 from preflight.refusal import EXIT_REFUSED, RefusedInput, error_line
 from runs import paths
+from runs.atomic import STOP_SIGNALS
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs",
                               "proof_of_memory.yaml")
@@ -97,9 +98,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-# Handled like Ctrl-C: a kill's default, and the terminal or SSH session closing (SIGHUP).
+# The stop signals other than Ctrl-C's SIGINT, which raises KeyboardInterrupt by itself, are
+# handled like it: a kill's default, and the terminal or SSH session closing (SIGHUP).
 # SIGQUIT and SIGUSR1 keep Python's defaults (a core dump, and ending the process).
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+LIKE_CTRL_C = tuple(signum for signum in STOP_SIGNALS if signum != signal.SIGINT)
 
 
 class Interrupts:
@@ -112,7 +114,7 @@ class Interrupts:
         self.launched = launched
 
     def __enter__(self) -> "Interrupts":
-        self.previous = {signum: signal.signal(signum, self._first) for signum in STOP_SIGNALS}
+        self.previous = {signum: signal.signal(signum, self._first) for signum in LIKE_CTRL_C}
         return self
 
     def _first(self, signum, frame):
@@ -122,14 +124,14 @@ class Interrupts:
 
     def escalate(self) -> None:
         if self.launched:
-            for signum in (signal.SIGINT, *STOP_SIGNALS):
+            for signum in STOP_SIGNALS:
                 signal.signal(signum, signal.SIG_IGN)
             return
 
         def second(signum, frame):
             print("\nsecond interrupt: exiting now, without saving", file=sys.stderr, flush=True)
             os._exit(130)
-        for signum in (signal.SIGINT, *STOP_SIGNALS):
+        for signum in STOP_SIGNALS:
             signal.signal(signum, second)
 
     def __exit__(self, *exc) -> None:

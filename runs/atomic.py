@@ -74,7 +74,7 @@ def atomic_write(path: str, mode: str = "wb", **open_kwargs) -> Iterator[IO]:
         yield f
 
 
-# The signals that stop a run (train.py handles each like Ctrl-C).
+# The signals that stop a run (train.py handles SIGTERM and SIGHUP like Ctrl-C's SIGINT).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
