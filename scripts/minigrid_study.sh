@@ -16,11 +16,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 # The first candidate (an early entropy bonus on the small config), the second (the same with
-# the observation-reconstruction loss), the first's control with the shipped constant entropy
-# weight, then the GRU at the first candidate's settings.
+# the observation-reconstruction loss), the GRU at the second's settings, the first's control
+# with the shipped constant entropy weight, then the GRU at the first's settings.
 RUNS=${RUNS:-small_entropy:0 small_entropy:1 small_entropy:2 small_entropy:3 small_entropy:4 \
   small_entropy_recon:0 small_entropy_recon:1 small_entropy_recon:2 small_entropy_recon:3 \
   small_entropy_recon:4 \
+  small_entropy_recon_gru:0 small_entropy_recon_gru:1 small_entropy_recon_gru:2 \
+  small_entropy_recon_gru:3 small_entropy_recon_gru:4 \
   small:0 small:1 small:2 small:3 small:4 \
   small_entropy_gru:0 small_entropy_gru:1 small_entropy_gru:2 small_entropy_gru:3 small_entropy_gru:4}
 CHUNK=${CHUNK:-0}
@@ -49,6 +51,7 @@ aggregate() {
     --compare minigrid_small_entropy minigrid_small_entropy_gru \
     --compare minigrid_small_entropy_recon minigrid_small_entropy \
     --compare minigrid_small_entropy_recon minigrid_nomem \
+    --compare minigrid_small_entropy_recon minigrid_small_entropy_recon_gru \
     --out results/minigrid_memory
 }
 
