@@ -16,7 +16,9 @@ below (it has stopped looking). After that, the first step at which it reaches e
     looks           episode/cue_seen >= 0.5: the agent turns round to find the cue
     solved          episode/success >= 0.9
 
-These are training episodes, not held-out seeds; scripts/minigrid_study.sh scores those.
+Beside the marks, the mean policy entropy and value loss over the plateau (from reaching it
+to using the cue, or to the end), to compare stuck and solved runs. These are training
+episodes, not held-out seeds; scripts/minigrid_study.sh scores those.
 """
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ MARKS = {"uses the cue": ("value/explained_variance", 0.15),
          "looks": ("episode/cue_seen", 0.5),
          "solved": ("episode/success", 0.9)}
 PLATEAU = ("episode/cue_seen", 0.3)
-PANELS = ("episode/success", "episode/cue_seen", "value/explained_variance")
+ON_PLATEAU = {"entropy on it": "loss/entropy", "value loss on it": "loss/value"}
+PANELS = ("episode/success", "episode/cue_seen", "value/explained_variance", *ON_PLATEAU.values())
 
 
 def first_step(points: list[tuple[int, float]], threshold: float, after: int = -1,
@@ -54,6 +57,20 @@ def stages(curves: dict[str, list[tuple[int, float]]]) -> dict[str, int | None]:
     return {"plateau": plateau, **marks}
 
 
+def plateau_means(curves: dict[str, list[tuple[int, float]]],
+                  marks: dict[str, int | None]) -> dict[str, float | None]:
+    """The mean of each ON_PLATEAU scalar from reaching the plateau to using the cue (or to
+    the end); None when the run never reached the plateau."""
+    start, end = marks["plateau"], marks["uses the cue"]
+    if start is None:
+        return dict.fromkeys(ON_PLATEAU)
+    means = {}
+    for name, tag in ON_PLATEAU.items():
+        values = [v for step, v in curves[tag] if step >= start and (end is None or step < end)]
+        means[name] = sum(values) / len(values)
+    return means
+
+
 def steps_text(step: int | None, last: int) -> str:
     return f"{step / 1e6:.2f}M" if step is not None else f"not by {last / 1e6:.2f}M"
 
@@ -62,12 +79,12 @@ def plot(runs: dict[str, dict[str, list[tuple[int, float]]]], out: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(len(PANELS), 1, figsize=(7, 2.6 * len(PANELS)), sharex=True)
+    fig, axes = plt.subplots(len(PANELS), 1, figsize=(7, 2.2 * len(PANELS)), sharex=True)
     for ax, tag in zip(axes, PANELS):
         for run, curves in runs.items():
             steps, values = zip(*curves[tag])
             ax.plot(steps, smooth(list(values), SMOOTH), label=run, linewidth=1.2)
-        ax.set_ylabel(tag.split("/")[-1])
+        ax.set_ylabel("value loss" if tag == "loss/value" else tag.split("/")[-1])
         if tag == "value/explained_variance":
             ax.set_ylim(-0.2, 1.0)   # the first updates' large negative values hide the rest
         ax.grid(alpha=0.3)
@@ -88,10 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    header = ["run", "steps", "plateau", *MARKS]
+    header = ["run", "steps", "plateau", *MARKS, *ON_PLATEAU]
     rows = []
     for run, curves in runs.items():
-        rows.append({"run": run, "steps": curves["episode/success"][-1][0], **stages(curves)})
+        marks = stages(curves)
+        rows.append({"run": run, "steps": curves["episode/success"][-1][0], **marks,
+                     **plateau_means(curves, marks)})
     # The CSV holds steps (empty: not reached); the table on stdout says it in millions.
     with open(os.path.splitext(args.out)[0] + ".csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, header)
@@ -100,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for row in rows:
         cells = [row["run"], f"{row['steps'] / 1e6:.2f}M",
-                 *(steps_text(row[key], row["steps"]) for key in header[2:])]
+                 *(steps_text(row[key], row["steps"]) for key in ["plateau", *MARKS]),
+                 *("" if row[key] is None else f"{row[key]:.3f}" for key in ON_PLATEAU)]
         print("| " + " | ".join(cells) + " |")
     plot(runs, args.out)
     print(f"wrote {args.out} and its .csv")
