@@ -72,6 +72,10 @@ def test_resumed_run_continues_the_tensorboard_curve(tmp_path):
     config = tiny(checkpoint_interval=2)
     first = run(Trainer(config, "tb", str(tmp_path / "m"), str(tmp_path / "s")), 3)
     payload, loaded = load_model_file(str(tmp_path / "m" / "tb" / "update_000002.nn"))
+    # A real resume is a later process. In this one process, a writer opened within the same
+    # second gets a file name that differs only in a per-process counter, which sorts as text
+    # ("...9" after "...10"), so TensorBoard could read the resumed file first.
+    time.sleep(1.1)
     second = run(Trainer(loaded, "tb", str(tmp_path / "m"), str(tmp_path / "s"), payload), 4)
     assert second.log_dir == first.log_dir
     events = EventAccumulator(second.log_dir).Reload()
