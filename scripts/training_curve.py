@@ -7,8 +7,8 @@ not committed; the CSV keeps the curve).
 
 Every log folder of a run counts (a resumed run continues its folder; runs written by older
 checkouts, or folders gathered from several machines, can have more than one); where two cover
-the same step, the later folder's value is kept. Training returns are not held-out scores: the plot says
-so in its title.
+the same step, the later folder's value is kept. Training returns are not held-out scores: the
+plot says so in its title.
 """
 from __future__ import annotations
 
